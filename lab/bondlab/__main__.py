@@ -1,0 +1,3 @@
+from bondlab.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""`bondlab doctor`: what this machine can do for the lab, and the exact command that fixes each gap.
+
+Only the standard library is used, so `PYTHONPATH=lab python3 -m bondlab doctor --fix` works on a
+fresh machine before any venv exists (the ./dev script does exactly that).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from bondlab import capabilities, kernel
+
+# Debian packages, each with what it is for; all of them are needed for ./dev test on a fresh machine.
+PACKAGES = {
+    "iproute2": "ip/tc for namespaces and links",
+    "iputils-ping": "connectivity checks",
+    "kmod": "modprobe inside a distribution UML kernel",
+    "busybox-static": "the lab VM's poweroff",
+    "tcpdump": "captures in scenarios",
+    "ethtool": "link inspection",
+    "containernetworking-plugins": "real IPAM and helper CNI plugins (/usr/lib/cni)",
+    "user-mode-linux": "Debian's UML kernel (fallback lab VM kernel)",
+    "linux-source-6.12": "source of the lab kernel",
+    "build-essential": "compiler for the lab kernel",
+    "bc": "lab kernel build",
+    "flex": "lab kernel build",
+    "bison": "lab kernel build",
+    "patch": "lab kernel patches",
+    "xz-utils": "unpacking the kernel source",
+    "python3-venv": "the project's venv",
+}
+CNI_PLUGINS = ("host-local", "static", "host-device", "dhcp", "bridge", "macvlan", "tuning")
+CNI_DIR = "/usr/lib/cni"
+
+
+@dataclass
+class Finding:
+    topic: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def missing_packages() -> list:
+    missing = []
+    for package in PACKAGES:
+        proc = subprocess.run(["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True)
+        if "install ok installed" not in proc.stdout:
+            missing.append(package)
+    return missing
+
+
+def examine() -> list:
+    findings = []
+    caps = capabilities.probe()
+    findings.append(Finding("host kernel", True, f"{caps.kernel}, {os.cpu_count()} CPUs"))
+    for feature in capabilities.REQUIRED + capabilities.OPTIONAL:
+        ok = caps.has(feature)
+        findings.append(Finding(f"host: {feature}", ok, "yes" if ok else caps.reason(feature)))
+    native = caps.native
+    findings.append(
+        Finding("engine host", bool(native), "the host kernel can run the lab" if native else native.reason)
+    )
+
+    lab = kernel.cached_lab_kernel()
+    tarballs = kernel.source_tarballs()
+    findings.append(
+        Finding(
+            "lab kernel",
+            lab is not None,
+            lab.describe() + " (netdevsim: yes)" if lab else "not built",
+            ""
+            if lab
+            else "bondlab kernel build"
+            + ("" if tarballs else "  (after: apt-get install -y linux-source-6.12)"),
+        )
+    )
+    debian = kernel.debian_kernel()
+    problem = kernel.debian_kernel_problem()
+    if debian is None:
+        findings.append(
+            Finding("Debian UML kernel", False, "not installed", "apt-get install -y user-mode-linux")
+        )
+    else:
+        findings.append(
+            Finding("Debian UML kernel", not problem, debian.describe() + (f": {problem}" if problem else ""))
+        )
+    try:
+        chosen = kernel.find_kernel()
+        findings.append(
+            Finding(
+                "engine uml",
+                True,
+                f"boots {chosen.describe()}, netdevsim: {'yes' if chosen.netdevsim else 'no'}",
+            )
+        )
+    except kernel.KernelError as error:
+        findings.append(Finding("engine uml", False, str(error), "bondlab kernel build"))
+    qemu = shutil.which("qemu-system-x86_64")
+    findings.append(
+        Finding(
+            "engine qemu",
+            False,
+            "not provided by this version of bondlab"
+            + (" (qemu-system-x86_64 is installed)" if qemu else "")
+            + (
+                "; /dev/kvm here is PVM, so a stock guest kernel could only run under TCG"
+                if os.path.exists("/dev/kvm")
+                else ""
+            ),
+        )
+    )
+    netdevsim = caps.has("netdevsim") or lab is not None
+    findings.append(
+        Finding(
+            "netdevsim",
+            netdevsim,
+            "in the host kernel"
+            if caps.has("netdevsim")
+            else ("in the lab kernel" if lab else "no kernel has it"),
+            "" if netdevsim else "bondlab kernel build",
+        )
+    )
+    found = [name for name in CNI_PLUGINS if os.access(os.path.join(CNI_DIR, name), os.X_OK)]
+    findings.append(
+        Finding(
+            "CNI plugins",
+            "host-local" in found,
+            f"{CNI_DIR}: {', '.join(found) or 'none'}",
+            "" if "host-local" in found else "apt-get install -y containernetworking-plugins",
+        )
+    )
+    missing = missing_packages() if shutil.which("dpkg-query") else []
+    findings.append(
+        Finding(
+            "Debian packages",
+            not missing,
+            "all present" if not missing else "missing: " + ", ".join(missing),
+            "" if not missing else "apt-get install -y --no-install-recommends " + " ".join(missing),
+        )
+    )
+    return findings
+
+
+def report(findings: list, out=sys.stdout) -> None:
+    width = max(len(f.topic) for f in findings)
+    for finding in findings:
+        mark = "ok " if finding.ok else "-- "
+        out.write(f"{mark} {finding.topic:<{width}}  {finding.detail}\n")
+        if finding.fix:
+            out.write(f"    {'':<{width}}  fix: {finding.fix}\n")
+
+
+def fix(build_kernel: bool = True) -> int:
+    """Install missing Debian packages (root only), then build the lab kernel if the host cannot bond."""
+    missing = missing_packages()
+    if missing:
+        if os.geteuid() != 0:
+            print("bondlab doctor: installing packages needs root: " + " ".join(missing), file=sys.stderr)
+            return 1
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        print("bondlab doctor: installing " + " ".join(missing), file=sys.stderr, flush=True)
+        subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env
+        )
+        capabilities.probe.cache_clear()
+    if build_kernel and not capabilities.probe().native and kernel.cached_lab_kernel() is None:
+        kernel.build()
+    return 0

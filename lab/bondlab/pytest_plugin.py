@@ -104,7 +104,7 @@ class Delegate:
             "--tb=no",
             "-rN",
         ]
-        if options.exitfirst:
+        if getattr(options, "maxfail", 0) == 1:
             argv.append("-x")
         return argv + list(self.items)
 

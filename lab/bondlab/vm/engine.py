@@ -88,20 +88,24 @@ def group_members(pgid: int) -> list:
     return members
 
 
-def kill_group(proc: subprocess.Popen, grace: float = 0.0, deadline: float = 10.0) -> None:
-    """Stop a process group started with start_new_session=True and wait until none of it is left."""
-    pgid = proc.pid
-    if grace and proc.poll() is None:
+def kill_group(
+    pgid: int, proc: Optional[subprocess.Popen] = None, grace: float = 0.0, deadline: float = 10.0
+) -> None:
+    """Stop a process group (a leader started with start_new_session=True) and wait until none of it is left."""
+    if grace and group_members(pgid):
         try:
             os.killpg(pgid, signal.SIGTERM)
-            proc.wait(grace)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except ProcessLookupError:
             pass
+        end = time.monotonic() + grace
+        while group_members(pgid) and time.monotonic() < end:
+            time.sleep(0.01)
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    proc.wait()
+    if proc is not None:
+        proc.wait()
     end = time.monotonic() + deadline
     while group_members(pgid):
         if time.monotonic() > end:

@@ -3,7 +3,7 @@
 # everything the guest writes goes to tmpfs, except the control directory and the shared writable
 # directories, which are hostfs mounts of the same host paths. The host side (bondlab.vm.uml) wrote
 # $CTL/guest.env; this script prepares the kernel, runs the job, records its exit code, and powers off.
-CTL="$1"
+CTL="${1:-$BONDLAB_CTL}"
 . "$CTL/guest.env"
 
 say() { echo "bondlab-guest: $*" >&2; }
@@ -22,6 +22,15 @@ mount -t devpts devpts /dev/pts 2>/dev/null
 for d in /tmp /run /var/tmp /var/lib /var/log /dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$d"; done
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo "$BONDLAB_PRINTK" > /proc/sys/kernel/printk
+
+# The job's working directory is writable but thrown away (caches, .pytest_cache, build output):
+# an overlay with its upper layer on tmpfs.
+if [ -d "$BONDLAB_CWD" ] && [ "$BONDLAB_CWD" != / ]; then
+    mkdir -p /tmp/.bondlab-overlay/upper /tmp/.bondlab-overlay/work
+    mount -t overlay overlay \
+        -o "lowerdir=$BONDLAB_CWD,upperdir=/tmp/.bondlab-overlay/upper,workdir=/tmp/.bondlab-overlay/work" \
+        "$BONDLAB_CWD" || say "no overlay on $BONDLAB_CWD: it stays read-only"
+fi
 
 # The control directory and the shared writable directories go back to the host.
 for d in "$CTL" $BONDLAB_RW_DIRS; do

@@ -48,5 +48,5 @@ class HostEngine(Engine):
             raise VmTimeout(f"the job did not finish within {job.timeout:g} s and was killed") from None
         finally:
             if proc.poll() is None:
-                kill_group(proc, grace=2.0)
+                kill_group(proc.pid, proc, grace=2.0)
             restore_signal(previous)

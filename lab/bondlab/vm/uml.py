@@ -47,12 +47,12 @@ def guest_env_file(values: dict) -> str:
     return "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
 
 
-def job_script(job: Job, env: dict) -> str:
+def job_script(argv: list, env: dict) -> str:
     lines = ["#!/bin/sh"]
     lines += [
         f"export {key}={shlex.quote(value)}" for key, value in sorted(env.items()) if key.isidentifier()
     ]
-    lines.append("exec " + " ".join(shlex.quote(arg) for arg in job.argv) + " 2>&1")
+    lines.append("exec " + " ".join(shlex.quote(arg) for arg in argv) + " 2>&1")
     return "\n".join(lines) + "\n"
 
 
@@ -73,9 +73,10 @@ class Console:
         self.pending += chunk
         if self.phase == "boot":
             at = self.pending.find(self.begin)
-            if at < 0:
+            newline = self.pending.find(b"\n", at)
+            if at < 0 or newline < 0:
                 return
-            self.pending = self.pending[at + len(self.begin) :]
+            self.pending = self.pending[newline + 1 :]
             self.phase, self.begun_at = "job", time.monotonic()
         if self.phase == "job":
             at = self.pending.find(self.end)
@@ -141,16 +142,43 @@ class UmlEngine(Engine):
             "con0=null,fd:1",
             "quiet",
             "loglevel=1",
+            # Built-in drivers would otherwise make bond0, dummy0, ifb0/1 in the guest's root netns.
             "bonding.max_bonds=0",
+            "dummy.numdummies=0",
+            "ifb.numifbs=0",
             f"umid={umid}",
             f"uml_dir={ctl}",
         ]
 
-    def run(self, job: Job) -> int:
+    def stage(self, ctl: Path, job: Job, argv: list, begin: str, end: str) -> list:
+        """Write the guest's init, environment and job script into `ctl`; return the kernel's argv."""
         try:
             kernel = kernels.find_kernel()
         except kernels.KernelError as error:
             raise VmError(str(error)) from None
+        rw_dirs = [os.path.realpath(d) for d in job.rw_dirs]
+        for directory in rw_dirs:
+            os.makedirs(directory, exist_ok=True)
+        shutil.copy(INIT, ctl / "init.sh")
+        (ctl / "init.sh").chmod(0o755)
+        guest = {
+            "BONDLAB_CWD": os.path.realpath(job.cwd),
+            "BONDLAB_RW_DIRS": " ".join(rw_dirs),
+            "BONDLAB_BEGIN_MARK": begin,
+            "BONDLAB_END_MARK": end,
+            "BONDLAB_PRINTK": "7 4 1 7" if os.environ.get("BONDLAB_VM_VERBOSE") else "1 4 1 1",
+            "BONDLAB_MODULES_DIR": str(kernel.modules_dir or ""),
+            "BONDLAB_MODULES": " ".join(kernels.DEBIAN_MODULES) if kernel.modules_dir else "",
+        }
+        (ctl / "guest.env").write_text(guest_env_file(guest))
+        env = job_env(
+            job, BONDLAB_IN_GUEST="uml", BONDLAB_ENGINE="host", XDG_CACHE_HOME="/tmp/.cache", TMPDIR="/tmp"
+        )
+        (ctl / "job.sh").write_text(job_script(argv, env))
+        (ctl / "job.sh").chmod(0o755)
+        return self.boot_argv(kernel, ctl, f"bondlab-{secrets.token_hex(6)}")
+
+    def run(self, job: Job) -> int:
         out = job.out or sys.stdout
         previous = terminate_as_exception()
         with ExitStack() as undo:
@@ -158,44 +186,20 @@ class UmlEngine(Engine):
             ctl = Path(tempfile.mkdtemp(prefix="bondlab-vm-"))
             undo.callback(shutil.rmtree, ctl, True)
             nonce = secrets.token_hex(8)
-            begin, end = f"=== bondlab job {nonce} begins ===\n", f"=== bondlab job {nonce} ends ==="
-            rw_dirs = [os.path.realpath(d) for d in job.rw_dirs]
-            for directory in rw_dirs:
-                os.makedirs(directory, exist_ok=True)
-            shutil.copy(INIT, ctl / "init.sh")
-            (ctl / "init.sh").chmod(0o755)
-            guest = {
-                "BONDLAB_CWD": os.path.realpath(job.cwd),
-                "BONDLAB_RW_DIRS": " ".join(rw_dirs),
-                "BONDLAB_BEGIN_MARK": begin.strip(),
-                "BONDLAB_END_MARK": end,
-                "BONDLAB_PRINTK": "1 4 1 1" if not os.environ.get("BONDLAB_VM_VERBOSE") else "7 4 1 7",
-                "BONDLAB_MODULES_DIR": str(kernel.modules_dir or ""),
-                "BONDLAB_MODULES": " ".join(kernels.DEBIAN_MODULES) if kernel.modules_dir else "",
-            }
-            (ctl / "guest.env").write_text(guest_env_file(guest))
-            env = job_env(
-                job,
-                BONDLAB_IN_GUEST="uml",
-                BONDLAB_ENGINE="host",
-                XDG_CACHE_HOME="/tmp/.cache",
-                TMPDIR="/tmp",
-            )
-            (ctl / "job.sh").write_text(job_script(job, env))
-            (ctl / "job.sh").chmod(0o755)
-            umid = f"bondlab-{nonce}"
+            begin, end = f"=== bondlab job {nonce} begins ===", f"=== bondlab job {nonce} ends ==="
+            argv = self.stage(ctl, job, list(job.argv), begin, end)
             started = time.monotonic()
             try:
                 proc = subprocess.Popen(
-                    self.boot_argv(kernel, ctl, umid),
+                    argv,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
                 )
             except OSError as error:
-                raise VmError(f"cannot start the UML kernel {kernel.path}: {error}") from None
-            undo.callback(kill_group, proc)
+                raise VmError(f"cannot start the UML kernel {argv[0]}: {error}") from None
+            undo.callback(kill_group, proc.pid, proc)
             console = Console(begin.encode(), end.encode(), out)
             self._pump(proc, console, job.timeout, started)
             code_file = ctl / "exitcode"

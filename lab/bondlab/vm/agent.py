@@ -1,0 +1,97 @@
+"""The guest side of a lab VM that stays up: runs commands the host queues in a shared directory.
+
+Channel (no network address needed): the control directory is a hostfs mount of a host directory.
+The host drops `queue/<id>.json` (written elsewhere, then renamed in, so it is never half-read);
+the agent runs it with output to `jobs/<id>.out` (hostfs writes go straight through to the host
+file) and writes `jobs/<id>.rc` when it ends. `queue/<id>.cancel` kills a job's process group;
+`queue/shutdown` stops everything and lets init power the guest off. Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+POLL = 0.005
+
+
+def _write_atomically(path: str, text: str) -> None:
+    with open(path + ".tmp", "w") as stream:
+        stream.write(text)
+    os.rename(path + ".tmp", path)
+
+
+def _start(ctl: str, job_id: str, request: dict) -> subprocess.Popen:
+    output = open(os.path.join(ctl, "jobs", job_id + ".out"), "wb", buffering=0)
+    try:
+        return subprocess.Popen(
+            request["argv"],
+            cwd=request.get("cwd") or "/",
+            env=request.get("env") or dict(os.environ),
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as error:
+        output.write(f"bondlab-agent: cannot run {request['argv'][0]!r}: {error}\n".encode())
+        return None
+    finally:
+        output.close()
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def serve(ctl: str) -> int:
+    queue, jobs = os.path.join(ctl, "queue"), os.path.join(ctl, "jobs")
+    running: dict = {}  # job id -> (Popen, deadline or None)
+    _write_atomically(os.path.join(ctl, "ready"), f"{time.time()}\n")
+    while True:
+        for name in sorted(os.listdir(queue)):
+            path = os.path.join(queue, name)
+            if name == "shutdown":
+                for proc, _ in running.values():
+                    _kill(proc)
+                os.unlink(path)
+                return 0
+            job_id, _, kind = name.partition(".")
+            if kind == "json":
+                with open(path) as stream:
+                    request = json.load(stream)
+                os.unlink(path)
+                proc = _start(ctl, job_id, request)
+                if proc is None:
+                    _write_atomically(os.path.join(jobs, job_id + ".rc"), "127\n")
+                    continue
+                timeout = request.get("timeout")
+                running[job_id] = (proc, time.monotonic() + timeout if timeout else None)
+            elif kind == "cancel":
+                os.unlink(path)
+                if job_id in running:
+                    _kill(running[job_id][0])
+        for job_id, (proc, deadline) in list(running.items()):
+            if deadline is not None and time.monotonic() > deadline and proc.poll() is None:
+                _kill(proc)
+                code = 124
+            else:
+                code = proc.poll()
+            if code is not None:
+                proc.wait()
+                _write_atomically(
+                    os.path.join(jobs, job_id + ".rc"), f"{code if code >= 0 else 128 - code}\n"
+                )
+                del running[job_id]
+        time.sleep(POLL)
+
+
+if __name__ == "__main__":
+    sys.exit(serve(sys.argv[1]))

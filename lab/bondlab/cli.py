@@ -8,16 +8,59 @@ import sys
 from bondlab import __version__
 
 
-def _vm_run(args: argparse.Namespace) -> int:
-    from bondlab import vm
-
+def _command(args: argparse.Namespace) -> list:
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
     if not command:
-        raise SystemExit("bondlab vm: give a command after --, e.g. bondlab vm -- ip -br link")
-    engine = vm.select(args.engine)
-    return engine.run(vm.Job(argv=command, timeout=args.timeout, rw_dirs=args.rw))
+        raise SystemExit(f"bondlab {args.verb}: give a command after --, e.g. bondlab vm -- ip -br link")
+    return command
+
+
+def _vm_run(args: argparse.Namespace) -> int:
+    """`vm -- CMD`: in the running lab VM if one is up, else on the engine chosen now (one boot)."""
+    from bondlab import vm
+    from bondlab.vm.session import LabVm
+
+    job = vm.Job(argv=_command(args), timeout=args.timeout, rw_dirs=args.rw)
+    running = LabVm(args.name)
+    if args.engine in (None, "uml") and running.is_up():
+        return running.exec(job)
+    return vm.select(args.engine).run(job)
+
+
+def _vm_up(args: argparse.Namespace) -> int:
+    from bondlab.vm.session import LabVm
+
+    seconds = LabVm(args.name).up(rw_dirs=args.rw)
+    print(f"lab VM {args.name!r} is up (agent answered after {seconds:.2f} s); `bondlab vm down` stops it")
+    return 0
+
+
+def _vm_exec(args: argparse.Namespace) -> int:
+    from bondlab import vm
+    from bondlab.vm.session import LabVm
+
+    return LabVm(args.name).exec(vm.Job(argv=_command(args), timeout=args.timeout))
+
+
+def _vm_down(args: argparse.Namespace) -> int:
+    from bondlab.vm.session import LabVm
+
+    stopped = LabVm(args.name).down()
+    print(f"lab VM {args.name!r} " + ("stopped" if stopped else "was not up"))
+    return 0
+
+
+def _vm_status(args: argparse.Namespace) -> int:
+    from bondlab.vm.session import LabVm
+
+    running = LabVm(args.name)
+    pid = running.pid()
+    print(
+        f"lab VM {args.name!r}: " + (f"up, pid {pid}, state in {running.root}" if running.is_up() else "down")
+    )
+    return 0 if pid else 3
 
 
 def _kernel_build(args: argparse.Namespace) -> int:
@@ -52,18 +95,40 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"bondlab {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True)
 
-    vm = sub.add_parser("vm", help="run a command as root on a kernel that can bond (host or lab VM)")
-    vm.add_argument("--engine", help="auto (default), host or uml; also BONDLAB_ENGINE")
-    vm.add_argument("--timeout", type=float, default=None, help="kill the job after this many seconds")
-    vm.add_argument(
+    vm = sub.add_parser(
+        "vm",
+        help="run a command as root on a kernel that can bond (host or lab VM); up/exec/down/status",
+        description="`bondlab vm [OPTIONS] -- CMD` runs CMD once (in the lab VM that is up, if any); "
+        "`bondlab vm up|exec|down|status` manage a lab VM that stays up between commands.",
+    )
+    vmsub = vm.add_subparsers(dest="vm_verb", required=True)
+    named = argparse.ArgumentParser(add_help=False)
+    named.add_argument("--name", default="default", help="which persistent lab VM (default: default)")
+    timed = argparse.ArgumentParser(add_help=False)
+    timed.add_argument("--timeout", type=float, default=None, help="kill the job after this many seconds")
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument(
         "--rw",
         action="append",
         default=[],
         metavar="DIR",
-        help="host directory the job may write to (repeatable)",
+        help="host directory the guest may write to (repeatable)",
     )
-    vm.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
-    vm.set_defaults(func=_vm_run)
+    command = argparse.ArgumentParser(add_help=False)
+    command.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARG...]")
+    run = vmsub.add_parser(
+        "run", parents=[named, timed, shared, command], help="run one command (the default)"
+    )
+    run.add_argument("--engine", help="auto (default), host or uml; also BONDLAB_ENGINE")
+    run.set_defaults(func=_vm_run)
+    vmsub.add_parser("up", parents=[named, shared], help="start a lab VM in the background").set_defaults(
+        func=_vm_up
+    )
+    vmsub.add_parser(
+        "exec", parents=[named, timed, command], help="run a command in the lab VM that is up"
+    ).set_defaults(func=_vm_exec)
+    vmsub.add_parser("down", parents=[named], help="stop the lab VM").set_defaults(func=_vm_down)
+    vmsub.add_parser("status", parents=[named], help="is the lab VM up?").set_defaults(func=_vm_status)
 
     kern = sub.add_parser("kernel", help="the lab's user-mode-linux kernel")
     ksub = kern.add_subparsers(dest="kernel_verb", required=True)
@@ -83,11 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+VM_VERBS = ("run", "up", "exec", "down", "status")
+
+
+def _route_vm_verb(argv: list) -> list:
+    """`bondlab vm [OPTIONS] -- CMD` is short for `bondlab vm run [OPTIONS] -- CMD`."""
+    if argv[:1] == ["vm"] and (len(argv) < 2 or argv[1] not in (*VM_VERBS, "-h", "--help")):
+        return ["vm", "run", *argv[1:]]
+    return argv
+
+
 def main(argv=None) -> int:
     from bondlab.kernel import KernelError
     from bondlab.vm.engine import EXIT_VM_ERROR, Interrupted, VmError
 
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_route_vm_verb(argv))
     try:
         return args.func(args)
     except VmError as error:

@@ -91,7 +91,7 @@ def group_members(pgid: int) -> list:
 def kill_group(
     pgid: int, proc: Optional[subprocess.Popen] = None, grace: float = 0.0, deadline: float = 10.0
 ) -> None:
-    """Stop a process group (a leader started with start_new_session=True) and wait until none of it is left."""
+    """Stop a process group (leader started with start_new_session=True); wait until none of it is left."""
     if grace and group_members(pgid):
         try:
             os.killpg(pgid, signal.SIGTERM)

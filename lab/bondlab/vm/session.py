@@ -157,7 +157,7 @@ class _Tail:
     def __init__(self, path: Path, out) -> None:
         self.path, self.out, self.stream = path, out, None
 
-    def __enter__(self) -> "_Tail":
+    def __enter__(self) -> _Tail:
         return self
 
     def __exit__(self, *exc) -> None:

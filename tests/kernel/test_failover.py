@@ -6,6 +6,7 @@ bond0 (10.99.0.1/24) == a1 ---- b1 == bond0 (10.99.0.2/24)
 """
 
 import pytest
+
 from bondlab import netns
 from bondlab.wait import until
 

@@ -14,6 +14,8 @@ import fcntl
 import os
 import socket
 import struct
+import sys
+import types
 from dataclasses import dataclass
 from typing import Iterator, List, Optional
 
@@ -37,11 +39,34 @@ _patched = False
 _libc = None
 
 
+def _skip_pyroute2_init() -> None:
+    """Import pyroute2 submodules without running pyroute2/__init__.py.
+
+    The package __init__ eagerly imports NDB, IPDB, conntrack, nftables, ... (~380 modules); IPRoute needs
+    ~100.  Module count is what start-up costs, most of all in the UML lab kernel (7-10 s for the full
+    import).  So register a bare package object with the right __path__; submodules import as usual.
+    """
+    if "pyroute2" in sys.modules:
+        return
+    import importlib.util
+
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or not spec.submodule_search_locations:
+        return
+    pkg = types.ModuleType("pyroute2")
+    pkg.__path__ = list(spec.submodule_search_locations)
+    pkg.__spec__ = spec
+    pkg.__file__ = spec.origin
+    pkg.__package__ = "pyroute2"
+    sys.modules["pyroute2"] = pkg
+
+
 def _patch_pyroute2() -> None:
     """Extend pyroute2's bond nla_map so IFLA_BOND attributes >= 28 are encoded and decoded."""
     global _patched
     if _patched:
         return
+    _skip_pyroute2_init()
     from pyroute2.netlink.rtnl.ifinfmsg.plugins.bond import bond
 
     names = [n for n, _ in bond.nla_map]

@@ -90,6 +90,12 @@ def _doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_vm(args: argparse.Namespace) -> int:
+    from bondlab import bench
+
+    return bench.bench_vm(repeat=args.repeat)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bondlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"bondlab {__version__}")
@@ -139,6 +145,12 @@ def build_parser() -> argparse.ArgumentParser:
     kbuild.set_defaults(func=_kernel_build)
     kshow = ksub.add_parser("show", help="which kernel the uml engine boots")
     kshow.set_defaults(func=_kernel_show)
+    bench = sub.add_parser("bench", help="benchmarks that print figures")
+    bsub = bench.add_subparsers(dest="bench_verb", required=True)
+    bvm = bsub.add_parser("vm", help="lab VM costs: boot, trivial command, python start, import pyroute2")
+    bvm.add_argument("--repeat", type=int, default=10)
+    bvm.set_defaults(func=_bench_vm)
+
     doc = sub.add_parser("doctor", help="what this machine can do for the lab, and how to fix each gap")
     doc.add_argument(
         "--fix", action="store_true", help="install missing Debian packages (root), build the lab kernel"

@@ -133,6 +133,8 @@ def _add(conf: BondConf, args: CmdArgs, ctx: Ctx, undo: Undo, sfile: str, log: L
     assert pod is not None
     if pod.get(name=args.ifname) is not None:
         raise CniError(errors.LINK_PROBLEM, f'interface "{args.ifname}" already exists in netns {args.netns}')
+    if conf.ipam_type:
+        ipam.find(conf.ipam_type, env.get("CNI_PATH", ""))  # a missing IPAM plugin fails before any change
     slaves = _resolve_links(conf, ctx, env)
     _check_distinct_pf(conf, slaves, env, log)
     mtu = _bond_mtu(conf, slaves, env)

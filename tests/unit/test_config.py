@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from bondcni import config, errors
 from bondcni.config import parse, parse_for_del
 from bondcni.errors import CniError

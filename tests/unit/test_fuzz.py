@@ -3,11 +3,12 @@
 import io
 import json
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from bondcni import config, skel
 from bondcni.config import parse
 from bondcni.errors import CniError
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 FIELDS = [
     "cniVersion",

@@ -1,6 +1,7 @@
 """Results per cniVersion, IPAM/prevResult normalisation, DNS merge."""
 
 import pytest
+
 from bondcni import result
 from bondcni.errors import CniError
 

@@ -4,6 +4,7 @@ import io
 import json
 
 import pytest
+
 from bondcni import errors, skel
 from bondcni.errors import CniError
 

@@ -378,12 +378,17 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
     )
 
 
-def _parse_ipam(obj: Mapping[str, Any]) -> dict:
-    ipam = _get(obj, "ipam")
-    if ipam is MISSING or ipam is None:
+def _opt_object(obj: Mapping[str, Any], key: str) -> dict:
+    value = _get(obj, key)
+    if value is MISSING or value is None:
         return {}
-    if not isinstance(ipam, dict):
-        raise config_error("ipam", "an object", ipam)
+    if not isinstance(value, dict):
+        raise config_error(key, "an object", value)
+    return value
+
+
+def _parse_ipam(obj: Mapping[str, Any]) -> dict:
+    ipam = _opt_object(obj, "ipam")
     if not ipam:
         return {}
     ptype = ipam.get("type", MISSING)
@@ -399,11 +404,7 @@ def _parse_ipam(obj: Mapping[str, Any]) -> dict:
 
 
 def _parse_dns(obj: Mapping[str, Any]) -> dict:
-    dns = _get(obj, "dns")
-    if dns is MISSING or dns is None:
-        return {}
-    if not isinstance(dns, dict):
-        raise config_error("dns", "an object", dns)
+    dns = _opt_object(obj, "dns")
     for key in ("nameservers", "search", "options"):
         value = dns.get(key)
         if value is not None and not (isinstance(value, list) and all(isinstance(x, str) for x in value)):

@@ -14,6 +14,7 @@ import pytest
 
 from bondcni.commands import ADD_STEPS
 
+from ..unit import seeds
 from .conftest import bond_conf, link, links, sh
 
 pytestmark = pytest.mark.kernel
@@ -266,20 +267,10 @@ def test_seed_000_readme_example(lab):
     """The upstream README's NAD config, verbatim but for the IPAM data dir."""
     two_pod_links(lab)
     before = lab.snapshot()
-    conf = {
-        "type": "bond",
-        "cniVersion": "0.3.1",
-        "name": "bond-net1",
-        "mode": "active-backup",
-        "failOverMac": 1,
-        "linksInContainer": True,
-        "miimon": "100",
-        "mtu": 1500,
-        "links": [{"name": "net1"}, {"name": "net2"}],
-        "ipam": lab.ipam(),
-    }
+    conf = dict(seeds.README_EXAMPLE, ipam=dict(seeds.README_EXAMPLE["ipam"], dataDir=str(lab.ipam_dir)))
     out = assert_ok(lab.run("ADD", conf))
     assert out["ips"][0]["version"] == "4" and out["ips"][0]["address"].startswith("10.56.217.")
+    assert info_data(lab.pod)["fail_over_mac"] == "active"
     assert_ok(lab.run("DEL", conf))
     assert lab.snapshot() == before
 
@@ -288,17 +279,7 @@ def test_seed_002_lacp_example(lab):
     """Seed 002's 802.3ad NAD (its empty static address filled in)."""
     two_pod_links(lab)
     before = lab.snapshot()
-    conf = {
-        "cniVersion": "0.3.1",
-        "name": "bond0",
-        "ifname": "bond0",
-        "type": "bond",
-        "mode": "802.3ad",
-        "miimon": "100",
-        "linksInContainer": True,
-        "links": [{"name": "net1"}, {"name": "net2"}],
-        "ipam": {"type": "static", "addresses": [{"address": "192.0.2.20/24"}]},
-    }
+    conf = dict(seeds.SEED_002_LACP, ipam={"type": "static", "addresses": [{"address": "192.0.2.20/24"}]})
     out = assert_ok(lab.run("ADD", conf))
     assert info_data(lab.pod)["mode"] == "802.3ad" and addrs(lab.pod) == ["192.0.2.20/24"]
     assert out["ips"][0]["address"] == "192.0.2.20/24"

@@ -8,34 +8,7 @@ from bondcni import config, errors
 from bondcni.config import parse, parse_for_del
 from bondcni.errors import CniError
 
-README_EXAMPLE = {  # seed 000, upstream README
-    "type": "bond",
-    "cniVersion": "0.3.1",
-    "name": "bond-net1",
-    "mode": "active-backup",
-    "failOverMac": 1,
-    "linksInContainer": True,
-    "miimon": "100",
-    "mtu": 1500,
-    "links": [{"name": "net1"}, {"name": "net2"}],
-    "ipam": {
-        "type": "host-local",
-        "subnet": "10.56.217.0/24",
-        "routes": [{"dst": "0.0.0.0/0"}],
-        "gateway": "10.56.217.1",
-    },
-}
-SEED_002_LACP = {
-    "cniVersion": "0.3.1",
-    "name": "bond0",
-    "ifname": "bond0",
-    "type": "bond",
-    "mode": "802.3ad",
-    "miimon": "100",
-    "linksInContainer": True,
-    "links": [{"name": "net1"}, {"name": "net2"}],
-    "ipam": {"type": "static", "addresses": [{"address": ""}]},
-}
+from .seeds import README_EXAMPLE, SEED_002_LACP
 
 
 def base(**kw):

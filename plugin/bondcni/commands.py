@@ -381,18 +381,22 @@ def configure_addresses(pod: netlink.Handle, index: int, ifname: str, got: dict)
 # putting things back (rollback and DEL)
 
 
-def _delete_bond(pod: netlink.Handle, ifname: str, log: Log) -> None:
+def _delete_bond(pod: netlink.Handle, ifname: str, log: Log) -> List[str]:
+    """Release the bond's slaves and delete it; the names of the slaves it had."""
     bond = pod.get(name=ifname)
     if bond is None:
-        return
+        return []
     if bond.kind != "bond":
         log.warning(f'"{ifname}" in the pod is a {bond.kind or "plain"} link, not a bond: leaving it alone')
-        return
+        return []
     pod.set_up(bond.index, False, ifname)
+    released = []
     for link in pod.links():
         if link.master == bond.index:
             pod.release(link.index, link.name)
+            released.append(link.name)
     pod.delete(bond.index, ifname)
+    return released
 
 
 def restore_slave(ctx: Ctx, rec: dict, log: Log) -> None:
@@ -407,7 +411,15 @@ def restore_slave(ctx: Ctx, rec: dict, log: Log) -> None:
             pod.set_up(here.index, False, name)
             pod.move(here.index, ctx.host_fd, name)
         handle: Optional[netlink.Handle] = ctx.host
-        link = handle.get(name=name) or (handle.get(index=rec["index"]) if rec.get("index") else None)
+        link = handle.get(name=name)
+        if link is None and rec.get("index") and rec.get("mac"):
+            # back from a netns that was destroyed, maybe renamed: the same ifindex and MAC is our link
+            candidate = handle.get(index=rec["index"])
+            if candidate is not None and rec["mac"].lower() in (
+                candidate.mac.lower(),
+                candidate.perm_mac.lower(),
+            ):
+                link = candidate
     else:
         handle = pod
         link = handle.get(name=name) if handle is not None else None
@@ -473,20 +485,23 @@ def _teardown(args: CmdArgs, dconf: config.DelConf, record: Optional[dict], log:
         log.warning(exc.msg)
         ctx = Ctx("", log)
     try:
+        released: List[str] = []
         if ctx.pod_fd is not None:
             try:
                 pod = ctx.pod
-            except CniError as exc:
+            except CniError as exc:  # a file, but not a netns: nothing of ours can be in it
                 log.warning(exc.msg)
-                ctx.pod_fd = None
-                pod = None
+                os.close(ctx.pod_fd)
+                ctx.pod_fd = pod = None
             if pod is not None:
-                _delete_bond(pod, args.ifname, log)
+                released = _delete_bond(pod, args.ifname, log)
         if record is not None:
             slaves = record.get("slaves") or []
-        else:  # no state (an ADD from before, or lost): fall back to the config's names
+        else:
+            # No state (lost, or ADD failed before writing it and rolled back): only the slaves our bond had
+            # are known to be ours; the config's origin says where they go.  Never move a link we did not bond.
             origin = "container" if dconf.links_in_container else "host"
-            slaves = [{"name": n, "origin": origin} for n in dconf.link_names]
+            slaves = [{"name": n, "origin": origin} for n in released]
         for rec in slaves:
             if isinstance(rec, dict) and isinstance(rec.get("name"), str):
                 restore_slave(ctx, rec, log)

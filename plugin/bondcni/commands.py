@@ -498,8 +498,8 @@ def _teardown(args: CmdArgs, dconf: config.DelConf, record: Optional[dict], log:
         if record is not None:
             slaves = record.get("slaves") or []
         else:
-            # No state (lost, or ADD failed before writing it and rolled back): only the slaves our bond had
-            # are known to be ours; the config's origin says where they go.  Never move a link we did not bond.
+            # No state (lost, or ADD failed before writing it): only the slaves our bond had are known to be
+            # ours; the config says where they go.  Never move a link we did not bond.
             origin = "container" if dconf.links_in_container else "host"
             slaves = [{"name": n, "origin": origin} for n in released]
         for rec in slaves:

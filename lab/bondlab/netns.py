@@ -60,3 +60,16 @@ def delete(name: str) -> None:
     # Deleting a netns drops its links (veth peers elsewhere go with them); a second delete is harmless.
     if name in list_netns():
         run(["ip", "netns", "del", name])
+
+
+def batch(ns: str, lines: list, timeout: float = 300) -> None:
+    """Many `ip` commands in one process (`ip -n NS -batch -`); stops at the first failing line."""
+    if not lines:
+        return
+    proc = subprocess.run(
+        ["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n", capture_output=True, text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        said = (proc.stderr or proc.stdout).strip()
+        raise CommandError(f"`ip -n {ns} -batch` failed: {said}")

@@ -1,0 +1,92 @@
+"""deploy / destroy: files -> objects -> topology (given or derived) -> plan -> world -> pods, and back.
+
+Nothing is created before the whole input is checked (YAML, schema, NAD references, pools), so bad
+input leaves nothing behind; a failure during creation, Ctrl-C or SIGTERM unwinds the undo log.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+from bondlab import derive, k8s, multus, topology, world, yamlsrc
+from bondlab.labstate import LabError, LabState
+
+REPO = Path(__file__).resolve().parents[2]
+HANDLERS = {**world.HANDLERS, **multus.HANDLERS}
+
+
+def default_plugin() -> str:
+    """The bond binary under test: $BONDLAB_PLUGIN, else the repo's bin/bond."""
+    return os.environ.get("BONDLAB_PLUGIN") or str(REPO / "bin" / "bond")
+
+
+@dataclass
+class Prepared:
+    objects: k8s.Objects
+    topology: topology.Topology
+    plans: list
+
+
+def prepare(paths: list, backend: str = "veth", texts: Optional[dict] = None) -> Prepared:
+    """Read and check everything; create nothing. `texts` (name -> YAML) stands in for files."""
+    docs = []
+    for path in paths:
+        docs += yamlsrc.load_all(texts[path], path) if texts and path in texts else yamlsrc.load_files([path])
+    objects = k8s.classify(docs)
+    if len(objects.topologies) > 1:
+        raise yamlsrc.SourceError("only one BondLab document per lab", yamlsrc.where(objects.topologies[1]))
+    if objects.topologies:
+        topo = topology.parse(objects.topologies[0])
+    else:
+        topo = derive.derive(objects, backend=backend)
+    pods = derive.expand_pods(objects, [node.name for node in topo.nodes])
+    return Prepared(objects, topo, multus.plan(objects, topo, pods))
+
+
+def deploy(
+    prepared: Prepared,
+    name: Optional[str] = None,
+    plugin: Optional[str] = None,
+    progress: Callable = lambda text: None,
+) -> LabState:
+    plugin = plugin or default_plugin()
+    if not (os.path.isfile(plugin) and os.access(plugin, os.X_OK)):
+        raise LabError(
+            f"the bond plugin {plugin!r} is not an executable file (build it: python -m bondcni.build)"
+        )
+    from bondlab.vm.engine import restore_signal, terminate_as_exception
+
+    previous = terminate_as_exception()
+    state = LabState.create(name or prepared.topology.name)
+    try:
+        state.data["plugin"] = os.path.realpath(plugin)
+        state.data["cni_path"] = multus.install_bin(state, plugin)
+        started = time.monotonic()
+        world.build(state, prepared.topology, progress)
+        progress(f"world ready in {time.monotonic() - started:.2f} s")
+        total = len(prepared.plans)
+        for number, pod_plan in enumerate(prepared.plans, start=1):
+            began = time.monotonic()
+            multus.add_pod(state, pod_plan)
+            progress(
+                f"pod {number}/{total} {pod_plan.pod.key} on {pod_plan.pod.node}: "
+                f"{', '.join(d.ifname for d in pod_plan.delegates) or 'no networks'} "
+                f"({time.monotonic() - began:.2f} s)"
+            )
+        return state
+    except BaseException:
+        destroy(state)
+        raise
+    finally:
+        restore_signal(previous)
+
+
+def destroy(state: LabState, progress: Optional[Callable] = None) -> list:
+    """Unwind the lab's undo log (pods DEL in reverse, then the world) and forget the lab."""
+    errors = state.unwind(HANDLERS, progress)
+    state.remove()
+    return errors

@@ -1,0 +1,151 @@
+"""The switches: one Linux bridge behind every PF, all hanging off a `core` bridge, in the lab's fabric netns.
+
+    node netns                fabric netns
+    ens1f0v0 ====veth==== n0p1v0 -+
+    ens1f0v1 ====veth==== n0p1v1 -+- [bridge n0p1] -- n0p1up ==veth== n0p1cu -- [bridge core] -- peers
+    ens1f0   ====veth==== n0p1pf -+        (the PF's cable is the uplink pair)
+
+The data plane of a VF is its switch port, so what SR-IOV CNI asks of a VF through its PF is enforced
+here, identically for every backend:
+- link-state disable: the port goes admin-down, so the VF (its veth peer) loses carrier;
+- link-state enable: the port stays up even when the PF's cable is cut (carrier forced up);
+- link-state auto (default): the port follows the PF's cable;
+- spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bondlab.netns import Netns, batch
+
+CORE = "core"
+
+
+@dataclass(frozen=True)
+class PfSwitch:
+    """Names of one PF's switch pieces in the fabric netns (prefix `n<node>p<pf>`, within IFNAMSIZ)."""
+
+    prefix: str
+
+    @property
+    def bridge(self) -> str:
+        return self.prefix
+
+    @property
+    def uplink(self) -> str:
+        return f"{self.prefix}up"
+
+    @property
+    def core_port(self) -> str:
+        return f"{self.prefix}cu"
+
+    @property
+    def pf_port(self) -> str:
+        return f"{self.prefix}pf"
+
+    def vf_port(self, index: int) -> str:
+        return f"{self.prefix}v{index}"
+
+
+def create_core(fabric: Netns, mark: str) -> None:
+    batch(
+        fabric.name,
+        [
+            f"link add name {CORE} type bridge forward_delay 0",
+            f"link set {CORE} alias {mark}",
+            f"link set {CORE} up",
+        ],
+    )
+
+
+def create_pf_switch(fabric: Netns, sw: PfSwitch, mark: str) -> None:
+    """The PF's bridge and its cable (uplink veth pair to the core)."""
+    batch(
+        fabric.name,
+        [
+            f"link add name {sw.bridge} type bridge forward_delay 0",
+            f"link add name {sw.uplink} type veth peer name {sw.core_port}",
+            *(f"link set {name} alias {mark}" for name in (sw.bridge, sw.uplink, sw.core_port)),
+            f"link set {sw.uplink} master {sw.bridge} up",
+            f"link set {sw.core_port} master {CORE} up",
+            f"link set {sw.bridge} up",
+        ],
+    )
+
+
+def attach_lines(ports: list, bridge: str, mark: str) -> list:
+    """ip-batch lines that make fabric-side veth ends ports of a bridge, marked and up."""
+    lines = []
+    for port in ports:
+        lines += [f"link set {port} alias {mark}", f"link set {port} master {bridge} up"]
+    return lines
+
+
+def set_port(fabric: Netns, port: str, up: bool) -> None:
+    fabric.ip("link", "set", port, "up" if up else "down")
+
+
+def cable_is_up(fabric: Netns, sw: PfSwitch) -> bool:
+    return "UP" in fabric.ip_json("link", "show", "dev", sw.uplink)[0].get("flags", [])
+
+
+def apply_link_state(fabric: Netns, sw: PfSwitch, index: int, link_state: str) -> None:
+    """Carrier of one VF from its link-state and the PF's cable."""
+    up = {"disable": False, "enable": True}.get(link_state, None)
+    set_port(fabric, sw.vf_port(index), cable_is_up(fabric, sw) if up is None else up)
+
+
+def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
+    """Drop frames entering the switch from the VF unless their source MAC is the VF's MAC."""
+    fabric.exec("tc", "qdisc", "del", "dev", port, "clsact", check=False)
+    if not on:
+        return
+    fabric.exec("tc", "qdisc", "add", "dev", port, "clsact")
+    fabric.exec(
+        "tc",
+        "filter",
+        "add",
+        "dev",
+        port,
+        "ingress",
+        "pref",
+        "1",
+        "protocol",
+        "all",
+        "flower",
+        "src_mac",
+        mac,
+        "action",
+        "pass",
+    )
+    fabric.exec(
+        "tc",
+        "filter",
+        "add",
+        "dev",
+        port,
+        "ingress",
+        "pref",
+        "2",
+        "protocol",
+        "all",
+        "flower",
+        "action",
+        "drop",
+    )
+
+
+def cut_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool) -> None:
+    """The PF's cable is pulled: the uplink goes down and every VF whose link-state is auto loses carrier."""
+    set_port(fabric, sw.uplink, False)
+    lines = [f"link set {sw.pf_port} down"] if pf_port else []
+    lines += [f"link set {sw.vf_port(i)} down" for i, state in vf_states.items() if state not in ("enable",)]
+    batch(fabric.name, lines)
+
+
+def restore_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool) -> None:
+    set_port(fabric, sw.uplink, True)
+    lines = [f"link set {sw.pf_port} up"] if pf_port else []
+    lines += [f"link set {sw.vf_port(i)} up" for i, state in vf_states.items() if state not in ("disable",)]
+    batch(fabric.name, lines)

@@ -157,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doc.add_argument("--no-kernel", action="store_true", help="with --fix: do not build the lab kernel")
     doc.set_defaults(func=_doctor)
+    from bondlab import labcli
+
+    labcli.add_verbs(sub)
     return parser
 
 
@@ -176,6 +179,7 @@ def main(argv=None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(_route_vm_verb(argv))
+    args.argv = argv  # the lab verbs re-run themselves in the lab VM with the same words
     try:
         return args.func(args)
     except VmError as error:

@@ -75,7 +75,7 @@ class Objects:
 def _subject(kind: str, meta: dict) -> str:
     name = meta.get("name", "?") if isinstance(meta, dict) else "?"
     ns = meta.get("namespace") if isinstance(meta, dict) else None
-    return f"{kind} {ns + '/' if ns else ''}{name}"
+    return f"{kind} {ns or 'default'}/{name}"
 
 
 def _metadata(doc: dict, kind: str) -> tuple:

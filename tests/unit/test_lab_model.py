@@ -1,0 +1,158 @@
+"""Pure logic of the lab's model: YAML with locations, Multus annotation parsing, topology schema,
+the derived default topology and the Multus-style plan (no root, no kernel)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bondlab import deploy, derive, k8s, multus, topology, yamlsrc
+from bondlab.labstate import LabError
+
+SEEDS = Path(__file__).resolve().parents[1] / "lab" / "seeds"
+
+
+def prepare(text: str, **kw):
+    return deploy.prepare(["in.yaml"], texts={"in.yaml": text}, **kw)
+
+
+def test_yaml_syntax_error_names_file_and_line():
+    with pytest.raises(yamlsrc.SourceError) as error:
+        yamlsrc.load_all("a: 1\nb: [1, 2\nc: 3\n", "x.yaml")
+    assert str(error.value).startswith("x.yaml:") and "not valid YAML" in str(error.value)
+
+
+def test_located_values_know_their_lines():
+    (doc,) = yamlsrc.load_all("kind: Pod\nmetadata:\n  name: p\n", "f.yaml")
+    assert doc.where("metadata") == "f.yaml:2" and doc["metadata"].where("name") == "f.yaml:3"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("a, b", [("a", None, None), ("b", None, None)]),
+        ("ns1/a@eth5, b@x", [("a", "ns1", "eth5"), ("b", None, "x")]),
+        (
+            '[{"name": "a", "interface": "net7"}, {"name": "b", "namespace": "n"}]',
+            [("a", None, "net7"), ("b", "n", None)],
+        ),
+        ("", []),
+    ],
+)
+def test_network_annotation_both_forms(text, expected):
+    got = k8s.parse_networks(text, "Pod p", "f:1")
+    assert [(s.name, s.namespace, s.interface) for s in got] == expected
+
+
+@pytest.mark.parametrize("text", ['[{"interface": "x"}]', "[{", "a@b@c", '[{"name": "a", "interface": 5}]'])
+def test_bad_network_annotation_is_one_clear_error(text):
+    with pytest.raises(yamlsrc.SourceError) as error:
+        k8s.parse_networks(text, "Pod default/p", "f.yaml:9")
+    assert "f.yaml:9: Pod default/p: metadata.annotations[k8s.v1.cni.cncf.io/networks]" in str(error.value)
+
+
+def test_nad_with_invalid_json_config_names_the_nad():
+    text = (
+        (SEEDS / "000-sriov-bond-fixed.yaml").read_text().replace('"spoofchk":"off"', '"spoofchk" "off"', 1)
+    )
+    with pytest.raises(yamlsrc.SourceError) as error:
+        prepare(text)
+    assert "NetworkAttachmentDefinition default/sriov-net1" in str(error.value)
+    assert "spec.config: not valid JSON" in str(error.value)
+
+
+def test_seed_000_derives_two_pfs_one_vf_each_and_a_gateway_peer():
+    got = deploy.prepare([str(SEEDS / "000-sriov-bond-fixed.yaml")])
+    (node,) = got.topology.nodes
+    assert [(p.name, p.vfs, p.resource) for p in node.pfs] == [
+        ("ens1f0", 1, "intel.com/intel_sriov_PF_1"),
+        ("ens2f0", 1, "intel.com/intel_sriov_PF_2"),
+    ]
+    assert got.topology.peers[0].addresses == ["10.56.217.1/24"]
+    (plan,) = got.plans
+    assert [(d.ifname, d.config.get("deviceID")) for d in plan.delegates] == [
+        ("net1", "0000:10:02.0"),
+        ("net2", "0000:11:02.0"),
+        ("bond0", None),
+    ]
+    assert plan.delegates[0].config["pciBusID"] == "0000:10:02.0"
+
+
+def test_seed_000_as_published_is_reported_like_multus():
+    with pytest.raises(LabError) as error:
+        deploy.prepare([str(SEEDS / "000-sriov-bond.yaml")])
+    assert 'network-attachment-definitions.k8s.cni.cncf.io "bond-net" not found' in str(error.value)
+
+
+def test_default_interface_names_follow_position():
+    text = (
+        "kind: Pod\nmetadata:\n  name: p\n  annotations:\n"
+        "    k8s.v1.cni.cncf.io/networks: a, b@x, a\n---\n"
+        "kind: NetworkAttachmentDefinition\nmetadata: {name: a}\n"
+        "spec: {config: '{\"type\": \"host-local\"}'}\n---\n"
+        "kind: NetworkAttachmentDefinition\nmetadata: {name: b}\n"
+        "spec: {config: '{\"type\": \"bridge\"}'}\n"
+    )
+    objects = k8s.classify(yamlsrc.load_all(text))
+    topo = derive.derive(objects)
+    (plan,) = multus.plan(objects, topo, derive.expand_pods(objects, ["node1"]))
+    assert [d.ifname for d in plan.delegates] == ["net1", "x", "net3"]
+
+
+LAB = """
+apiVersion: bondlab/v1
+kind: BondLab
+metadata: {name: small}
+spec:
+  nodes:
+    - name: node1
+      pfs:
+        - {name: ens1f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_1}
+        - {name: ens2f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_2}
+"""
+
+
+def test_pool_without_a_free_vf_names_the_pod_and_resource():
+    seed = (SEEDS / "000-sriov-bond-fixed.yaml").read_text()
+    second = seed[seed.index("apiVersion: v1\nkind: Pod") :].replace("name: test-pod", "name: test-pod-2")
+    with pytest.raises(LabError) as error:
+        prepare(LAB + "---\n" + seed + "\n---\n" + second)
+    assert "pod default/test-pod-2: Insufficient intel.com/intel_sriov_PF_1" in str(error.value)
+
+
+def test_unknown_resource_name_names_the_pod():
+    seed = (SEEDS / "000-sriov-bond-fixed.yaml").read_text().replace("intel_sriov_PF_2", "intel_sriov_PF_9")
+    with pytest.raises(LabError) as error:
+        prepare(LAB + "---\n" + seed)
+    assert "intel.com/intel_sriov_PF_9 is not advertised by any node" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "change, path, expected",
+    [
+        ("vfs: 1, resource", "spec.nodes[0].pfs[0].vfs", "expected a VF count"),
+        ("backend: vdpa, resource", "spec.nodes[0].pfs[0].backend", "expected one of veth, netdevsim"),
+        ("color: red, resource", "spec.nodes[0].pfs[0].color", "unknown key"),
+    ],
+)
+def test_topology_schema_errors_name_line_path_and_expectation(change, path, expected):
+    text = LAB.replace("vfs: 1, resource", change, 1)
+    if change.startswith("vfs"):
+        text = LAB.replace("vfs: 1, resource", "vfs: -3, resource", 1)
+    with pytest.raises(yamlsrc.SourceError) as error:
+        topology.parse(yamlsrc.load_all(text, "t.yaml")[0])
+    assert str(error.value).startswith(f"t.yaml:9: BondLab small: {path}: {expected}")
+
+
+def test_daemonset_becomes_one_pod_per_node_with_host_links():
+    text = (
+        'kind: NetworkAttachmentDefinition\nmetadata: {name: bond0}\nspec:\n  config: \'{"type": "bond", '
+        '"links": [{"name": "eth1000"}, {"name": "eth1001"}], "ipam": {"type": "host-local", '
+        '"subnet": "192.0.2.0/24"}}\'\n---\nkind: DaemonSet\nmetadata: {name: bonding}\nspec:\n  template:\n'
+        '    metadata:\n      annotations:\n        k8s.v1.cni.cncf.io/networks: \'[{"name": "bond0"}]\'\n'
+        "    spec: {containers: [{name: c}]}\n"
+    )
+    got = prepare(text)
+    assert [p.name for p in got.topology.nodes[0].pfs] == ["eth1000", "eth1001"]
+    assert [(p.pod.name, p.pod.owner) for p in got.plans] == [("bonding-node1", "DaemonSet default/bonding")]

@@ -47,13 +47,14 @@ class Undo:
         self.log = log
         self.items: List[tuple] = []
 
-    def push(self, what: str, fn: Callable, *argv) -> None:
-        self.items.append((what, fn, argv))
+    def push(self, what: str, fn: Callable, *argv, links: bool = True) -> None:
+        """links=False: the action does not touch links, so its failure does not need the state file."""
+        self.items.append((what, fn, argv, links))
 
     def rollback(self) -> None:
         failed = 0
         while self.items:
-            what, fn, argv = self.items.pop()
+            what, fn, argv, links = self.items.pop()
             if what == "remove state file" and failed:
                 self.log.error("rollback incomplete: keeping the state file so DEL can finish the job")
                 continue
@@ -61,7 +62,7 @@ class Undo:
                 fn(*argv)
                 self.log.info(f"rollback: {what}")
             except Exception as exc:  # keep undoing: one stuck link must not strand the others
-                failed += 1
+                failed += links
                 self.log.error(f"rollback: {what} failed: {exc}")
 
 
@@ -183,14 +184,8 @@ def _add(conf: BondConf, args: CmdArgs, ctx: Ctx, undo: Undo, sfile: str, log: L
     }
     bond_pos = len(out["interfaces"])
     if conf.ipam_type:
-        undo.push(
-            f"release the address from IPAM plugin {conf.ipam_type}",
-            ipam.run,
-            conf.ipam_type,
-            "DEL",
-            env,
-            args.stdin,
-        )
+        what = f"release the address from IPAM plugin {conf.ipam_type}"
+        undo.push(what, ipam.run, conf.ipam_type, "DEL", env, args.stdin, links=False)
         got = result.normalize(ipam.run(conf.ipam_type, "ADD", env, args.stdin), "IPAM result")
         fault("ipam", env)
         if not got["ips"]:

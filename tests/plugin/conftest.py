@@ -48,8 +48,10 @@ def link(ns: str, name: str) -> dict:
     return json.loads(proc.stdout)[0] if proc.returncode == 0 else {}
 
 
-def state_of(ns: str) -> list:
-    """What a rollback must restore: every link's name, MAC, MTU, admin state and master."""
+def state_of(ns: str):
+    """What a rollback must restore: every link's name, MAC, MTU, admin state and master (None: no netns)."""
+    if ns not in netns_list():
+        return None
     return sorted(
         (ln["ifname"], ln.get("address"), ln.get("mtu"), "UP" in ln.get("flags", []), ln.get("master", ""))
         for ln in links(ns)

@@ -71,6 +71,13 @@ def _kernel_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kernel_fetch(args: argparse.Namespace) -> int:
+    from bondlab import kernel
+
+    print(kernel.fetch_distribution_kernel(args.package))
+    return 0
+
+
 def _kernel_show(args: argparse.Namespace) -> int:
     from bondlab import kernel
 
@@ -143,6 +150,11 @@ def build_parser() -> argparse.ArgumentParser:
     kbuild.add_argument("--jobs", type=int, default=None)
     kbuild.add_argument("--force", action="store_true", help="rebuild even if a cached kernel exists")
     kbuild.set_defaults(func=_kernel_build)
+    kfetch = ksub.add_parser(
+        "fetch", help="unpack Debian's kernel package into the cache for the qemu engine"
+    )
+    kfetch.add_argument("--package", default="linux-image-amd64")
+    kfetch.set_defaults(func=_kernel_fetch)
     kshow = ksub.add_parser("show", help="which kernel the uml engine boots")
     kshow.set_defaults(func=_kernel_show)
     bench = sub.add_parser("bench", help="benchmarks that print figures")
@@ -150,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     bvm = bsub.add_parser("vm", help="lab VM costs: boot, trivial command, python start, import pyroute2")
     bvm.add_argument("--repeat", type=int, default=10)
     bvm.set_defaults(func=_bench_vm)
+    from bondlab import labcli
+
+    labcli.add_bench(bsub)
 
     doc = sub.add_parser("doctor", help="what this machine can do for the lab, and how to fix each gap")
     doc.add_argument(

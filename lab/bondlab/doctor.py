@@ -32,6 +32,7 @@ PACKAGES = {
     "patch": "lab kernel patches",
     "xz-utils": "unpacking the kernel source",
     "python3-venv": "the project's venv",
+    "qemu-system-x86": "the qemu engine (a full VM; fast where KVM works)",
 }
 CNI_PLUGINS = ("host-local", "static", "host-device", "dhcp", "bridge", "macvlan", "tuning")
 CNI_DIR = "/usr/lib/cni"
@@ -100,18 +101,15 @@ def examine() -> list:
         )
     except kernel.KernelError as error:
         findings.append(Finding("engine uml", False, str(error), "bondlab kernel build"))
-    qemu = shutil.which("qemu-system-x86_64")
+    from bondlab.vm.qemu import QemuEngine
+
+    qemu = QemuEngine().available()
     findings.append(
         Finding(
             "engine qemu",
-            False,
-            "not provided by this version of bondlab"
-            + (" (qemu-system-x86_64 is installed)" if qemu else "")
-            + (
-                "; /dev/kvm here is PVM, so a stock guest kernel could only run under TCG"
-                if os.path.exists("/dev/kvm")
-                else ""
-            ),
+            bool(qemu),
+            qemu.reason,
+            "" if qemu else "apt-get install -y qemu-system-x86 && bondlab kernel fetch",
         )
     )
     netdevsim = caps.has("netdevsim") or lab is not None
@@ -171,4 +169,8 @@ def fix(build_kernel: bool = True) -> int:
         capabilities.probe.cache_clear()
     if build_kernel and not capabilities.probe().native and kernel.cached_lab_kernel() is None:
         kernel.build()
+    from bondlab.vm.qemu import QemuEngine
+
+    if shutil.which("qemu-system-x86_64") and not QemuEngine().available():
+        kernel.fetch_distribution_kernel()
     return 0

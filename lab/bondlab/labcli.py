@@ -27,7 +27,7 @@ def _forward(args: argparse.Namespace) -> int:
 
     running = LabVm(args.vm_name)
     if not running.is_up():
-        if args.verb != "deploy":
+        if args.verb not in ("deploy", "bench"):
             print(f"bondlab {args.verb}: no lab VM is up, so no lab is deployed", file=sys.stderr)
             return 0 if args.verb in ("destroy", "clean") else 1
         print(
@@ -164,3 +164,19 @@ def add_verbs(sub) -> None:
     cleanp = sub.add_parser("clean", parents=[common], help="remove leftovers of any lab, found by mark only")
     cleanp.add_argument("--id", default=None, help="only the lab with this id")
     cleanp.set_defaults(func=_wrap(_clean))
+
+
+def _bench_lab(args: argparse.Namespace) -> int:
+    from bondlab import labbench
+
+    counts = [int(c) for c in args.pods.split(",")]
+    return labbench.bench(counts, backend=args.backend, plugin=args.plugin)
+
+
+def add_bench(bsub) -> None:
+    bench = bsub.add_parser("lab", help="deploy/destroy time per pod (bond over VFs of two PFs) for N pods")
+    bench.add_argument("--pods", default="10,50,200", help="comma-separated pod counts (default 10,50,200)")
+    bench.add_argument("--backend", default="veth", choices=("veth", "netdevsim"))
+    bench.add_argument("--plugin", default=None, help="bond CNI binary under test (default: bin/bond)")
+    bench.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")
+    bench.set_defaults(func=_wrap(_bench_lab))

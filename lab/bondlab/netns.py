@@ -67,7 +67,10 @@ def batch(ns: str, lines: list, timeout: float = 300) -> None:
     if not lines:
         return
     proc = subprocess.run(
-        ["ip", "-n", ns, "-batch", "-"], input="\n".join(lines) + "\n", capture_output=True, text=True,
+        ["ip", "-n", ns, "-batch", "-"],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     if proc.returncode != 0:

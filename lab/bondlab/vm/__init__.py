@@ -17,9 +17,12 @@ __all__ = ["Engine", "Job", "VmError", "engines", "select"]
 
 def engines() -> dict:
     from bondlab.vm.host import HostEngine
+    from bondlab.vm.qemu import QemuEngine
     from bondlab.vm.uml import UmlEngine
 
-    return {"host": HostEngine(), "uml": UmlEngine()}
+    # In order of preference for `auto`: the host kernel, then UML (fast to boot, no KVM needed),
+    # then qemu (a full VM; the better choice where KVM works, chosen explicitly).
+    return {"host": HostEngine(), "uml": UmlEngine(), "qemu": QemuEngine()}
 
 
 def select(name: Optional[str] = None) -> Engine:

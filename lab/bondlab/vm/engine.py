@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Optional, Sequence
 
 from bondlab.capabilities import Verdict
@@ -37,6 +38,19 @@ class Job:
     rw_dirs: Sequence[str] = ()
     env: Optional[dict] = None
     out: Optional[IO[str]] = None  # where the job's output is streamed; None: this process's stdout
+
+
+@dataclass(frozen=True)
+class GuestKernel:
+    """What a guest boots: its kernel image, and where its modules are if the lab needs any loaded."""
+
+    path: Path
+    origin: str
+    modules_dir: Optional[Path]
+    netdevsim: bool
+
+    def describe(self) -> str:
+        return f"{self.origin} ({self.path})"
 
 
 class Engine:

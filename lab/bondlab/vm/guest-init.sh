@@ -1,8 +1,9 @@
 #!/bin/sh
-# PID 1 of the lab VM (user-mode-linux). The root file system is the host's, read-only over hostfs;
-# everything the guest writes goes to tmpfs, except the control directory and the shared writable
-# directories, which are hostfs mounts of the same host paths. The host side (bondlab.vm.uml) wrote
-# $CTL/guest.env; this script prepares the kernel, runs the job, records its exit code, and powers off.
+# PID 1 of the lab VM (user-mode-linux, or qemu after its initramfs). The root file system is the
+# host's, read-only (hostfs or 9p); everything the guest writes goes to tmpfs, except the control
+# directory and the shared writable directories, which are mounts of the same host paths. The host
+# side (bondlab.vm.guest) wrote $CTL/guest.env; this script prepares the kernel, runs the job,
+# records its exit code, and powers off.
 CTL="${1:-$BONDLAB_CTL}"
 . "$CTL/guest.env"
 
@@ -16,12 +17,26 @@ power_off() {
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mount -t devtmpfs devtmpfs /dev 2>/dev/null  # already there when an initramfs moved it
 mkdir -p /dev/pts /dev/shm 2>/dev/null
 mount -t devpts devpts /dev/pts 2>/dev/null
 for d in /tmp /run /var/tmp /var/lib /var/log /dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$d"; done
 mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 echo "$BONDLAB_PRINTK" > /proc/sys/kernel/printk
+
+# A distribution kernel keeps bonding & co. as modules: modprobe finds them through a module root
+# of our own on tmpfs (the host's /usr/lib/modules may not exist and cannot be written).
+if [ -n "$BONDLAB_MODULES_DIR" ]; then
+    modroot=/run/.bondlab-modules
+    mkdir -p "$modroot/lib/modules"
+    ln -s "$BONDLAB_MODULES_DIR" "$modroot/lib/modules/$(uname -r)"
+    for m in $BONDLAB_MODULES; do
+        case "$m" in
+            bonding) modprobe -d "$modroot" bonding max_bonds=0 ;;
+            *) modprobe -d "$modroot" "$m" ;;
+        esac 2>/dev/null || say "module $m did not load"
+    done
+fi
 
 # The job's working directory is writable but thrown away (caches, .pytest_cache, build output):
 # an overlay with its upper layer on tmpfs.
@@ -32,24 +47,17 @@ if [ -d "$BONDLAB_CWD" ] && [ "$BONDLAB_CWD" != / ]; then
         "$BONDLAB_CWD" || say "no overlay on $BONDLAB_CWD: it stays read-only"
 fi
 
-# The control directory and the shared writable directories go back to the host.
-for d in "$CTL" $BONDLAB_RW_DIRS; do
-    mkdir -p "$d" 2>/dev/null
-    mount -t hostfs -o "$d" hostfs "$d" || { say "cannot mount $d writable"; power_off; }
+# The control directory and the shared writable directories go back to the host:
+# hostfs in UML (any host path), virtio-9p in qemu (one tag per directory).
+for share in $BONDLAB_SHARES; do
+    tag="${share%%=*}" dir="${share#*=}"
+    mkdir -p "$dir" 2>/dev/null
+    case "$BONDLAB_SHARED_FS" in
+        hostfs) mount -t hostfs -o "$dir" hostfs "$dir" ;;
+        9p) mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=none "$tag" "$dir" ;;
+    esac || { say "cannot mount $dir writable"; power_off; }
 done
 
-# A distribution UML kernel keeps bonding & co. as modules: give modprobe a writable
-# /lib/modules that points at the UML module tree.
-if [ -n "$BONDLAB_MODULES_DIR" ]; then
-    mount -t tmpfs tmpfs /usr/lib/modules
-    ln -s "$BONDLAB_MODULES_DIR" "/usr/lib/modules/$(uname -r)"
-    for m in $BONDLAB_MODULES; do
-        case "$m" in
-            bonding) modprobe bonding max_bonds=0 ;;
-            *) modprobe "$m" ;;
-        esac || say "module $m did not load"
-    done
-fi
 ip link set lo up
 
 echo "$BONDLAB_BEGIN_MARK"

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bondlab.paths import state_dir
 from bondlab.vm.engine import Job, VmError, VmTimeout, group_members, job_env, kill_group
-from bondlab.vm.uml import BOOT_TIMEOUT, UmlEngine
+from bondlab.vm.guest import BOOT_TIMEOUT
+from bondlab.vm.uml import UmlEngine
 
 POLL = 0.002
 

@@ -6,11 +6,16 @@ import os
 import sys
 
 
-def main() -> int:
+def _handlers() -> dict:
     from .commands import HANDLERS
+
+    return HANDLERS
+
+
+def main() -> int:
     from .skel import dispatch
 
-    return dispatch(HANDLERS, os.environ, sys.stdin.buffer, sys.stdout, sys.stderr)
+    return dispatch(_handlers, os.environ, sys.stdin.buffer, sys.stdout, sys.stderr)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,7 @@ from types import MappingProxyType
 from typing import Any, Mapping, Optional, Tuple
 
 from .errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, INVALID_CONFIG, MISSING, CniError, config_error
-
-SUPPORTED_VERSIONS = ("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0")
+from .spec import SUPPORTED_VERSIONS  # noqa: F401 (re-exported)
 
 # Kernel value tables (include/uapi/linux/if_bonding.h, bond_options.c).
 MODES = {

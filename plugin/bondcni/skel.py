@@ -11,15 +11,12 @@ import json
 import os
 import re
 import time
-import traceback
-from dataclasses import dataclass
-from typing import IO, Callable, Dict, Mapping, Optional
+from typing import IO, Callable, Dict, Mapping, NamedTuple, Optional, Union
 
 from . import errors
-from .config import SUPPORTED_VERSIONS, _get
 from .errors import CniError
+from .spec import CURRENT_VERSION, SUPPORTED_VERSIONS
 
-CURRENT_VERSION = "1.1.0"
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 
 # One table: which variables each command requires (skel.go getCmdArgsFromEnv, reqForCmdEntry).
@@ -36,8 +33,7 @@ MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
 CONTAINER_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 
-@dataclass(frozen=True)
-class CmdArgs:
+class CmdArgs(NamedTuple):
     command: str
     container_id: str
     netns: str
@@ -183,7 +179,9 @@ def _peek_log_file(stdin: bytes) -> Optional[str]:
         obj = json.loads(stdin)
     except (ValueError, UnicodeDecodeError, RecursionError):
         return None
-    value = _get(obj, "logFile") if isinstance(obj, dict) else None
+    if not isinstance(obj, dict):
+        return None
+    value = next((v for k, v in obj.items() if k.lower() == "logfile"), None)
     return value if isinstance(value, str) and value else None
 
 
@@ -191,7 +189,7 @@ Handler = Callable[[CmdArgs, Log], Optional[dict]]
 
 
 def dispatch(
-    handlers: Dict[str, Handler],
+    handlers: Union[Dict[str, Handler], Callable[[], Dict[str, Handler]]],
     env: Mapping[str, str],
     stdin: IO[bytes],
     stdout: IO[str],
@@ -216,7 +214,8 @@ def dispatch(
         log.prefix = f"{args.command} {args.container_id} {args.ifname}: "
         check_version(args)
         check_netns(args)
-        out = handlers[args.command](args, log)
+        table = handlers() if callable(handlers) else handlers  # lazily: VERSION needs none of it
+        out = table[args.command](args, log)
         if out is not None:
             _emit(stdout, out)
         return 0
@@ -225,6 +224,8 @@ def dispatch(
         _emit(stdout, exc.to_dict(version))
         return 1
     except Exception as exc:  # the last resort: a traceback goes to the log, never to stdout
+        import traceback
+
         log.error("unexpected error:\n" + traceback.format_exc())
         err = CniError(errors.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
         _emit(stdout, err.to_dict(version))

@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-POLL = 0.005
+# Poll fast while commands come and go, back off when idle: each wakeup is a trapped syscall in UML.
+POLL_FAST, POLL_IDLE = 0.002, 0.05
 
 
 def _write_atomically(path: str, text: str) -> None:
@@ -55,8 +56,11 @@ def serve(ctl: str) -> int:
     queue, jobs = os.path.join(ctl, "queue"), os.path.join(ctl, "jobs")
     running: dict = {}  # job id -> (Popen, deadline or None)
     _write_atomically(os.path.join(ctl, "ready"), f"{time.time()}\n")
+    pause = POLL_FAST
     while True:
-        for name in sorted(os.listdir(queue)):
+        names = sorted(os.listdir(queue))
+        pause = POLL_FAST if names or running else min(POLL_IDLE, pause * 1.5)
+        for name in names:
             path = os.path.join(queue, name)
             if name == "shutdown":
                 for proc, _ in running.values():
@@ -90,7 +94,7 @@ def serve(ctl: str) -> int:
                     os.path.join(jobs, job_id + ".rc"), f"{code if code >= 0 else 128 - code}\n"
                 )
                 del running[job_id]
-        time.sleep(POLL)
+        time.sleep(pause)
 
 
 if __name__ == "__main__":

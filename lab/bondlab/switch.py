@@ -136,16 +136,11 @@ def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
     )
 
 
-def cut_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool) -> None:
-    """The PF's cable is pulled: the uplink goes down and every VF whose link-state is auto loses carrier."""
-    set_port(fabric, sw.uplink, False)
-    lines = [f"link set {sw.pf_port} down"] if pf_port else []
-    lines += [f"link set {sw.vf_port(i)} down" for i, state in vf_states.items() if state not in ("enable",)]
-    batch(fabric.name, lines)
-
-
-def restore_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool) -> None:
-    set_port(fabric, sw.uplink, True)
-    lines = [f"link set {sw.pf_port} up"] if pf_port else []
-    lines += [f"link set {sw.vf_port(i)} up" for i, state in vf_states.items() if state not in ("disable",)]
+def set_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool, up: bool) -> None:
+    """Pull (up=False) or plug back the PF's cable: the uplink, the PF's own port, and every VF whose
+    link-state is auto (a VF forced `enable` keeps carrier, one forced `disable` stays without)."""
+    set_port(fabric, sw.uplink, up)
+    word, keep = ("up", "disable") if up else ("down", "enable")
+    lines = [f"link set {sw.pf_port} {word}"] if pf_port else []
+    lines += [f"link set {sw.vf_port(i)} {word}" for i, state in vf_states.items() if state != keep]
     batch(fabric.name, lines)

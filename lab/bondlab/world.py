@@ -77,7 +77,7 @@ def cut_pf(state: LabState, node: str, name: str, restore: bool = False) -> None
     record = find_pf(state, node, name)
     states = {v["index"]: vf.vf_config(state, record, v["index"]).get("link_state") for v in record["vfs"]}
     fabric, sw = Netns(state.netns_name("fabric")), switch.PfSwitch(record["switch"])
-    (switch.restore_cable if restore else switch.cut_cable)(fabric, sw, states, record["backend"] == "veth")
+    switch.set_cable(fabric, sw, states, record["backend"] == "veth", up=restore)
 
 
 def cut_vf(state: LabState, node: str, name: str, index: int, restore: bool = False) -> None:

@@ -1,0 +1,613 @@
+"""Run one scenario: check it, deploy its lab, start the probes, play the timeline, stop, judge, tear down.
+
+Actions are timestamped (CLOCK_REALTIME ns, the probes' clock) when they start; the traffic figures of a
+step are those of the probes sent from its action to the next action. Expectations on kernel state
+(active slave, MII status, carrier, the MAC a peer has learnt, connectivity) are polled against a deadline
+at their place in the timeline; expectations on traffic (outage, lost, spread, carrier per probe, GARP,
+LACPDUs) are judged after the probes stop, over the window of the action they follow.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from bondlab import deploy, libcni, multus, switch, traffic, vf, world
+from bondlab.labstate import LabError
+from bondlab.netns import CommandError, Netns
+from bondlab.scenario import Scenario, Step, duration, load
+from bondlab.wait import Timeout, until
+from bondlab.yamlsrc import SourceError
+
+DEFAULT_WITHIN = 3.0
+TAIL = 0.3  # probes keep flowing this long after the last step, so its window has data
+
+
+class ExpectationFailed(Exception):
+    pass
+
+
+@dataclass
+class StepResult:
+    index: int
+    kind: str
+    text: str
+    where: str
+    t: int = 0  # ns, when the step started
+    ok: Optional[bool] = None  # None: an action (no verdict)
+    message: str = ""
+    action: int = -1  # index of the action whose window a traffic expectation judges
+
+
+@dataclass
+class ScenarioResult:
+    path: str
+    name: str
+    plugin: str = ""
+    description: str = ""
+    status: str = "error"  # passed, failed, xfailed, xpassed, error
+    message: str = ""
+    expect_failure: Optional[str] = None
+    seconds: float = 0.0
+    steps: list = field(default_factory=list)
+    windows: list = field(default_factory=list)  # rows: {step, action, flow, from, to, sent, delivered, ...}
+    connectivity: list = field(default_factory=list)  # rows: {from, to, connected, total}
+    timeline: dict = field(default_factory=dict)  # for the SVG: flows, probes, actions
+    started: int = 0
+    stopped: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("passed", "xfailed")
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "timeline"}
+        out["steps"] = [s.__dict__ for s in self.steps]
+        return out
+
+
+class Reader:
+    """Kernel state over one netlink socket per netns (pyroute2): polling spawns no process, which in the lab
+    VM costs ~30 ms of CPU each time and would starve the probes."""
+
+    MII = {0: "UP", 1: "FAIL", 2: "DOWN", 3: "BACK"}
+
+    def __init__(self) -> None:
+        self.sockets: dict = {}
+
+    def _ipr(self, netns: str):
+        if netns not in self.sockets:
+            from pyroute2 import IPRoute
+
+            self.sockets[netns] = IPRoute(netns=netns)
+        return self.sockets[netns]
+
+    def link(self, netns: str, ifname: str) -> dict:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            (msg,) = self._ipr(netns).link("get", ifname=ifname)
+        except NetlinkError:
+            return {}
+        info = msg.get("IFLA_LINKINFO") or {}
+        data = (info.get("IFLA_INFO_DATA") if info else None) or {}
+        slave = (info.get("IFLA_INFO_SLAVE_DATA") if info else None) or {}
+        active = data.get("IFLA_BOND_ACTIVE_SLAVE") if data else None
+        return {
+            "carrier": bool(msg["flags"] & (1 << 16)),
+            "address": msg.get("IFLA_ADDRESS"),
+            "active_slave": self.name(netns, active) if active else None,
+            "mii_status": self.MII.get(slave.get("IFLA_BOND_SLAVE_MII_STATUS"), "?") if slave else "?",
+        }
+
+    def name(self, netns: str, index: int):
+        got = self._ipr(netns).link("get", index=index)
+        return got[0].get("IFLA_IFNAME") if got else None
+
+    def close(self) -> None:
+        for ipr in self.sockets.values():
+            ipr.close()
+        self.sockets.clear()
+
+
+READER = Reader()
+
+
+class Run:
+    """One scenario on one deployed lab."""
+
+    def __init__(self, scen: Scenario, state, progress: Callable) -> None:
+        self.scen, self.state, self.progress = scen, state, progress
+        self.fabric = Netns(state.netns_name("fabric"))
+        self.flows: list = []
+        self.traffic: Optional[traffic.Traffic] = None
+        self.result_steps: list = []
+        self.deferred: list = []  # (StepResult, kind, args)
+        self.actions: list = []  # StepResult of actions, in order
+        self.connectivity: list = []
+
+    # -- names -> kernel objects --------------------------------------------------------------
+    def pod(self, name: str) -> dict:
+        return multus.find_pod(self.state, name.split("/")[0] if name.count("/") == 1 else name)
+
+    def pod_ns(self, name: str) -> Netns:
+        return Netns(self.pod(name)["netns"])
+
+    def bond_of(self, pod: dict) -> str:
+        for delegate in pod["delegates"]:
+            for plugin in delegate["config"].get("plugins") or [delegate["config"]]:
+                if plugin.get("type") == "bond":
+                    return plugin.get("ifname") or delegate["ifname"]
+        raise LabError(f"pod {pod['key']} has no bond")
+
+    def split(self, link: str):
+        pod, _, iface = link.rpartition("/")
+        return self.pod(pod), iface
+
+    def slave_port(self, link: str) -> str:
+        """The fabric switch port a pod's slave is cabled to (a VF's port, or a host link's PF port)."""
+        pod, iface = self.split(link)
+        device = next((d.get("device") for d in pod["delegates"] if d["ifname"] == iface), None)
+        for record in self.state.data["pfs"]:
+            for entry in record["vfs"]:
+                if device and entry["pci"] == device:
+                    return entry["port"]
+            if not record["vfs"] and record["name"] == iface and record["node"] == pod["node"]:
+                return switch.PfSwitch(record["switch"]).pf_port
+        raise LabError(f"{link}: not a VF or host link the lab cabled (no switch port)")
+
+    def vf_of(self, link: str):
+        pod, iface = self.split(link)
+        device = next((d.get("device") for d in pod["delegates"] if d["ifname"] == iface), None)
+        for record in self.state.data["pfs"]:
+            for entry in record["vfs"]:
+                if device and entry["pci"] == device:
+                    return record, entry["index"]
+        raise LabError(f"{link}: not a VF")
+
+    def slaves(self, pod: dict) -> list:
+        bond = self.bond_of(pod)
+        links = Netns(pod["netns"]).ip_json("-d", "link", "show") or []
+        return [link["ifname"] for link in links if link.get("master") == bond]
+
+    def endpoint(self, name: str):
+        """(netns, IPv4 address, kind) of a pod (its bond's address) or a peer."""
+        peers = self.state.data.get("peers", {})
+        if name in peers:
+            return peers[name]["netns"], [a.split("/")[0] for a in peers[name]["addresses"]], "peer"
+        pod = self.pod(name)
+        bond = (
+            name.split("/")[1]
+            if name.count("/") == 1 and not name.startswith(pod["namespace"] + "/")
+            else None
+        )
+        bond = bond or self.bond_of(pod)
+        addrs = Netns(pod["netns"]).ip_json("-4", "addr", "show", "dev", bond) or [{}]
+        found = [f"{a['local']}/{a['prefixlen']}" for a in addrs[0].get("addr_info", [])]
+        return pod["netns"], found, "pod"
+
+    def address_for(self, src: list, dst: list) -> str:
+        """The destination address on the same subnet as the source, else the first."""
+        for d in dst:
+            for s in src:
+                if "/" in s and ipaddress.ip_address(d.split("/")[0]) in ipaddress.ip_interface(s).network:
+                    return d.split("/")[0]
+        if not dst:
+            raise traffic.TrafficError("traffic cannot start: the destination has no IPv4 address")
+        return dst[0].split("/")[0]
+
+    # -- traffic ------------------------------------------------------------------------------
+    def start_traffic(self, workdir: str) -> None:
+        if not self.scen.flows:
+            return
+        taps, tapped, fid = [], set(), 0
+        peers = self.state.data.get("peers", {})
+        for raw in self.scen.flows:
+            pairs = [(raw["from"], raw["to"])]
+            if raw.get("bidirectional", True):
+                pairs.append((raw["to"], raw["from"]))
+            for src, dst in pairs:
+                src_ns, src_addrs, _ = self.endpoint(src)
+                dst_ns, dst_addrs, _ = self.endpoint(dst)
+                peer_src = [a for a in peers.get(src, {}).get("addresses", [])]
+                ip = self.address_for(src_addrs if not peer_src else peer_src, dst_addrs)
+                if not src_addrs:
+                    raise traffic.TrafficError(f"traffic cannot start: {src} has no IPv4 address")
+                fid += 1
+                self.flows.append(
+                    traffic.Flow(fid, src, dst, src_ns, dst_ns, ip, raw.get("rate", self.scen.rate))
+                )
+            for end in (raw["from"], raw["to"]):
+                if end in tapped:
+                    continue
+                tapped.add(end)
+                if end in peers:
+                    taps.append(traffic.Tap(peers[end]["netns"], "eth0", f"peer {end}", neighbour_only=True))
+                    continue
+                pod = self.pod(end)
+                for slave in self.slaves(pod):
+                    link = f"{pod['name']}/{slave}"
+                    try:
+                        taps.append(traffic.Tap(self.fabric.name, self.slave_port(link), link))
+                    except LabError:
+                        continue
+        self.traffic = traffic.Traffic(self.flows, taps, workdir)
+        self.traffic.start()
+        self.traffic.wait_flowing()
+        self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {self.scen.rate}/s")
+
+    # -- actions ------------------------------------------------------------------------------
+    def _target(self, args: dict, up: bool) -> None:
+        if "vf" in args:
+            switch.set_port(self.fabric, self.slave_port(args["vf"]), up)
+        elif "pf" in args:
+            node, pf = args["pf"].split("/", 1)
+            world.cut_pf(self.state, node, pf, restore=up)
+        elif "uplink" in args:
+            node, pf = args["uplink"].split("/", 1)
+            switch.set_port(
+                self.fabric, switch.PfSwitch(world.find_pf(self.state, node, pf)["switch"]).uplink, up
+            )
+        else:
+            switch.set_port(self.fabric, args["port"], up)
+
+    def act(self, step: Step) -> None:
+        kind, args = step.kind, step.args
+        if kind in ("cut", "restore"):
+            self._target(args, kind == "restore")
+        elif kind == "linkState":
+            record, index = self.vf_of(args["vf"])
+            vf.configure_vf(self.state, record, index, {"link_state": args["state"]})
+        elif kind == "admin":
+            pod, iface = self.split(args["link"])
+            Netns(pod["netns"]).ip("link", "set", iface, args["state"])
+        elif kind == "flap":
+            port, half = self.slave_port(args["vf"]), duration(args.get("period", "200ms")) / 2
+            for _ in range(args.get("times", 3)):  # pacing the flaps is the action itself
+                switch.set_port(self.fabric, port, False)
+                time.sleep(half)
+                switch.set_port(self.fabric, port, True)
+                time.sleep(half)
+        elif kind == "netem":
+            pod, iface = self.split(args["vf"])
+            port = self.slave_port(args["vf"])
+            for ns, dev in ((self.fabric, port), (Netns(pod["netns"]), iface)):
+                if args.get("clear"):
+                    ns.exec("tc", "qdisc", "del", "dev", dev, "root", check=False)
+                    continue
+                words = ["loss", f"{args.get('loss', 0)}%"]
+                if args.get("delay"):
+                    words += ["delay", f"{duration(args['delay']) * 1000:g}ms"]
+                ns.exec("tc", "qdisc", "replace", "dev", dev, "root", "netem", *words)
+        elif kind == "setActive":
+            pod, iface = self.split(args["link"])
+            Netns(pod["netns"]).ip("link", "set", self.bond_of(pod), "type", "bond", "active_slave", iface)
+        elif kind == "deleteSlave":
+            pod, iface = self.split(args["link"])
+            Netns(pod["netns"]).ip("link", "del", iface)
+        elif kind == "restartPod":
+            self.restart_pod(self.pod(args["pod"]))
+        elif kind == "wait":
+            time.sleep(duration(args))  # a scenario's own pause (e.g. let the bond run), not a state wait
+
+    def restart_pod(self, pod: dict) -> None:
+        """CNI DEL of every delegate (reverse order), then ADD again in annotation order, same netns."""
+        entries = list(pod["delegates"])
+        errors = multus._del_delegates(self.state, pod)
+        if errors:
+            raise LabError(f"pod {pod['key']}: DEL failed: {'; '.join(errors)}")
+        for entry in entries:
+            pod["delegates"].append(entry)
+            self.state.save()
+            pod["results"][entry["ifname"]] = libcni.add(
+                entry["config"], multus._runtime(self.state, pod, entry), str(self.state.dir / "cni")
+            )
+            self.state.save()
+
+    # -- expectations on kernel state (polled) ------------------------------------------------
+    def _link(self, link: str) -> dict:
+        pod, iface = self.split(link)
+        return READER.link(pod["netns"], iface)
+
+    def check(self, kind: str, args: dict) -> str:
+        within = duration(args.get("within", DEFAULT_WITHIN)) if isinstance(args, dict) else DEFAULT_WITHIN
+        began = time.monotonic()
+
+        def polled(predicate, what: str, describe) -> str:
+            try:
+                until(predicate, within, what, interval=0.005)
+            except Timeout:
+                raise ExpectationFailed(
+                    f"{what}: not within {within * 1000:g} ms (now {describe()})"
+                ) from None
+            return f"after {(time.monotonic() - began) * 1000:.0f} ms"
+
+        if kind == "activeSlave":
+            pod, iface = self.split(args["link"])
+            bond = self.bond_of(pod)
+
+            def active():
+                return READER.link(pod["netns"], bond).get("active_slave")
+
+            return polled(
+                lambda: active() == iface, f"active slave of {pod['name']}/{bond} is {iface}", active
+            )
+        if kind == "mii":
+
+            def mii():
+                return self._link(args["link"]).get("mii_status")
+
+            want = args["status"].upper()
+            return polled(lambda: mii() == want, f"MII status of {args['link']} is {want}", mii)
+        if kind == "carrier":
+
+            def carrier():
+                return self._link(args["link"]).get("carrier")
+
+            return polled(
+                lambda: carrier() == args["up"],
+                f"carrier of {args['link']} is {'up' if args['up'] else 'down'}",
+                carrier,
+            )
+        if kind == "macSeen":
+            peer_ns, _, _ = self.endpoint(args["peer"])
+            pod = self.pod(args["pod"])
+            bond = self.bond_of(pod)
+            pod_ns, addrs, _ = self.endpoint(args["pod"])
+            ip = addrs[0].split("/")[0]
+
+            def seen():
+                entries = Netns(peer_ns).ip_json("neigh", "show", ip) or []
+                return entries[0].get("lladdr") if entries else None
+
+            def mac():
+                return READER.link(pod_ns, bond).get("address")
+
+            return polled(
+                lambda: seen() == mac(),
+                f"peer {args['peer']} has {ip} at {bond}'s MAC",
+                lambda: f"peer has {seen()}, bond has {mac()}",
+            )
+        if kind == "connectivity":
+            return self.connectivity_matrix(args)
+        raise ValueError(kind)
+
+    def connectivity_matrix(self, args: dict) -> str:
+        everyone = [p["name"] for p in self.state.data["pods"]] + list(self.state.data.get("peers", {}))
+        froms, tos = args.get("from") or everyone, args.get("to") or everyone
+        want, bad, total = args.get("connected", True), [], 0
+        for src in froms:
+            src_ns, src_addrs, _ = self.endpoint(src)
+            for dst in tos:
+                if dst == src:
+                    continue
+                _ns, dst_addrs, _ = self.endpoint(dst)
+                if not dst_addrs or not src_addrs:
+                    continue
+                ip = self.address_for(src_addrs, dst_addrs)
+                proc = Netns(src_ns).exec(
+                    "ping", "-c", "3", "-i", "0.2", "-W", "1", "-q", ip, check=False, timeout=30
+                )
+                got = 0
+                for line in proc.stdout.splitlines():
+                    if "received" in line:
+                        got = int(line.split(",")[1].split()[0])
+                self.connectivity.append({"from": src, "to": dst, "ip": ip, "connected": got, "total": 3})
+                total += 1
+                if (got > 0) != want:
+                    bad.append(f"{src} -> {dst} ({ip}) {got}/3")
+        if bad:
+            raise ExpectationFailed(f"{'not connected' if want else 'connected'}: {', '.join(bad)}")
+        return f"{total} pair(s) {'connected' if want else 'isolated'}"
+
+    # -- expectations on traffic (after the probes stop) -------------------------------------
+    def flows_named(self, name: Optional[str]) -> list:
+        return [f for f in self.flows if name in (None, f.name)]
+
+    def window_of(self, flow, action: int):
+        start = self.actions[action].t if action >= 0 else self.traffic.started
+        later = [a.t for a in self.actions if a.t > start]
+        end = later[0] if later else self.traffic.stopped
+        return traffic.window(
+            self.traffic.sent(flow),
+            self.traffic.received(flow),
+            self.traffic.carriers(flow),
+            start,
+            end,
+            self.traffic.stopped,
+        )
+
+    def judge(self, result: StepResult, kind: str, args: dict) -> str:
+        act = result.action
+        if kind in ("outage", "lost"):
+            out = []
+            for flow in self.flows_named(args.get("flow")):
+                w = self.window_of(flow, act)
+                value = w.outage_ms if kind == "outage" else w.lost
+                lo = args.get("min")
+                hi = args.get("max")
+                if kind == "outage":
+                    lo = duration(lo) * 1000 if lo is not None else None
+                    hi = duration(hi) * 1000 if hi is not None else None
+                unit = " ms" if kind == "outage" else ""
+                if hi is not None and value > hi:
+                    raise ExpectationFailed(f"{flow.name}: {kind} {value:g}{unit} > {hi:g}{unit}")
+                if lo is not None and value < lo:
+                    raise ExpectationFailed(f"{flow.name}: {kind} {value:g}{unit} < {lo:g}{unit}")
+                out.append(f"{flow.name} {value:g}{unit}")
+            return "; ".join(out)
+        if kind in ("spread", "carriedBy"):
+            links = args["links"] if kind == "spread" else [args["link"]]
+            share = args.get("minShare", 0.1 if kind == "spread" else 0.9)
+            out = []
+            for flow in self.flows_named(args.get("flow")):
+                w = self.window_of(flow, act)
+                total = sum(w.per_slave.values()) or 1
+                for link in links:
+                    got = w.per_slave.get(link, 0) / total
+                    if got < share:
+                        raise ExpectationFailed(
+                            f"{flow.name}: {link} carried {got:.0%} of the probes (< {share:.0%}); "
+                            f"per slave: {w.per_slave}"
+                        )
+                out.append(f"{flow.name} " + " ".join(f"{k}={v}" for k, v in sorted(w.per_slave.items())))
+            return "; ".join(out)
+        if kind == "garp":
+            start = self.actions[act].t if act >= 0 else self.traffic.started
+            stamps = traffic.garps(self.traffic.tap_events(), f"peer {args['peer']}", start)
+            within = duration(args.get("within", "1s")) * 1e9
+            if len(stamps) < max(1, args.get("min", 1)):
+                raise ExpectationFailed(f"peer {args['peer']} saw {len(stamps)} GARP/NA after the action")
+            first = (stamps[0] - start) / 1e6
+            if first > within / 1e6:
+                raise ExpectationFailed(f"first GARP at {first:.1f} ms > {within / 1e6:g} ms")
+            return f"{len(stamps)} GARP/NA, first after {first:.1f} ms"
+        if kind == "lacpdu":
+            seen = traffic.lacpdus(self.traffic.tap_events(), args["link"])
+            sent = [p for p in seen if not p["outgoing"]]
+            if len(sent) < args.get("min", 1):
+                raise ExpectationFailed(
+                    f"{args['link']}: {len(sent)} LACPDU(s) from the bond at the switch port"
+                )
+            return f"{len(sent)} LACPDUs from the bond, {len(seen) - len(sent)} to it"
+        raise ValueError(kind)
+
+
+DEFERRED = ("outage", "lost", "spread", "carriedBy", "garp", "lacpdu")
+
+
+def run_scenario(
+    path: str, plugin: Optional[str] = None, progress: Callable = lambda text: None
+) -> ScenarioResult:
+    """Run one scenario file; bad input and lab errors become status 'error' with one clear message."""
+    began = time.monotonic()
+    result = ScenarioResult(path=path, name=os.path.basename(path), plugin=plugin or deploy.default_plugin())
+    try:
+        scen = load(path)
+        result.name, result.description, result.expect_failure = (
+            scen.name,
+            scen.description,
+            scen.expect_failure,
+        )
+        _run(scen, result, plugin, progress)
+    except (SourceError, LabError, traffic.TrafficError, CommandError, libcni.CniError) as error:
+        result.status, result.message = "error", str(error)
+    result.seconds = round(time.monotonic() - began, 2)
+    if result.status in ("failed", "passed") and result.expect_failure:
+        result.status = "xfailed" if result.status == "failed" else "xpassed"
+        if result.status == "xpassed":
+            result.message = f"expected to fail ({result.expect_failure}) but every expectation held"
+    return result
+
+
+def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress: Callable) -> None:
+    from bondlab import scenario as scenario_mod
+
+    prepared = deploy.prepare(scen.files, backend=scen.backend)
+    scenario_mod.check_names(scen, prepared)
+    name = f"sc-{secrets.token_hex(3)}"
+    if scen.deploy_fails is not None:
+        try:
+            state = deploy.deploy(prepared, name=name, plugin=plugin)
+        except LabError as error:
+            match = scen.deploy_fails.get("match", "")
+            if match.lower() in str(error).lower():
+                result.status, result.message = "passed", f"deploy failed as expected: {error}"
+            else:
+                result.status, result.message = "failed", f"deploy failed without {match!r}: {error}"
+            return
+        deploy.destroy(state)
+        result.status, result.message = "failed", "deploy succeeded; the scenario expects it to fail"
+        return
+    progress("deploying the lab")
+    state = deploy.deploy(prepared, name=name, plugin=plugin, progress=lambda t: progress(t))
+    run = Run(scen, state, progress)
+    failures = []
+    try:
+        for pod in state.data["pods"]:  # open the netlink sockets (and import pyroute2) before the timeline
+            READER.link(pod["netns"], "lo")
+        with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
+            run.start_traffic(workdir)
+            last_action = -1
+            total = len(scen.steps)
+            for step in scen.steps:
+                sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
+                result.steps.append(sr)
+                if step.is_action:
+                    run.act(step)
+                    if step.kind != "wait":  # a pause does not open a new traffic window
+                        run.actions.append(sr)
+                    last_action = len(run.actions) - 1
+                    progress(f"[{step.index + 1}/{total}] {sr.text}")
+                    continue
+                sr.action = last_action
+                for kind, args in step.args.items():
+                    if kind in DEFERRED:
+                        run.deferred.append((sr, kind, args))
+                        continue
+                    try:
+                        said = run.check(kind, args)
+                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {said}"
+                        sr.ok = sr.ok is not False
+                    except ExpectationFailed as error:
+                        sr.ok = False
+                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {error}"
+                        failures.append(f"{step.where}: {kind}: {error}")
+                verdict = "ok" if sr.ok is not False else "FAILED"
+                progress(f"[{step.index + 1}/{total}] {sr.text}: {verdict} {sr.message}")
+            if run.traffic:
+                time.sleep(TAIL)  # the last step's window needs probes after it
+                run.traffic.stop()
+                for sr, kind, args in run.deferred:
+                    try:
+                        said = run.judge(sr, kind, args)
+                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {said}"
+                        sr.ok = sr.ok is not False
+                    except ExpectationFailed as error:
+                        sr.ok = False
+                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {error}"
+                        failures.append(f"{sr.where}: {kind}: {error}")
+                _figures(run, result)
+    finally:
+        if run.traffic:
+            run.traffic.kill()
+        READER.close()
+        errors = deploy.destroy(state)
+        if errors:
+            failures.append("teardown: " + "; ".join(errors))
+    result.connectivity = run.connectivity
+    result.status = "failed" if failures else "passed"
+    result.message = "\n".join(failures)
+
+
+def _figures(run: Run, result: ScenarioResult) -> None:
+    """Per action and flow: the step's window; and the timeline picture's data."""
+    tr = run.traffic
+    result.started, result.stopped = tr.started, tr.stopped
+    marks = [(-1, "start")] + [(i, a.text) for i, a in enumerate(run.actions)]
+    for flow in run.flows:
+        for index, text in marks:
+            w = run.window_of(flow, index)
+            result.windows.append(
+                {"action": text, "flow": flow.name, "from": flow.src, "to": flow.dst, **w.as_dict()}
+            )
+    probes = {}
+    for flow in run.flows:
+        carriers = tr.carriers(flow)
+        got = {seq for seq, _s, _r in tr.received(flow)}
+        sent = tr.sent(flow)
+        probes[flow.name] = [
+            [round((t - tr.started) / 1e6, 3), carriers.get(seq, "?") if seq in got else None]
+            for seq, t in enumerate(sent)
+        ]
+    result.timeline = {
+        "flows": [f.name for f in run.flows],
+        "probes": probes,
+        "actions": [[round((a.t - tr.started) / 1e6, 3), a.text] for a in run.actions],
+        "end_ms": round((tr.stopped - tr.started) / 1e6, 3),
+    }

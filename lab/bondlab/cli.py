@@ -175,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bondlab import labcli
 
     labcli.add_verbs(sub)
+    from bondlab import runcli
+
+    runcli.add_verb(sub)
     return parser
 
 

@@ -20,6 +20,7 @@ Payload: magic b"BLP1", flow id (u16), seq (u32), send time (u64 ns), padding to
 from __future__ import annotations
 
 import ctypes
+import errno
 import json
 import os
 import select
@@ -132,9 +133,10 @@ class Helper:
                 data, anc, _flags, addr = sock.recvmsg(2048, 64)
             except BlockingIOError:
                 return
-            except OSError:  # the tapped link went away (a deleted slave): stop tapping it
-                self.tap_socks.pop(sock.fileno(), None)
-                return
+            except OSError as error:
+                if error.errno in (errno.ENODEV, errno.ENXIO):  # the tapped link was deleted: stop tapping
+                    self.tap_socks.pop(sock.fileno(), None)
+                return  # ENETDOWN while the port is cut: the tap stays and sees the port come back
             ts = _stamp(anc)
             out = addr[2] == PACKET_OUTGOING
             etype = int.from_bytes(data[12:14], "big")

@@ -130,6 +130,7 @@ class Run:
         self.deferred: list = []  # (StepResult, kind, args)
         self.actions: list = []  # StepResult of actions, in order
         self.connectivity: list = []
+        self.last_cut: list = []  # switch ports cut by `cut: {active: POD}`
 
     # -- names -> kernel objects --------------------------------------------------------------
     def pod(self, name: str) -> dict:
@@ -243,7 +244,17 @@ class Run:
 
     # -- actions ------------------------------------------------------------------------------
     def _target(self, args: dict, up: bool) -> None:
-        if "vf" in args:
+        if "active" in args:
+            if up:
+                switch.set_port(self.fabric, self.last_cut.pop(), True)
+                return
+            pod = self.pod(args["active"])
+            active = READER.link(pod["netns"], self.bond_of(pod)).get("active_slave")
+            if not active:
+                raise LabError(f"{args['active']}: the bond has no active slave to cut")
+            self.last_cut.append(self.slave_port(f"{pod['name']}/{active}"))
+            switch.set_port(self.fabric, self.last_cut[-1], False)
+        elif "vf" in args:
             switch.set_port(self.fabric, self.slave_port(args["vf"]), up)
         elif "pf" in args:
             node, pf = args["pf"].split("/", 1)
@@ -320,7 +331,7 @@ class Run:
 
         def polled(predicate, what: str, describe) -> str:
             try:
-                until(predicate, within, what, interval=0.005)
+                until(predicate, within, what, interval=0.02)
             except Timeout:
                 raise ExpectationFailed(
                     f"{what}: not within {within * 1000:g} ms (now {describe()})"

@@ -306,7 +306,8 @@ def check_names(scen: Scenario, prepared) -> None:
     names = {_flow_name(f) for f in flows} | {
         _flow_name(f, reverse=True) for f in flows if f.get("bidirectional", True)
     }
-    checks = {"vf": link_ok, "link": link_ok, "pf": pf_ok, "uplink": pf_ok, "pod": pod_ok, "peer": peer_ok}
+    checks = {"active": pod_ok, "vf": link_ok, "link": link_ok, "pf": pf_ok, "uplink": pf_ok}
+    checks.update(pod=pod_ok, peer=peer_ok)
     for index, step in enumerate(spec["steps"]):
         ((kind, args),) = step.items()
         base = f"spec.steps[{index}].{kind}"

@@ -561,28 +561,14 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
                     if kind in DEFERRED:
                         run.deferred.append((sr, kind, args))
                         continue
-                    try:
-                        said = run.check(kind, args)
-                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {said}"
-                        sr.ok = sr.ok is not False
-                    except ExpectationFailed as error:
-                        sr.ok = False
-                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {error}"
-                        failures.append(f"{step.where}: {kind}: {error}")
+                    _verdict(sr, kind, lambda kind=kind, args=args: run.check(kind, args), failures)
                 verdict = "ok" if sr.ok is not False else "FAILED"
                 progress(f"[{step.index + 1}/{total}] {sr.text}: {verdict} {sr.message}")
             if run.traffic:
                 time.sleep(TAIL)  # the last step's window needs probes after it
                 run.traffic.stop()
                 for sr, kind, args in run.deferred:
-                    try:
-                        said = run.judge(sr, kind, args)
-                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {said}"
-                        sr.ok = sr.ok is not False
-                    except ExpectationFailed as error:
-                        sr.ok = False
-                        sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {error}"
-                        failures.append(f"{sr.where}: {kind}: {error}")
+                    _verdict(sr, kind, lambda s=sr, k=kind, a=args: run.judge(s, k, a), failures)
                 _figures(run, result)
     finally:
         if run.traffic:
@@ -594,6 +580,17 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
     result.connectivity = run.connectivity
     result.status = "failed" if failures else "passed"
     result.message = "\n".join(failures)
+
+
+def _verdict(sr: StepResult, kind: str, evaluate: Callable, failures: list) -> None:
+    """Evaluate one expectation into its step's verdict and message; a failure also joins `failures`."""
+    try:
+        said = evaluate()
+        sr.ok = sr.ok is not False
+    except ExpectationFailed as error:
+        sr.ok, said = False, str(error)
+        failures.append(f"{sr.where}: {kind}: {error}")
+    sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {said}"
 
 
 def _figures(run: Run, result: ScenarioResult) -> None:

@@ -342,10 +342,14 @@ def _dedupe_macs(conf: BondConf, pod: netlink.Handle, slaves: List[dict], log: L
             seen.add(link.mac.lower())
 
 
-def verify_options(handle: netlink.Handle, index: int, options: BondOptions, code: int) -> None:
+def verify_options(
+    handle: netlink.Handle, index: int, options: BondOptions, code: int, skip: tuple = ()
+) -> None:
     """Read back every configured option; one the kernel did not apply is an error, not a silent success."""
     got = handle.bond_options(index)
     for key, want in options.configured().items():
+        if key in skip:
+            continue
         have = got.get(key)
         if key == "arp_ip_target" and have is not None:
             have = tuple(str(x) for x in (have if isinstance(have, (list, tuple)) else [have]))
@@ -537,7 +541,10 @@ def cmd_check(args: CmdArgs, log: Log) -> None:
             raise _check_failed(f'bond "{args.ifname}" is down')
         if conf.mtu and bond.mtu != conf.mtu:
             raise _check_failed(f'bond "{args.ifname}" has MTU {bond.mtu}, configured {conf.mtu}')
-        verify_options(pod, bond.index, conf.options, errors.CHECK_FAILED)
+        # fail_over_mac not set by the user: the kernel forces "active" when the first slave cannot change its
+        # MAC (e.g. a VF without trust); that is not drift.
+        skip = () if conf.fail_over_mac_explicit else ("fail_over_mac",)
+        verify_options(pod, bond.index, conf.options, errors.CHECK_FAILED, skip)
         names = [s["name"] for s in (record or {}).get("slaves", [])] or [
             lk.name for lk in conf.links if lk.name
         ]

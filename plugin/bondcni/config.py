@@ -110,6 +110,7 @@ class BondConf:
     mtu: Optional[int] = None
     primary: Optional[str] = None
     require_distinct_pf: bool = False
+    fail_over_mac_explicit: bool = False  # upstream always sends 0; the kernel may force active later
     ipam: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     dns: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     prev_result: Optional[Mapping[str, Any]] = None
@@ -368,6 +369,7 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         mtu=mtu or None,
         primary=primary,
         require_distinct_pf=_opt_bool(obj, "requireDistinctPF"),
+        fail_over_mac_explicit=fom is not None,
         ipam=MappingProxyType(ipam),
         dns=MappingProxyType(_parse_dns(obj)),
         prev_result=MappingProxyType(prev) if prev is not None else None,

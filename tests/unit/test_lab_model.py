@@ -90,9 +90,9 @@ def test_default_interface_names_follow_position():
         "kind: Pod\nmetadata:\n  name: p\n  annotations:\n"
         "    k8s.v1.cni.cncf.io/networks: a, b@x, a\n---\n"
         "kind: NetworkAttachmentDefinition\nmetadata: {name: a}\n"
-        "spec: {config: '{\"type\": \"host-local\"}'}\n---\n"
+        'spec: {config: \'{"type": "host-local"}\'}\n---\n'
         "kind: NetworkAttachmentDefinition\nmetadata: {name: b}\n"
-        "spec: {config: '{\"type\": \"bridge\"}'}\n"
+        'spec: {config: \'{"type": "bridge"}\'}\n'
     )
     objects = k8s.classify(yamlsrc.load_all(text))
     topo = derive.derive(objects)

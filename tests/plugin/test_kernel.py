@@ -545,3 +545,28 @@ def test_ipv4_result_matches_kernel(lab):
         ipaddress.ip_interface(a) for a in addrs(lab.pod)
     }
     assert_ok(lab.run("DEL", conf))
+
+
+def test_dual_stack_ipam_and_dns_merge(lab):
+    two_pod_links(lab)
+    ipam = {
+        "type": "host-local",
+        "ranges": [
+            [{"subnet": "10.1.0.0/24", "gateway": "10.1.0.1"}],
+            [{"subnet": "2001:db8:1::/64", "gateway": "2001:db8:1::1"}],
+        ],
+        "routes": [{"dst": "0.0.0.0/0"}, {"dst": "::/0"}],
+        "dataDir": str(lab.ipam_dir),
+    }
+    conf = bond_conf(
+        ["net1", "net2"], ipam=ipam, dns={"nameservers": ["192.0.2.53"], "search": ["example.org"]}
+    )
+    out = assert_ok(lab.run("ADD", conf))
+    assert {ipaddress.ip_interface(ip["address"]).version for ip in out["ips"]} == {4, 6}
+    assert all(ip["interface"] == 0 for ip in out["ips"])
+    v6 = json.loads(sh("ip", "-n", lab.pod, "-j", "-6", "route", "show", "default").stdout)
+    assert v6 and v6[0]["gateway"] == "2001:db8:1::1" and v6[0]["dev"] == "bond0"
+    assert out["dns"] == {"nameservers": ["192.0.2.53"], "search": ["example.org"]}
+    assert_ok(lab.run("CHECK", dict(conf, prevResult=out)))
+    assert_ok(lab.run("DEL", conf))
+    assert lab.allocations() == []

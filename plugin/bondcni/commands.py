@@ -112,7 +112,12 @@ class Ctx:
 def cmd_add(args: CmdArgs, log: Log) -> dict:
     conf = config.parse(args.stdin)
     log.path = log.path or conf.log_file
-    sfile = state.path(state.directory(conf.state_dir, args.env), args.container_id, args.ifname)
+    sdir = state.directory(conf.state_dir, args.env)
+    with state.locked(sdir):
+        return _add_locked(conf, args, log, state.path(sdir, args.container_id, args.ifname))
+
+
+def _add_locked(conf: BondConf, args: CmdArgs, log: Log, sfile: str) -> dict:
     if state.read(sfile) is not None:
         raise CniError(
             errors.LINK_PROBLEM,
@@ -452,7 +457,12 @@ def cmd_del(args: CmdArgs, log: Log) -> None:
     log.path = log.path or dconf.log_file
     if dconf.problem is not None:
         log.warning(f"the config does not validate ({dconf.problem.msg}); deleting what can be found")
-    sfile = state.path(state.directory(dconf.state_dir, args.env), args.container_id, args.ifname)
+    sdir = state.directory(dconf.state_dir, args.env)
+    with state.locked(sdir):
+        _del_locked(args, dconf, state.path(sdir, args.container_id, args.ifname), log)
+
+
+def _del_locked(args: CmdArgs, dconf: config.DelConf, sfile: str, log: Log) -> None:
     try:
         record = state.read(sfile)
     except CniError as exc:
@@ -594,13 +604,15 @@ def cmd_gc(args: CmdArgs, log: Log) -> None:
         log.warning("GC without cni.dev/valid-attachments: keeping all state")
     else:
         valid = set(conf.valid_attachments)
-        for filename, record in state.records(state.directory(conf.state_dir, args.env)):
-            if record.get("network") != conf.name:
-                continue
-            if (record.get("containerID"), record.get("ifname")) in valid:
-                continue
-            log.info(f"GC: dropping stale state {filename}")
-            state.remove(filename)
+        sdir = state.directory(conf.state_dir, args.env)
+        with state.locked(sdir):
+            for filename, record in state.records(sdir):
+                if record.get("network") != conf.name:
+                    continue
+                if (record.get("containerID"), record.get("ifname")) in valid:
+                    continue
+                log.info(f"GC: dropping stale state {filename}")
+                state.remove(filename)
     if conf.ipam_type:
         ipam.run(conf.ipam_type, "GC", args.env, args.stdin)
 

@@ -5,11 +5,14 @@ One JSON file per (CNI_CONTAINERID, CNI_IFNAME), written atomically (temp file, 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import time
 from typing import Iterator, Mapping, Optional, Tuple
 
-from .errors import STATE, CniError
+from .errors import STATE, TRY_AGAIN_LATER, CniError
 
 DEFAULT_DIR = "/var/lib/cni/bond"
 
@@ -73,7 +76,7 @@ def records(dirname: str) -> Iterator[Tuple[str, dict]]:
     except OSError:
         return
     for name in names:
-        if not name.endswith(".json"):
+        if not name.endswith(".json") or name.startswith("."):
             continue
         filename = os.path.join(dirname, name)
         try:
@@ -82,3 +85,30 @@ def records(dirname: str) -> Iterator[Tuple[str, dict]]:
             continue
         if record is not None:
             yield filename, record
+
+
+@contextlib.contextmanager
+def locked(dirname: str, timeout: float = 30.0) -> Iterator[None]:
+    """Serialise ADD/DEL on one node (two attachments must not claim the same host link at once).
+
+    An flock on <state dir>/.lock, released when the process ends however it ends; a lock not had within the
+    deadline is CNI code 11 (try again later).
+    """
+    try:
+        os.makedirs(dirname, mode=0o700, exist_ok=True)
+        fd = os.open(os.path.join(dirname, ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise CniError(STATE, f"failed to open the lock in {dirname}: {exc.strerror}") from None
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise CniError(TRY_AGAIN_LATER, f"another bond ADD/DEL holds {dirname}/.lock") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)

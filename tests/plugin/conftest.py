@@ -142,7 +142,7 @@ class Lab:
             "host": state_of(self.host),
             "pod": state_of(self.pod),
             "netns": sorted(n for n in netns_list() if n.startswith(("bch-", "bcp-", "bcq-"))),
-            "state": sorted(p.name for p in self.state_dir.glob("*")) if self.state_dir.exists() else [],
+            "state": sorted(p.name for p in self.state_dir.glob("*.json")) if self.state_dir.exists() else [],
             "ipam": self.allocations(),
         }
 

@@ -14,28 +14,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ..unit.test_fuzz import FIELDS as UNIT_FIELDS
 from .conftest import Lab, bond_conf
 
 pytestmark = pytest.mark.kernel
 
-FIELDS = [
-    "cniVersion",
-    "name",
-    "mode",
-    "miimon",
-    "mtu",
-    "failOverMac",
-    "linksInContainer",
-    "links",
-    "ipam",
-    "updelay",
-    "primary",
-    "arpInterval",
-    "lacpRate",
-    "tlbDynamicLb",
-    "xmitHashPolicy",
-    "deviceID",
-]
+# every config field but the ones naming host paths (a generated stateDir/logFile would be written to)
+FIELDS = [f for f in UNIT_FIELDS if f not in ("stateDir", "logFile")]
 values = st.one_of(
     st.none(),
     st.booleans(),
@@ -58,7 +43,7 @@ env_mutations = st.dictionaries(
 ALLOWED = {1, 2, 3, 4, 5, 6, 7, 8, 11, 100, 101, 102, 103, 104, 105}
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(mutations, env_mutations)
 def test_fuzz_add(changes, env):
     with tempfile.TemporaryDirectory() as tmp:

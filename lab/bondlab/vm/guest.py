@@ -48,6 +48,18 @@ def guest_mem() -> str:
     return os.environ.get("BONDLAB_VM_MEM", DEFAULT_MEM)
 
 
+def kept_paths(job: Job) -> list:
+    """Host paths the job needs to see in the guest even under its scratch tmpfs: its working
+    directory, its Python installation (a venv, and the interpreter it points at), its PYTHONPATH."""
+    env = os.environ if job.env is None else job.env
+    paths = [job.cwd, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    argv0 = job.argv[0] if job.argv else ""
+    if os.path.isabs(argv0):
+        paths.append(os.path.dirname(os.path.realpath(argv0)))
+    return sorted({os.path.realpath(p) for p in paths if " " not in p})
+
+
 def guest_env_file(values: dict) -> str:
     return "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
 
@@ -151,6 +163,7 @@ class GuestEngine(Engine):
         (ctl / "init.sh").chmod(0o755)
         guest = {
             "BONDLAB_CWD": os.path.realpath(job.cwd),
+            "BONDLAB_KEEP": " ".join(kept_paths(job)),
             "BONDLAB_SHARED_FS": self.shared_fs,
             # Each share: a tag (what qemu's 9p calls it) and the path it is mounted on.
             "BONDLAB_SHARES": " ".join(f"{tag}={path}" for tag, path in shares),

@@ -106,6 +106,11 @@ class Delegate:
         ]
         if getattr(options, "maxfail", 0) == 1:
             argv.append("-x")
+        # The guest's console is a terminal even when ours is a CI log: decide colour here.
+        color = getattr(options, "color", "auto")
+        if color == "auto":
+            color = "yes" if sys.stdout.isatty() else "no"
+        argv.append(f"--color={color}")
         return argv + list(self.items)
 
     def _run_guest_session(self) -> None:

@@ -48,11 +48,14 @@ def guest_mem() -> str:
     return os.environ.get("BONDLAB_VM_MEM", DEFAULT_MEM)
 
 
-def kept_paths(job: Job) -> list:
-    """Host paths the job needs to see in the guest even under its scratch tmpfs: its working
-    directory, its Python installation (a venv, and the interpreter it points at), its PYTHONPATH."""
+def kept_paths(job: Job, modules_dir=None) -> list:
+    """Host paths the guest needs to see even under its scratch tmpfs: the job's working directory,
+    its Python installation (a venv, and the interpreter it points at), its PYTHONPATH, and the
+    kernel's module tree."""
     env = os.environ if job.env is None else job.env
     paths = [job.cwd, sys.prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    if modules_dir:
+        paths.append(str(modules_dir))
     paths += [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
     argv0 = job.argv[0] if job.argv else ""
     if os.path.isabs(argv0):
@@ -163,7 +166,7 @@ class GuestEngine(Engine):
         (ctl / "init.sh").chmod(0o755)
         guest = {
             "BONDLAB_CWD": os.path.realpath(job.cwd),
-            "BONDLAB_KEEP": " ".join(kept_paths(job)),
+            "BONDLAB_KEEP": " ".join(kept_paths(job, kernel.modules_dir)),
             "BONDLAB_SHARED_FS": self.shared_fs,
             # Each share: a tag (what qemu's 9p calls it) and the path it is mounted on.
             "BONDLAB_SHARES": " ".join(f"{tag}={path}" for tag, path in shares),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 from bondlab import capabilities
 from bondlab.capabilities import Verdict
@@ -29,20 +30,32 @@ class HostEngine(Engine):
 
     def run(self, job: Job) -> int:
         previous = terminate_as_exception()
+        # Output goes straight to our stdout or to the job's file; a stream without a file descriptor
+        # (a StringIO) is fed through a pipe.
+        copy = job.out is not None and not _has_fileno(job.out)
         try:
             proc = subprocess.Popen(
                 list(job.argv),
                 cwd=job.cwd,
                 env=job_env(job, BONDLAB_IN_GUEST="host"),
                 stdin=subprocess.DEVNULL,
-                stdout=job.out,
+                stdout=subprocess.PIPE if copy else job.out,
                 stderr=subprocess.STDOUT if job.out is not None else None,
                 start_new_session=True,
+                text=copy or None,
             )
         except OSError as error:
             restore_signal(previous)
             raise VmError(f"cannot start {job.argv[0]!r}: {error}") from None
         try:
+            if copy:
+                deadline = None if job.timeout is None else time.monotonic() + job.timeout
+                for line in proc.stdout:
+                    job.out.write(line)
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise subprocess.TimeoutExpired(job.argv, job.timeout)
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                return proc.wait(remaining)
             return proc.wait(job.timeout)
         except subprocess.TimeoutExpired:
             raise VmTimeout(f"the job did not finish within {job.timeout:g} s and was killed") from None
@@ -50,3 +63,11 @@ class HostEngine(Engine):
             if proc.poll() is None:
                 kill_group(proc.pid, proc, grace=2.0)
             restore_signal(previous)
+
+
+def _has_fileno(stream) -> bool:
+    try:
+        stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return False
+    return True

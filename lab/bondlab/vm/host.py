@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-import time
+import threading
 
 from bondlab import capabilities
 from bondlab.capabilities import Verdict
@@ -49,13 +49,11 @@ class HostEngine(Engine):
             raise VmError(f"cannot start {job.argv[0]!r}: {error}") from None
         try:
             if copy:
-                deadline = None if job.timeout is None else time.monotonic() + job.timeout
-                for line in proc.stdout:
-                    job.out.write(line)
-                    if deadline is not None and time.monotonic() > deadline:
-                        raise subprocess.TimeoutExpired(job.argv, job.timeout)
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                return proc.wait(remaining)
+                copier = threading.Thread(target=_copy, args=(proc.stdout, job.out), daemon=True)
+                copier.start()
+                code = proc.wait(job.timeout)
+                copier.join()
+                return code
             return proc.wait(job.timeout)
         except subprocess.TimeoutExpired:
             raise VmTimeout(f"the job did not finish within {job.timeout:g} s and was killed") from None
@@ -71,3 +69,8 @@ def _has_fileno(stream) -> bool:
     except (AttributeError, OSError, ValueError):
         return False
     return True
+
+
+def _copy(source, sink) -> None:
+    for line in source:
+        sink.write(line)

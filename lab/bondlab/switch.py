@@ -136,11 +136,19 @@ def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
     )
 
 
+def cable_ports(sw: PfSwitch, vf_states: dict, pf_port: bool, up: bool) -> list:
+    """The fabric ports a PF's cable takes with it: every VF whose link-state is auto (a VF forced `enable`
+    keeps carrier, one forced `disable` stays without), the PF's own port, and the uplink."""
+    keep = "disable" if up else "enable"
+    ports = [sw.vf_port(i) for i, state in vf_states.items() if state != keep]
+    return ports + ([sw.pf_port] if pf_port else []) + [sw.uplink]
+
+
 def set_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool, up: bool) -> None:
-    """Pull (up=False) or plug back the PF's cable: the uplink, the PF's own port, and every VF whose
-    link-state is auto (a VF forced `enable` keeps carrier, one forced `disable` stays without)."""
-    set_port(fabric, sw.uplink, up)
-    word, keep = ("up", "disable") if up else ("down", "enable")
-    lines = [f"link set {sw.pf_port} {word}"] if pf_port else []
-    lines += [f"link set {sw.vf_port(i)} {word}" for i, state in vf_states.items() if state != keep]
-    batch(fabric.name, lines)
+    """Pull (up=False) or plug back the PF's cable: every port it takes with it in ONE `ip -batch`.
+
+    One batch, not an `ip` for the uplink and another for the VFs: in the lab VM a process start costs
+    100-400 ms, and in between the PF switch had no uplink while its VFs kept carrier - a silent failure
+    miimon cannot see - so a PF cut measured the process start plus miimon (454 ms seen in seed 000)."""
+    word = "up" if up else "down"
+    batch(fabric.name, [f"link set {port} {word}" for port in cable_ports(sw, vf_states, pf_port, up)])

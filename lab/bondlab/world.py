@@ -80,6 +80,13 @@ def cut_pf(state: LabState, node: str, name: str, restore: bool = False) -> None
     switch.set_cable(fabric, sw, states, record["backend"] == "veth", up=restore)
 
 
+def pf_cable_ports(state: LabState, node: str, name: str, restore: bool = False) -> list:
+    """The fabric ports cut_pf() sets down (or up), for callers that set them themselves."""
+    record = find_pf(state, node, name)
+    states = {v["index"]: vf.vf_config(state, record, v["index"]).get("link_state") for v in record["vfs"]}
+    return switch.cable_ports(switch.PfSwitch(record["switch"]), states, record["backend"] == "veth", restore)
+
+
 def cut_vf(state: LabState, node: str, name: str, index: int, restore: bool = False) -> None:
     record = find_pf(state, node, name)
     switch.set_port(Netns(state.netns_name("fabric")), record["vfs"][index]["port"], restore)

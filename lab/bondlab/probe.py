@@ -12,6 +12,10 @@ It does three things in one poll loop, with the stdlib only (no scapy on the hot
 Timestamps are CLOCK_REALTIME ns (what SO_TIMESTAMPNS gives); every helper and the runner share one kernel,
 so the runner's action marks (time.time_ns()) are on the same clock.
 
+With `links` in its spec it also listens to rtnetlink link events in its netns (RTM_NEWLINK: carrier,
+IFLA_EVENT_BONDING_FAILOVER), each stamped when read: an upper bound of when the kernel changed (a helper
+the scheduler stalls reads late), next to the kernel-stamped GARP the bond sends at failover.
+
 Control on stdin, one word per line: `stat` prints a JSON line of delivered counts per flow; `stop` stops
 sending, keeps receiving for `drain` seconds, writes the record to `out` and prints `done`.
 Payload: magic b"BLP1", flow id (u16), seq (u32), send time (u64 ns), padding to `size` bytes.
@@ -37,6 +41,12 @@ SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
 ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
+RTMGRP_LINK = 1
+RTM_NEWLINK = 16
+IFLA_IFNAME, IFLA_MASTER, IFLA_EVENT = 3, 10, 44
+IFF_LOWER_UP = 1 << 16
+NLMSG = struct.Struct("=IHHII")
+IFINFO = struct.Struct("=BxHiII")
 KEEP_RAW = 400  # ARP/LACP frames kept raw per tap (enough for GARP/LACPDU checks)
 
 
@@ -77,6 +87,45 @@ def _big_buffer(sock: socket.socket) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
 
 
+def link_events(data: bytes, now: int) -> list:
+    """RTM_NEWLINK messages in one rtnetlink read -> [now, ifname, event, carrier, master index]."""
+    out, off = [], 0
+    while off + NLMSG.size <= len(data):
+        length, kind, _flags, _seq, _pid = NLMSG.unpack_from(data, off)
+        if length < NLMSG.size:
+            break
+        if kind == RTM_NEWLINK and length >= NLMSG.size + IFINFO.size:
+            _fam, _type, _index, flags, _change = IFINFO.unpack_from(data, off + NLMSG.size)
+            attrs, name, event, master = off + NLMSG.size + IFINFO.size, "", 0, 0
+            while attrs + 4 <= off + length:
+                alen, atype = struct.unpack_from("=HH", data, attrs)
+                if alen < 4:
+                    break
+                value = data[attrs + 4 : attrs + alen]
+                if atype == IFLA_IFNAME:
+                    name = value.rstrip(b"\0").decode(errors="replace")
+                elif atype == IFLA_EVENT and len(value) >= 4:
+                    event = struct.unpack_from("=I", value)[0]
+                elif atype == IFLA_MASTER and len(value) >= 4:
+                    master = struct.unpack_from("=I", value)[0]
+                attrs += (alen + 3) & ~3
+            out.append([now, name, event, bool(flags & IFF_LOWER_UP), master])
+        off += (length + 3) & ~3
+    return out
+
+
+def realtime(priority: int, errors: list) -> None:
+    """SCHED_FIFO at `priority` (0: leave as is). On the lab VM's single CPU the runner (pyroute2 parsing,
+    process starts) and the other helpers otherwise take the CPU for tens to hundreds of ms, and a starved
+    sender is a blind measurement. The helper sleeps in poll() between probes, so it cannot hog the CPU."""
+    if priority <= 0:
+        return
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as error:
+        errors.append(f"SCHED_FIFO {priority}: {error.strerror} (running at normal priority)")
+
+
 def _stamp(ancdata) -> int:
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
@@ -114,6 +163,24 @@ class Helper:
             sock.setblocking(False)
             self.tap_socks[sock.fileno()] = (sock, tap["label"])
         self.errors: list = []
+        self.links: list = []  # [read time ns, ifname, IFLA_EVENT, carrier, master]
+        self.nl = None
+        if spec.get("links"):
+            self.nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
+            _big_buffer(self.nl)
+            self.nl.bind((0, RTMGRP_LINK))
+            self.nl.setblocking(False)
+
+    def _drain_nl(self) -> None:
+        while True:
+            try:
+                data = self.nl.recv(65536)
+            except BlockingIOError:
+                return
+            except OSError as error:  # ENOBUFS: events lost; say so rather than pretend
+                self.errors.append(f"rtnetlink: {error.strerror}")
+                return
+            self.links += link_events(data, time.time_ns())
 
     # -- receive ---------------------------------------------------------------------------------
     def _drain_rx(self) -> None:
@@ -176,10 +243,11 @@ class Helper:
         return nxt
 
     def run(self) -> None:
+        realtime(self.spec.get("priority", 0), self.errors)
         poller = select.poll()
         stdin = sys.stdin.fileno()
         os.set_blocking(stdin, False)
-        for fd in [stdin, self.rx.fileno(), *self.tap_socks]:
+        for fd in [stdin, self.rx.fileno(), *self.tap_socks, *([self.nl.fileno()] if self.nl else [])]:
             poller.register(fd, select.POLLIN)
         print("ready", flush=True)
         start = time.time_ns()
@@ -211,6 +279,8 @@ class Helper:
                     self._drain_rx()
                 elif fd in self.tap_socks:
                     self._drain_tap(*self.tap_socks[fd])
+                elif self.nl and fd == self.nl.fileno():
+                    self._drain_nl()
         self._drain_rx()
         for fd in list(self.tap_socks):
             if fd in self.tap_socks:
@@ -221,6 +291,7 @@ class Helper:
             "recv": self.recv,
             "taps": self.taps,
             "errors": self.errors,
+            "links": self.links,
         }
         tmp = self.spec["out"] + ".tmp"
         with open(tmp, "w") as stream:

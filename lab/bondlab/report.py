@@ -13,6 +13,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from bondlab.inspect import table
 from bondlab.stats import percentile
+from bondlab.traffic import STALL_LIMIT_MS
 
 STATUS = {"passed": "PASS", "failed": "FAIL", "xfailed": "XFAIL", "xpassed": "XPASS", "error": "ERROR"}
 
@@ -39,6 +40,8 @@ def console(results: list) -> str:
                         w["lost"],
                         w["duplicated"],
                         w["reordered"],
+                        f"{w.get('stall_ms', 0):.1f}"
+                        + ("!" if w.get("stall_ms", 0) > STALL_LIMIT_MS else ""),
                         slaves,
                     )
                 )
@@ -54,9 +57,15 @@ def console(results: list) -> str:
                         "LOST",
                         "DUP",
                         "REORD",
+                        "STALL ms",
                         "CARRIED BY",
                     ),
                 )
+            )
+        if getattr(r, "failovers", None):
+            rows = [(f["action"][:40], f["pod"], _ms(f["garp_ms"]), _ms(f["event_ms"])) for f in r.failovers]
+            out.append(
+                table(rows, ("STEP", "POD", "FAILOVER ms (GARP, kernel ts)", "NETLINK EVENT ms (read)"))
             )
         if r.connectivity:
             rows = [(c["from"], c["to"], f"{c['connected']}/{c['total']}", c["ip"]) for c in r.connectivity]
@@ -64,6 +73,8 @@ def console(results: list) -> str:
         for s in r.steps:
             if s.ok is not None:
                 out.append(f"  {'ok  ' if s.ok else 'FAIL'} {s.text[:70]}  {s.message}")
+        for n, dropped in enumerate(getattr(r, "retried", []), start=1):
+            out.append(f"  attempt {n} dropped (measurement error only): " + dropped.splitlines()[0])
         if r.message:
             out.append("  " + r.message.replace("\n", "\n  "))
         if r.expect_failure:
@@ -76,6 +87,10 @@ def console(results: list) -> str:
     return "\n".join(out)
 
 
+def _ms(value) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
 def outage_summary(results: list) -> str:
     """p50/p95/max of the outage of every cut/fail step over all runs (ms)."""
     values = [
@@ -86,8 +101,26 @@ def outage_summary(results: list) -> str:
     ]
     if not values:
         return "no failover steps"
+    lines = [_p("failover outage (probes)", "flow-steps", values)]
+    stalled = [w for r in results for w in r.windows if w.get("stall_ms", 0) > STALL_LIMIT_MS]
+    if stalled:
+        lines.append(
+            f"measurement errors: {len(stalled)} window(s) where a probe sender stalled > "
+            f"{STALL_LIMIT_MS:g} ms (worst {max(w['stall_ms'] for w in stalled):.1f} ms)"
+        )
+    for key, what in (
+        ("garp_ms", "kernel failover (GARP, kernel ts)"),
+        ("event_ms", "netlink failover event"),
+    ):
+        got = [f[key] for r in results for f in getattr(r, "failovers", []) if f.get(key) is not None]
+        if got:
+            lines.append(_p(what, "cuts", got))
+    return "\n".join(lines)
+
+
+def _p(what: str, unit: str, values: list) -> str:
     return (
-        f"failover outage over {len(values)} flow-steps: p50 {percentile(values, 50):.1f} ms, "
+        f"{what} over {len(values)} {unit}: p50 {percentile(values, 50):.1f} ms, "
         f"p95 {percentile(values, 95):.1f} ms, max {max(values):.1f} ms"
     )
 

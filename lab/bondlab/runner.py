@@ -21,7 +21,6 @@ from bondlab import deploy, libcni, multus, switch, traffic, vf, world
 from bondlab.labstate import LabError
 from bondlab.netns import CommandError, Netns
 from bondlab.scenario import Scenario, Step, duration, load
-from bondlab.wait import Timeout, until
 from bondlab.yamlsrc import SourceError
 
 DEFAULT_WITHIN = 3.0
@@ -30,6 +29,13 @@ TAIL = 0.3  # probes keep flowing this long after the last step, so its window h
 
 class ExpectationFailed(Exception):
     pass
+
+
+class MeasurementError(ExpectationFailed):
+    """The probes could not see what the expectation asks (a starved sender): re-measure, never pass."""
+
+
+ATTEMPTS = 3  # a scenario whose only failures are measurement errors runs again, up to this many times
 
 
 @dataclass
@@ -42,6 +48,7 @@ class StepResult:
     ok: Optional[bool] = None  # None: an action (no verdict)
     message: str = ""
     action: int = -1  # index of the action whose window a traffic expectation judges
+    done_at: int = 0  # ns, when the kernel acknowledged the action's first link change (cuts, restores)
 
 
 @dataclass
@@ -57,6 +64,8 @@ class ScenarioResult:
     steps: list = field(default_factory=list)
     windows: list = field(default_factory=list)  # rows: {step, action, flow, from, to, sent, delivered, ...}
     connectivity: list = field(default_factory=list)  # rows: {from, to, connected, total}
+    failovers: list = field(default_factory=list)  # rows: {action, pod, garp_ms, event_ms} after link changes
+    retried: list = field(default_factory=list)  # messages of attempts dropped for measurement errors
     timeline: dict = field(default_factory=dict)  # for the SVG: flows, probes, actions
     started: int = 0
     stopped: int = 0
@@ -105,6 +114,24 @@ class Reader:
             "mii_status": self.MII.get(slave.get("IFLA_BOND_SLAVE_MII_STATUS"), "?") if slave else "?",
         }
 
+    def set_up(self, netns: str, names: list, up: bool) -> int:
+        """Set links up/down in one netns over the open netlink socket, back to back (indexes resolved
+        first); returns when the kernel acknowledged the first change (ns): the cut's own timestamp."""
+        ipr = self._ipr(netns)
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        indexes = []
+        for name in names:  # one RTM_GETLINK each: link_lookup() dumps and parses every link (~200 ms)
+            try:
+                indexes.append(ipr.link("get", ifname=name)[0]["index"])
+            except NetlinkError:
+                raise LabError(f"netns {netns}: no link {name!r}") from None
+        first = 0
+        for index in indexes:
+            ipr.link("set", index=index, state="up" if up else "down")
+            first = first or time.time_ns()
+        return first
+
     def name(self, netns: str, index: int):
         got = self._ipr(netns).link("get", index=index)
         return got[0].get("IFLA_IFNAME") if got else None
@@ -131,6 +158,7 @@ class Run:
         self.actions: list = []  # StepResult of actions, in order
         self.connectivity: list = []
         self.last_cut: list = []  # switch ports cut by `cut: {active: POD}`
+        self.since = 0  # ns: the last action's kernel acknowledgement, while checks follow it directly
 
     # -- names -> kernel objects --------------------------------------------------------------
     def pod(self, name: str) -> dict:
@@ -243,47 +271,51 @@ class Run:
         self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {self.scen.rate}/s")
 
     # -- actions ------------------------------------------------------------------------------
-    def _target(self, args: dict, up: bool) -> None:
+    def ports(self, names: list, up: bool) -> int:
+        """Fabric switch ports up/down in-process (no `ip` process start, ~100-400 ms of a loaded lab VM,
+        between two ports of one cut); returns the kernel's acknowledgement time of the first."""
+        return READER.set_up(self.fabric.name, names, up)
+
+    def _target(self, args: dict, up: bool) -> int:
         if "active" in args:
             if up:
-                switch.set_port(self.fabric, self.last_cut.pop(), True)
-                return
+                return self.ports([self.last_cut.pop()], True)
             pod = self.pod(args["active"])
             active = READER.link(pod["netns"], self.bond_of(pod)).get("active_slave")
             if not active:
                 raise LabError(f"{args['active']}: the bond has no active slave to cut")
             self.last_cut.append(self.slave_port(f"{pod['name']}/{active}"))
-            switch.set_port(self.fabric, self.last_cut[-1], False)
-        elif "vf" in args:
-            switch.set_port(self.fabric, self.slave_port(args["vf"]), up)
-        elif "pf" in args:
+            return self.ports([self.last_cut[-1]], False)
+        if "vf" in args:
+            return self.ports([self.slave_port(args["vf"])], up)
+        if "pf" in args:  # the whole cable at once: VFs (link-state auto), PF port, uplink
             node, pf = args["pf"].split("/", 1)
-            world.cut_pf(self.state, node, pf, restore=up)
-        elif "uplink" in args:
+            return self.ports(world.pf_cable_ports(self.state, node, pf, restore=up), up)
+        if "uplink" in args:
             node, pf = args["uplink"].split("/", 1)
-            switch.set_port(
-                self.fabric, switch.PfSwitch(world.find_pf(self.state, node, pf)["switch"]).uplink, up
-            )
-        else:
-            switch.set_port(self.fabric, args["port"], up)
+            return self.ports([switch.PfSwitch(world.find_pf(self.state, node, pf)["switch"]).uplink], up)
+        return self.ports([args["port"]], up)
 
-    def act(self, step: Step) -> None:
+    def act(self, step: Step) -> int:
+        """Do one action; returns when the kernel took its first link change (ns), 0 if not a link change."""
         kind, args = step.kind, step.args
         if kind in ("cut", "restore"):
-            self._target(args, kind == "restore")
+            return self._target(args, kind == "restore")
         elif kind == "linkState":
             record, index = self.vf_of(args["vf"])
             vf.configure_vf(self.state, record, index, {"link_state": args["state"]})
         elif kind == "admin":
             pod, iface = self.split(args["link"])
-            Netns(pod["netns"]).ip("link", "set", iface, args["state"])
+            return READER.set_up(pod["netns"], [iface], args["state"] == "up")
         elif kind == "flap":
             port, half = self.slave_port(args["vf"]), duration(args.get("period", "200ms")) / 2
+            first = 0
             for _ in range(args.get("times", 3)):  # pacing the flaps is the action itself
-                switch.set_port(self.fabric, port, False)
+                first = first or self.ports([port], False)
                 time.sleep(half)
-                switch.set_port(self.fabric, port, True)
+                self.ports([port], True)
                 time.sleep(half)
+            return first
         elif kind == "netem":
             pod, iface = self.split(args["vf"])
             port = self.slave_port(args["vf"])
@@ -305,6 +337,7 @@ class Run:
             self.restart_pod(self.pod(args["pod"]))
         elif kind == "wait":
             time.sleep(duration(args))  # a scenario's own pause (e.g. let the bond run), not a state wait
+        return 0
 
     def restart_pod(self, pod: dict) -> None:
         """CNI DEL of every delegate (reverse order), then ADD again in annotation order, same netns."""
@@ -327,16 +360,39 @@ class Run:
 
     def check(self, kind: str, args: dict) -> str:
         within = duration(args.get("within", DEFAULT_WITHIN)) if isinstance(args, dict) else DEFAULT_WITHIN
-        began = time.monotonic()
+        since = "the action" if self.since else "the check"
+        base = self.since or time.time_ns()
+        deadline = base + int(within * 1e9)
 
         def polled(predicate, what: str, describe) -> str:
-            try:
-                until(predicate, within, what, interval=0.02)
-            except Timeout:
-                raise ExpectationFailed(
-                    f"{what}: not within {within * 1000:g} ms (now {describe()})"
-                ) from None
-            return f"after {(time.monotonic() - began) * 1000:.0f} ms"
+            """Timed from the action's kernel acknowledgement when the check follows it directly. A read
+            that starts after the deadline and sees the old state is a failure; a change seen by a read
+            that ended after the deadline, with the read before it started before the deadline, happened
+            when the runner was not looking (starved): a measurement error, never a pass."""
+            last_false = None
+            while True:
+                start = time.time_ns()
+                ok = predicate()
+                end = time.time_ns()
+                if ok:
+                    if end > deadline and last_false is not None and last_false < deadline:
+                        raise MeasurementError(
+                            f"measurement error: {what}: seen {(end - base) / 1e6:.0f} ms after {since}, "
+                            f"not yet {(last_false - base) / 1e6:.0f} ms after it: the {within * 1000:g} ms "
+                            "deadline fell between two reads"
+                        )
+                    if end > deadline and last_false is None:
+                        raise MeasurementError(
+                            f"measurement error: {what}: first read only {(end - base) / 1e6:.0f} ms after "
+                            f"{since} (the {within * 1000:g} ms deadline had passed)"
+                        )
+                    return f"after {(end - base) / 1e6:.0f} ms"
+                if start >= deadline:
+                    raise ExpectationFailed(
+                        f"{what}: not within {within * 1000:g} ms of {since} (now {describe()})"
+                    )
+                last_false = start
+                time.sleep(max(0.0, min(0.02, (deadline - time.time_ns()) / 1e9)))
 
         if kind == "activeSlave":
             pod, iface = self.split(args["link"])
@@ -445,6 +501,9 @@ class Run:
                 if kind == "outage":
                     lo = duration(lo) * 1000 if lo is not None else None
                     hi = duration(hi) * 1000 if hi is not None else None
+                    said = traffic.outage_verdict(w, lo, hi)
+                    if said.startswith("measurement error"):
+                        raise MeasurementError(f"{flow.name}: {said}")
                 unit = " ms" if kind == "outage" else ""
                 if hi is not None and value > hi:
                     raise ExpectationFailed(f"{flow.name}: {kind} {value:g}{unit} > {hi:g}{unit}")
@@ -469,7 +528,9 @@ class Run:
                 out.append(f"{flow.name} " + " ".join(f"{k}={v}" for k, v in sorted(w.per_slave.items())))
             return "; ".join(out)
         if kind == "garp":
-            start = self.actions[act].t if act >= 0 else self.traffic.started
+            # from the kernel's acknowledgement of the cut when there is one (not from the action's start,
+            # which includes looking the ports up)
+            start = (self.actions[act].done_at or self.actions[act].t) if act >= 0 else self.traffic.started
             stamps = traffic.garps(self.traffic.tap_events(), f"peer {args['peer']}", start)
             within = duration(args.get("within", "1s")) * 1e9
             if len(stamps) < max(1, args.get("min", 1)):
@@ -505,7 +566,16 @@ def run_scenario(
             scen.description,
             scen.expect_failure,
         )
-        _run(scen, result, plugin, progress)
+        for attempt in range(1, ATTEMPTS + 1):
+            _run(scen, result, plugin, progress)
+            blind = result.status == "failed" and all(
+                "measurement error" in line for line in result.message.splitlines()
+            )
+            if not blind or attempt == ATTEMPTS:
+                break
+            progress(f"attempt {attempt}: measurement error only; running again")
+            result.retried.append(result.message)
+            result.steps, result.windows, result.connectivity, result.failovers = [], [], [], []
     except (SourceError, LabError, traffic.TrafficError, CommandError, libcni.CniError) as error:
         result.status, result.message = "error", str(error)
     result.seconds = round(time.monotonic() - began, 2)
@@ -550,7 +620,8 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
                 sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
                 result.steps.append(sr)
                 if step.is_action:
-                    run.act(step)
+                    sr.done_at = run.act(step) or 0
+                    run.since = sr.done_at
                     if step.kind != "wait":  # a pause does not open a new traffic window
                         run.actions.append(sr)
                     last_action = len(run.actions) - 1
@@ -562,6 +633,7 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
                         run.deferred.append((sr, kind, args))
                         continue
                     _verdict(sr, kind, lambda kind=kind, args=args: run.check(kind, args), failures)
+                run.since = 0  # a later check is timed from when it starts
                 verdict = "ok" if sr.ok is not False else "FAILED"
                 progress(f"[{step.index + 1}/{total}] {sr.text}: {verdict} {sr.message}")
             if run.traffic:
@@ -613,9 +685,43 @@ def _figures(run: Run, result: ScenarioResult) -> None:
             [round((t - tr.started) / 1e6, 3), carriers.get(seq, "?") if seq in got else None]
             for seq, t in enumerate(sent)
         ]
+    result.failovers = _failovers(run)
     result.timeline = {
         "flows": [f.name for f in run.flows],
         "probes": probes,
         "actions": [[round((a.t - tr.started) / 1e6, 3), a.text] for a in run.actions],
         "end_ms": round((tr.stopped - tr.started) / 1e6, 3),
     }
+
+
+def _failovers(run: Run) -> list:
+    """Per link-changing action and bonded pod: when the kernel failed over (see traffic.failover_times)."""
+    tr, out = run.traffic, []
+    taps = tr.tap_events()
+    for i, action in enumerate(run.actions):
+        if not action.done_at or action.kind not in ("cut", "flap", "admin"):
+            continue
+        before = run.actions[i + 1].t if i + 1 < len(run.actions) else tr.stopped
+        for pod in run.state.data["pods"]:
+            try:
+                bond = run.bond_of(pod)
+            except LabError:
+                continue
+            labels = [t.label for t in tr.taps if t.label.startswith(pod["name"] + "/")]
+            got = traffic.failover_times(
+                tr.link_events(pod["netns"]), taps, bond, labels, action.done_at, before
+            )
+            if got["garp_ns"] or got["event_ns"]:
+                out.append(
+                    {
+                        "action": action.text,
+                        "pod": pod["name"],
+                        "garp_ms": round((got["garp_ns"] - action.done_at) / 1e6, 3)
+                        if got["garp_ns"]
+                        else None,
+                        "event_ms": round((got["event_ns"] - action.done_at) / 1e6, 3)
+                        if got["event_ns"]
+                        else None,
+                    }
+                )
+    return out

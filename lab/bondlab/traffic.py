@@ -7,7 +7,14 @@ Figures, per flow and per time window (a step: from one action to the next):
   window (t_send(first after) - t_send(last before), the reference's method; 1 ms at 1000/s when nothing
   is lost);
 - carriers: which tapped switch port carried each delivered probe (per-slave accounting);
-- first GARP / unsolicited NA seen by a peer after a time; LACPDUs per switch port.
+- first GARP / unsolicited NA seen by a peer after a time; LACPDUs per switch port;
+- stall: the longest pause of the sender inside the window. The schedule is absolute, so a sender the
+  scheduler starved sends the probes it owes in a burst afterwards: they are delivered and count as neither
+  lost nor outage. A stall longer than STALL_LIMIT_MS makes the window's outage/lost figures a measurement
+  error (an outage shorter than the stall can hide in it), never a silent pass;
+- failover: when the kernel moved the active slave after a cut, from two independent clocks: the kernel's
+  receive timestamp of the bond's gratuitous ARP at a slave's switch port, and the read time of the
+  rtnetlink IFLA_EVENT_BONDING_FAILOVER in the pod's netns (an upper bound).
 """
 
 from __future__ import annotations
@@ -20,6 +27,10 @@ import time
 from dataclasses import dataclass, field
 
 from bondlab.probe import PORT
+
+STALL_LIMIT_MS = 10.0  # 10x the resolution at 1000/s
+IFLA_EVENT_BONDING_FAILOVER = 3
+HELPER_PRIORITY = 10  # SCHED_FIFO of the probe helpers (see probe.realtime)
 
 
 class TrafficError(Exception):
@@ -71,6 +82,8 @@ class Traffic:
                 "send": [
                     {"flow": f.id, "dst": f.dst_ip, "rate": f.rate} for f in self.flows if f.src_ns == ns
                 ],
+                "links": True,
+                "priority": HELPER_PRIORITY,
                 "taps": [
                     {"ifname": t.ifname, "label": t.label, "neighbour_only": t.neighbour_only}
                     for t in self.taps
@@ -163,6 +176,10 @@ class Traffic:
             out += record["taps"]
         return out
 
+    def link_events(self, netns: str) -> list:
+        """[read time ns, ifname, IFLA_EVENT, carrier, master] seen by the helper in `netns`."""
+        return self.records.get(netns, {}).get("links", [])
+
     def carriers(self, flow: Flow) -> dict:
         """seq -> label of the tapped port that carried it (the first one seen)."""
         out: dict = {}
@@ -190,6 +207,12 @@ class Window:
     reordered: int
     outage_ms: float
     per_slave: dict
+    stall_ms: float = 0.0  # the sender's longest pause between two probes in the window
+    gap_stall_ms: float = 0.0  # the longest pause inside the outage's gap (the part that may not be outage)
+
+    @property
+    def stalled(self) -> bool:
+        return self.stall_ms > STALL_LIMIT_MS
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -218,15 +241,19 @@ def window(sent: list, received: list, carriers: dict, start: int, end: int, sto
     # that of the first delivered after it (or to the end of sending). A sender the scheduler stalled loses
     # nothing and is not an outage.
     got = sorted(seq for seq in first_seen if seq < len(sent))
-    gap = 0
+    gap = gap_stall = 0
     bounds = [-1, *got, len(sent)]
     for a, b in zip(bounds, bounds[1:]):
         if b - a <= 1:
             continue
         t_a = sent[a] if a >= 0 else sent[0]
         t_b = sent[b] if b < len(sent) else stop
-        if t_b > start and t_a < end:
-            gap = max(gap, t_b - t_a)
+        if t_b > start and t_a < end and t_b - t_a > gap:
+            gap = t_b - t_a
+            inside = [t_a, *sent[max(a, 0) + 1 : b], t_b]
+            gap_stall = max(y - x for x, y in zip(inside, inside[1:]))
+    stamps = [sent[seq] for seq in in_window]
+    stall = max((b - a for a, b in zip(stamps, stamps[1:])), default=0)
     dup_in = sum(1 for seq, _s, _r in received if start <= _s < end) - len(delivered)
     return Window(
         sent=len(in_window),
@@ -236,7 +263,51 @@ def window(sent: list, received: list, carriers: dict, start: int, end: int, sto
         reordered=reordered,
         outage_ms=round(gap / 1e6, 3),
         per_slave=per_slave,
+        stall_ms=round(stall / 1e6, 3),
+        gap_stall_ms=round(gap_stall / 1e6, 3),
     )
+
+
+def outage_verdict(w: Window, low_ms, high_ms) -> str:
+    """'' when the outage figure supports the bounds; 'measurement error: ...' when a sender stall leaves it
+    open; 'above'/'below' when the outage is out of bounds for sure. A stall hides at most its own length:
+    the true outage is <= max(outage, stall), and >= outage - the pause inside the gap."""
+    if high_ms is not None:
+        if w.outage_ms <= high_ms < w.stall_ms:
+            return (
+                f"measurement error: the probe sender stalled {w.stall_ms:g} ms in this window, longer than "
+                f"the {high_ms:g} ms bound: an outage could hide in it (measured {w.outage_ms:g} ms, "
+                f"lost {w.lost})"
+            )
+        if w.outage_ms > high_ms:
+            if w.outage_ms - w.gap_stall_ms <= high_ms and w.gap_stall_ms > STALL_LIMIT_MS:
+                return (
+                    f"measurement error: outage {w.outage_ms:g} ms > {high_ms:g} ms, but the sender stalled "
+                    f"{w.gap_stall_ms:g} ms inside that gap"
+                )
+            return "above"
+    if low_ms is not None and w.outage_ms < low_ms:
+        return "below"
+    return ""
+
+
+def failover_times(events: list, taps: list, bond: str, slaves: list, after: int, before: int) -> dict:
+    """When the kernel failed over after `after` (ns), before `before`: `garp_ns`, the kernel timestamp of the
+    first gratuitous ARP/NA entering the switch from one of the pod's slave ports (`slaves`: tap labels);
+    `event_ns`, the read time of the first IFLA_EVENT_BONDING_FAILOVER of `bond` in the pod's netns."""
+    out = {"garp_ns": 0, "event_ns": 0}
+    for ts, name, event, _carrier, _master in events:
+        if name == bond and event == IFLA_EVENT_BONDING_FAILOVER and after <= ts < before:
+            out["event_ns"] = ts
+            break
+    firsts = [
+        stamp
+        for label in slaves
+        for stamp in garps([t for t in taps if not t[1]], label, after)
+        if stamp < before
+    ]
+    out["garp_ns"] = min(firsts, default=0)
+    return out
 
 
 def garps(events: list, label: str, after: int, ip: str = "") -> list:

@@ -1,0 +1,99 @@
+"""Scenario loader and schema validator (bondlab.scenario): errors name file, line and path; durations;
+discovery skips lib/ (no root, no kernel)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bondlab import scenario
+from bondlab.yamlsrc import SourceError
+
+HEAD = """apiVersion: bondlab/v1
+kind: Scenario
+metadata: {name: t}
+spec:
+"""
+
+
+def load(tmp_path, body: str, name: str = "s.yaml"):
+    path = tmp_path / name
+    path.write_text(HEAD + body)
+    return scenario.load(str(path))
+
+
+def error(tmp_path, body: str) -> str:
+    with pytest.raises(SourceError) as got:
+        load(tmp_path, body)
+    return str(got.value)
+
+
+def test_a_valid_file_loads_its_steps_with_their_lines(tmp_path):
+    scen = load(tmp_path, "  traffic: {rate: 500}\n  steps:\n    - cut: {vf: p/net1}\n    - wait: 300ms\n")
+    assert scen.name == "t" and scen.rate == 500 and [s.kind for s in scen.steps] == ["cut", "wait"]
+    assert scen.steps[1].where.endswith("s.yaml:8") and scen.files == [str(tmp_path / "s.yaml")]
+
+
+def test_unknown_key_names_file_line_and_path(tmp_path):
+    text = error(tmp_path, "  steps:\n    - cut: {vff: p/net1}\n")
+    assert text.startswith(f"{tmp_path}/s.yaml:6: Scenario t: spec.steps[0].cut")
+    assert "unknown key 'vff'" in text
+
+
+def test_missing_required_key(tmp_path):
+    assert "missing required key 'steps'" in error(tmp_path, "  description: x\n")
+
+
+def test_wrong_type_and_enum(tmp_path):
+    assert "expected integer" in error(tmp_path, "  traffic: {rate: fast}\n  steps: [{wait: 1s}]\n")
+    text = error(tmp_path, "  steps:\n    - linkState: {vf: p/net1, state: off}\n")
+    assert "spec.steps[0].linkState.state" in text and "expected one of" in text
+
+
+def test_a_step_is_exactly_one_action(tmp_path):
+    assert "expected exactly one of" in error(tmp_path, "  steps:\n    - {cut: {vf: a/b}, wait: 1s}\n")
+
+
+def test_first_document_must_be_a_scenario(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("kind: Pod\n")
+    with pytest.raises(SourceError, match="first YAML document must be `kind: Scenario`"):
+        scenario.load(str(path))
+
+
+def test_missing_lab_file_is_an_error_at_its_line(tmp_path):
+    text = error(tmp_path, "  lab: {files: [nope.yaml]}\n  steps: [{wait: 1s}]\n")
+    assert "no such file 'nope.yaml'" in text and "spec.lab.files[0]" in text
+
+
+def test_unreadable_file(tmp_path):
+    with pytest.raises(SourceError, match="cannot read"):
+        scenario.load(str(tmp_path / "absent.yaml"))
+
+
+@pytest.mark.parametrize("text,seconds", [("100ms", 0.1), ("1.5s", 1.5), (250, 0.25), ("2s", 2.0)])
+def test_durations(text, seconds):
+    assert scenario.duration(text) == pytest.approx(seconds)
+
+
+def test_validator_subset_directly():
+    node = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer", "minimum": 1}}}
+    with pytest.raises(SourceError, match="must be at least 1"):
+        scenario.validate({"a": 0}, node, "x", None, None, "S")
+    with pytest.raises(SourceError, match="expected integer"):
+        scenario.validate({"a": True}, node, "x", None, None, "S")  # a bool is not an integer
+    scenario.validate({"a": 3}, node, "x", None, None, "S")
+
+
+def test_discover_skips_lib_and_sorts(tmp_path):
+    for rel in ("b/2.yaml", "a/1.yaml", "lib/shared.yaml", "a/notes.txt"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    assert [p.replace(str(tmp_path) + "/", "") for p in scenario.discover([str(tmp_path)])] == [
+        "a/1.yaml",
+        "b/2.yaml",
+    ]
+
+
+def test_every_library_file_loads():
+    files = scenario.discover([str(scenario.REPO / "scenarios"), str(scenario.REPO / "benchmarks")])
+    assert files and all(scenario.load(f).name for f in files)

@@ -1,0 +1,119 @@
+"""Window maths of the scenario probes (bondlab.traffic): outage, lost, dup, reorder, sender stalls and
+what they allow a verdict to say; failover times; rtnetlink link-event parsing (no root, no kernel)."""
+
+from __future__ import annotations
+
+import struct
+
+from bondlab import probe, traffic
+
+MS = 1_000_000
+
+
+def steady(n: int, period_ms: float = 1.0, t0: int = 0) -> list:
+    return [t0 + int(i * period_ms * MS) for i in range(n)]
+
+
+def recv(seqs, sent) -> list:
+    return [(s, sent[s], sent[s] + 50_000) for s in seqs]
+
+
+def test_nothing_lost_is_one_period_of_resolution_and_no_outage():
+    sent = steady(100)
+    w = traffic.window(sent, recv(range(100), sent), {}, 0, 100 * MS, 100 * MS)
+    assert (w.sent, w.delivered, w.lost, w.outage_ms, w.stall_ms) == (100, 100, 0, 0, 1.0)
+
+
+def test_outage_is_send_time_of_first_after_minus_last_before():
+    sent = steady(200)
+    got = [s for s in range(200) if not 50 <= s < 90]  # probes 50..89 lost
+    w = traffic.window(sent, recv(got, sent), {}, 0, 200 * MS, 200 * MS)
+    assert w.lost == 40 and w.outage_ms == 41.0  # seq 49 -> seq 90
+
+
+def test_gap_open_at_the_end_closes_at_stop():
+    sent = steady(100)
+    w = traffic.window(sent, recv(range(60), sent), {}, 0, 100 * MS, 120 * MS)
+    assert w.lost == 40 and w.outage_ms == 61.0  # seq 59 (59 ms) -> stop (120 ms)
+
+
+def test_window_bounds_select_probes_and_overlapping_gaps():
+    sent = steady(300)
+    got = [s for s in range(300) if not 150 <= s < 160]
+    before = traffic.window(sent, recv(got, sent), {}, 0, 100 * MS, 300 * MS)
+    after = traffic.window(sent, recv(got, sent), {}, 100 * MS, 300 * MS, 300 * MS)
+    assert (before.lost, before.outage_ms) == (0, 0) and (after.lost, after.outage_ms) == (10, 11.0)
+
+
+def test_duplicates_and_reordering_are_counted():
+    sent = steady(10)
+    received = recv([0, 1, 3, 2, 4, 4, 5, 6, 7, 8, 9], sent)
+    w = traffic.window(sent, received, {}, 0, 10 * MS, 10 * MS)
+    assert (w.duplicated, w.reordered, w.lost) == (1, 1, 0)
+
+
+def test_per_slave_accounting_uses_the_carriers():
+    sent = steady(4)
+    w = traffic.window(sent, recv(range(4), sent), {0: "p/net1", 1: "p/net1", 2: "p/net2"}, 0, 4 * MS, 4 * MS)
+    assert w.per_slave == {"p/net1": 2, "p/net2": 1, "?": 1}
+
+
+def stalled_sender():
+    """1 ms schedule, a 120 ms stall at 50 ms, then the owed probes in a burst: all delivered."""
+    sent = steady(50) + [170 * MS + i * 1000 for i in range(120)] + steady(50, t0=171 * MS)
+    return sent, recv(range(len(sent)), sent)
+
+
+def test_a_stalled_sender_loses_nothing_but_the_stall_is_measured():
+    sent, received = stalled_sender()
+    w = traffic.window(sent, received, {}, 0, 300 * MS, 300 * MS)
+    assert (w.lost, w.outage_ms) == (0, 0) and w.stall_ms == 121.0 and w.stalled
+
+
+def test_a_stall_longer_than_the_bound_is_a_measurement_error_never_a_pass():
+    sent, received = stalled_sender()
+    w = traffic.window(sent, received, {}, 0, 300 * MS, 300 * MS)
+    assert traffic.outage_verdict(w, None, 110).startswith("measurement error")
+    assert traffic.outage_verdict(w, None, 200) == ""  # whatever hid in 121 ms is within 200 ms
+
+
+def test_an_outage_inflated_by_a_stall_inside_its_gap_is_a_measurement_error():
+    sent = steady(50) + steady(50, t0=150 * MS)  # 100 ms pause after seq 49, then seq 50.. lost
+    got = [s for s in range(100) if s < 50 or s >= 55]
+    w = traffic.window(sent, recv(got, sent), {}, 0, 300 * MS, 300 * MS)
+    assert w.outage_ms == 106.0 and w.gap_stall_ms == 101.0
+    assert traffic.outage_verdict(w, None, 50).startswith("measurement error")
+
+
+def test_a_real_outage_above_the_bound_is_above():
+    sent = steady(300)
+    got = [s for s in range(300) if not 100 <= s < 250]
+    w = traffic.window(sent, recv(got, sent), {}, 0, 300 * MS, 300 * MS)
+    assert traffic.outage_verdict(w, None, 110) == "above"
+    assert traffic.outage_verdict(w, 100, None) == "" and traffic.outage_verdict(w, 200, None) == "below"
+
+
+def garp_frame(ip: bytes) -> str:
+    eth = b"\xff" * 6 + b"\x02" * 6 + b"\x08\x06"
+    arp = b"\x00\x01\x08\x00\x06\x04\x00\x01" + b"\x02" * 6 + ip + b"\x00" * 6 + ip
+    return (eth + arp).hex()
+
+
+def test_failover_times_take_the_first_garp_entering_the_switch_and_the_netlink_event():
+    taps = [
+        ("p/net2", True, "arp", 0, 0, 150, garp_frame(b"\x0a\x00\x00\x02")),  # leaving the switch: no
+        ("p/net2", False, "arp", 0, 0, 170, garp_frame(b"\x0a\x00\x00\x02")),
+        ("p/net1", False, "arp", 0, 0, 90, garp_frame(b"\x0a\x00\x00\x02")),  # before the cut: no
+    ]
+    events = [[120, "bond0", 0, True, 0], [180, "bond0", traffic.IFLA_EVENT_BONDING_FAILOVER, True, 0]]
+    got = traffic.failover_times(events, taps, "bond0", ["p/net1", "p/net2"], 100, 1000)
+    assert got == {"garp_ns": 170, "event_ns": 180}
+
+
+def test_link_events_parse_rtm_newlink():
+    name = b"bond0\0\0\0"
+    attrs = struct.pack("=HH", 4 + 6, probe.IFLA_IFNAME) + name
+    attrs += struct.pack("=HHI", 8, probe.IFLA_EVENT, 3) + struct.pack("=HHI", 8, probe.IFLA_MASTER, 0)
+    body = probe.IFINFO.pack(0, 1, 7, probe.IFF_LOWER_UP, 0) + attrs
+    msg = probe.NLMSG.pack(probe.NLMSG.size + len(body), probe.RTM_NEWLINK, 0, 0, 0) + body
+    assert probe.link_events(msg + msg, 42) == [[42, "bond0", 3, True, 0]] * 2

@@ -221,7 +221,7 @@ def svg(result) -> str:
         )
         last_x = {}
         for ms, label in tl["probes"][flow]:
-            px = round(x(ms), 1)
+            px = round(x(ms))  # whole pixels: at 1000/s a 10 s run has ~10 probes per pixel
             key = label or "lost"
             if last_x.get(key) == px:  # one mark per pixel and kind keeps the file small
                 continue

@@ -93,7 +93,13 @@ class Reader:
         if netns not in self.sockets:
             from pyroute2 import IPRoute
 
-            self.sockets[netns] = IPRoute(netns=netns)
+            for attempt in range(3):  # pyroute2 forks a helper to enter the netns; a loaded VM can lose it
+                try:
+                    self.sockets[netns] = IPRoute(netns=netns)
+                    break
+                except RuntimeError as error:
+                    if attempt == 2:
+                        raise LabError(f"netlink socket in netns {netns}: {error}") from None
         return self.sockets[netns]
 
     def link(self, netns: str, ifname: str) -> dict:
@@ -612,6 +618,7 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
     try:
         for pod in state.data["pods"]:  # open the netlink sockets (and import pyroute2) before the timeline
             READER.link(pod["netns"], "lo")
+        READER.link(run.fabric.name, "lo")  # cuts go through this one
         with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
             run.start_traffic(workdir)
             last_action = -1

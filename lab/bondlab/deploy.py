@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from bondlab import derive, k8s, multus, topology, world, yamlsrc
+from bondlab import derive, k8s, multus, pods, topology, world, yamlsrc
 from bondlab.labstate import LabError, LabState
 
 REPO = Path(__file__).resolve().parents[2]
-HANDLERS = {**world.HANDLERS, **multus.HANDLERS}
+HANDLERS = {**world.HANDLERS, **multus.HANDLERS, **pods.HANDLERS}
 
 
 def default_plugin() -> str:
@@ -52,7 +52,9 @@ def deploy(
     name: Optional[str] = None,
     plugin: Optional[str] = None,
     progress: Callable = lambda text: None,
+    pods_backend: Optional[str] = None,
 ) -> LabState:
+    """Build the world, then every pod; `pods_backend` is netns or docker (see pods.choose)."""
     plugin = plugin or default_plugin()
     if not (os.path.isfile(plugin) and os.access(plugin, os.X_OK)):
         raise LabError(
@@ -65,6 +67,7 @@ def deploy(
     try:
         state.data["plugin"] = os.path.realpath(plugin)
         state.data["cni_path"] = multus.install_bin(state, plugin)
+        pods.setup(state, pods.choose(pods_backend, prepared.topology), progress)
         started = time.monotonic()
         world.build(state, prepared.topology, progress)
         progress(f"world ready in {time.monotonic() - started:.2f} s")

@@ -56,7 +56,9 @@ def _deploy(args: argparse.Namespace) -> int:
         prepared = deploy.prepare(args.files, backend=args.backend)
         for ignored in prepared.objects.ignored:
             progress(f"ignored (not a kind the lab runs): {ignored}")
-        state = deploy.deploy(prepared, name=args.name, plugin=args.plugin, progress=progress)
+        state = deploy.deploy(
+            prepared, name=args.name, plugin=args.plugin, progress=progress, pods_backend=args.pods
+        )
     except (LabError, SourceError) as error:
         return _error(error)
     from bondlab import inspect
@@ -95,6 +97,10 @@ def _exec(args: argparse.Namespace) -> int:
         pod = multus.find_pod(_load(args), args.pod)
     except LabError as error:
         return _error(error)
+    if pod.get("container"):  # a docker pod: run it in the container (its mounts, its /sys), via the API
+        from bondlab import pods
+
+        return pods.container_exec(_load(args), pod, command)
     os.execvp("ip", ["ip", "netns", "exec", pod["netns"], *command])
     return 127
 
@@ -147,6 +153,13 @@ def add_verbs(sub) -> None:
         default="veth",
         choices=("veth", "netdevsim"),
         help="VF backend of a derived topology (default veth)",
+    )
+    deploy.add_argument(
+        "--pods",
+        default=None,
+        choices=("netns", "docker"),
+        help="pod backend: netns, or docker (containers of a Docker engine); default: the topology's "
+        "spec.pods, else $BONDLAB_PODS, else netns",
     )
     deploy.set_defaults(func=_wrap(_deploy))
     sub.add_parser(

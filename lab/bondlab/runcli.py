@@ -34,6 +34,8 @@ def _forward(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.pods:  # the deploys read it (pods.choose); the lab VM job inherits the environment
+        os.environ["BONDLAB_PODS"] = args.pods
     if not _in_place():
         return _forward(args)
     from bondlab import report, runner, scenario
@@ -86,5 +88,11 @@ def add_verb(sub) -> None:
     p.add_argument("--out", default="results/scenarios", help="report directory (default results/scenarios)")
     p.add_argument("--repeat", type=int, default=1, help="run each scenario N times (outage percentiles)")
     p.add_argument("--timeout", type=float, default=3600, help="time limit of the lab VM run (s)")
+    p.add_argument(
+        "--pods",
+        default=None,
+        choices=("netns", "docker"),
+        help="pod backend for every scenario (default netns)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="show every step while it runs")
     p.set_defaults(func=run)

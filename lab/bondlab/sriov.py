@@ -22,24 +22,27 @@ class Fail(Exception):
         self.code, self.msg, self.details = code, msg, details
 
 
-def _state():
-    from pathlib import Path
-
-    from bondlab.labstate import LabState
-
+def _lab_dir() -> str:
     directory = os.environ.get("BONDLAB_LAB_DIR")
     if not directory:
         raise Fail(11, "BONDLAB_LAB_DIR is not set: the lab's sriov plugin runs only under bondlab")
-    path = Path(directory)
-    return LabState(path, json.loads((path / "lab.json").read_text()))
+    return directory
 
 
-def _find(state, pci: str):
-    for record in state.data["pfs"]:
-        for vf in record["vfs"]:
-            if vf["pci"] == pci:
-                return record, vf
-    raise Fail(7, f"no VF with PCI address {pci} on this node (lab {state.data['name']})")
+def _find(pci: str):
+    """(state, PF record, VF) for a deviceID, from the lab's per-VF registry (vf.register): O(1), where
+    reading the whole lab record made every ADD/DEL slower the more pods the lab had."""
+    from pathlib import Path
+
+    from bondlab import vf
+    from bondlab.labstate import LabState
+
+    directory = _lab_dir()
+    found = vf.lookup(directory, pci)
+    if found is None:
+        raise Fail(7, f"no VF with PCI address {pci} on this node (lab {os.path.basename(directory)})")
+    lab, record, entry = found
+    return LabState(Path(directory), lab), record, entry
 
 
 def _settings(conf: dict) -> dict:
@@ -61,11 +64,27 @@ def _settings(conf: dict) -> dict:
     return out
 
 
+def _netns_name(path: str) -> str:
+    """The lab's name of the netns at CNI_NETNS: /run/netns/NAME, or a container's /proc/PID/ns/net that
+    the lab attached under a name (same nsfs inode)."""
+    name = os.path.basename(path)
+    if path == f"/run/netns/{name}" or not os.path.exists(path):
+        return name
+    wanted = os.stat(path)
+    for entry in os.listdir("/run/netns"):
+        found = os.stat(f"/run/netns/{entry}")
+        if (found.st_dev, found.st_ino) == (wanted.st_dev, wanted.st_ino):
+            return entry
+    return name
+
+
 def _cache(state, env) -> str:
     return os.path.join(state.dir, "sriov", f"{env['CNI_CONTAINERID']}-{env['CNI_IFNAME']}.json")
 
 
 def add(conf: dict, env) -> dict:
+    """Two `ip` processes when the VF's settings are already what the NAD asks (the usual case): read the
+    VF, move+rename+up it in one request; each setting that changes costs its own."""
     from bondlab import vf
     from bondlab.netns import Netns
 
@@ -74,32 +93,31 @@ def add(conf: dict, env) -> dict:
         raise Fail(
             7, "VF pci addr is required (no deviceID: does the NAD name a resourceName the pod requests?)"
         )
-    state = _state()
-    record, entry = _find(state, pci)
+    state, record, entry = _find(pci)
     node, index = Netns(record["nodens"]), entry["index"]
-    pod, ifname = os.path.basename(env["CNI_NETNS"]), env["CNI_IFNAME"]
-    links = node.ip_json("link", "show", "dev", entry["netdev"]) if _exists(node, entry["netdev"]) else None
-    if not links:
+    pod, ifname = _netns_name(env["CNI_NETNS"]), env["CNI_IFNAME"]
+    shown = node.ip("-j", "link", "show", "dev", entry["netdev"], check=False)
+    if shown.returncode != 0:
         raise Fail(11, f"VF {pci} ({entry['netdev']}) is not on the node: already in use?")
+    link = json.loads(shown.stdout)[0]
     settings = _settings(conf)
     original = vf.vf_config(state, record, index)
     saved = {
         "pci": pci,
         "settings": settings,
         "original": original,
-        "mac": links[0]["address"],
-        "mtu": links[0]["mtu"],
-        "netns": env["CNI_NETNS"],
+        "mac": link["address"],
+        "mtu": link["mtu"],
+        "netns": f"/run/netns/{pod}",
     }
     os.makedirs(os.path.dirname(_cache(state, env)), exist_ok=True)
     with open(_cache(state, env), "w") as stream:
         json.dump(saved, stream)
     if settings:
-        vf.configure_vf(state, record, index, settings)
-    node.ip("link", "set", "dev", entry["netdev"], "netns", pod, "name", ifname)
-    podns = Netns(pod)
-    podns.ip("link", "set", "dev", ifname, "up")
-    mac = podns.ip_json("link", "show", "dev", ifname)[0]["address"]
+        vf.configure_vf(state, record, index, settings, before=original)
+    # One RTM_NEWLINK: the kernel moves it first, then renames it and sets it up in the pod's netns.
+    node.ip("link", "set", "dev", entry["netdev"], "netns", pod, "name", ifname, "up")
+    mac = settings.get("mac") or link["address"]
     return {
         "cniVersion": conf.get("cniVersion") or "0.3.1",
         "interfaces": [{"name": ifname, "mac": mac, "sandbox": env["CNI_NETNS"]}],
@@ -108,35 +126,41 @@ def add(conf: dict, env) -> dict:
     }
 
 
-def _exists(ns, name: str) -> bool:
-    return ns.ip("link", "show", "dev", name, check=False).returncode == 0
-
-
 def delete(conf: dict, env) -> None:
+    """Move the VF back (one `ip -batch` in the pod), restore its MAC and MTU (one `ip`), and only the
+    settings ADD changed. A VF that died with its netns is made again first."""
     from bondlab import vf
-    from bondlab.netns import Netns, list_netns
+    from bondlab.netns import CommandError, Netns, batch
 
-    state = _state()
+    cache = os.path.join(_lab_dir(), "sriov", f"{env['CNI_CONTAINERID']}-{env['CNI_IFNAME']}.json")
     try:
-        with open(_cache(state, env)) as stream:
+        with open(cache) as stream:
             saved = json.load(stream)
     except FileNotFoundError:
         return  # nothing of ours: DEL must succeed (kubelet would loop otherwise)
-    record, entry = _find(state, saved["pci"])
+    state, record, entry = _find(saved["pci"])
     node, index = Netns(record["nodens"]), entry["index"]
     pod, ifname = os.path.basename(saved["netns"]), env["CNI_IFNAME"]
-    if pod in list_netns() and _exists(Netns(pod), ifname):
-        podns = Netns(pod)
-        podns.ip("link", "set", "dev", ifname, "down")
-        podns.ip("link", "set", "dev", ifname, "nomaster", check=False)
-        podns.ip("link", "set", "dev", ifname, "netns", record["nodens"], "name", entry["netdev"])
-    if not _exists(node, entry["netdev"]):
+    if os.path.exists(f"/run/netns/{pod}"):
+        try:
+            batch(
+                pod,
+                [
+                    f"link set dev {ifname} down nomaster",
+                    f"link set dev {ifname} netns {record['nodens']} name {entry['netdev']}",
+                ],
+            )
+        except CommandError:
+            pass  # not in the pod (any more): it is on the node, or gone with a netns
+    restore = ["link", "set", "dev", entry["netdev"], "address", saved["mac"], "mtu", str(saved["mtu"])]
+    if node.ip(*restore, check=False).returncode != 0:
         vf.recreate_vf(state, record, index)
-    node.ip("link", "set", "dev", entry["netdev"], "address", saved["mac"], "mtu", str(saved["mtu"]))
-    restore = {key: saved["original"].get(key) for key in saved["settings"]}
-    if restore:
-        vf.configure_vf(state, record, index, restore)
-    os.unlink(_cache(state, env))
+        node.ip(*restore)
+    undo = {key: saved["original"].get(key) for key in saved["settings"]}
+    if undo:
+        current = {**saved["original"], **saved["settings"]}
+        vf.configure_vf(state, record, index, undo, before=current)
+    os.unlink(cache)
 
 
 def main() -> int:

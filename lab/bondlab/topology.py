@@ -17,6 +17,7 @@ built in Python with the dataclasses, or derived from bare Kubernetes objects (s
       peers:
         - {name: gw, switch: core, addresses: [10.56.217.1/24]}
         - {name: far1, switch: node1/ens1f0, addresses: [10.56.217.250/24]}
+      pods: docker          # optional: pods as containers of a Docker engine (default netns, see pods.py)
 
 Every PF's switch is a Linux bridge; all PF switches hang off one `core` bridge through their uplink
 (the PF's "cable"), so a bond over VFs of two PFs keeps reaching the core when one PF's cable is cut.
@@ -32,6 +33,7 @@ from typing import Optional
 from bondlab.yamlsrc import SourceError, expect, get, where
 
 BACKENDS = ("veth", "netdevsim")
+POD_BACKENDS = ("netns", "docker")
 MAX_VFS = 256
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _NODE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
@@ -65,6 +67,7 @@ class Topology:
     nodes: list = field(default_factory=list)
     peers: list = field(default_factory=list)
     derived: bool = False
+    pods: Optional[str] = None  # the pod backend (pods.py); None: the deploy's flag or $BONDLAB_PODS decides
 
     def node(self, name: str) -> Node:
         for node in self.nodes:
@@ -138,7 +141,7 @@ def parse(doc: dict) -> Topology:
     name = get(meta, "name", str, "metadata", "BondLab", default="lab")
     subject = f"BondLab {name}"
     spec = get(doc, "spec", dict, "", subject, required=True)
-    known = {"nodes", "peers"}
+    known = {"nodes", "peers", "pods"}
     for key in spec:
         if key not in known:
             raise SourceError(
@@ -147,7 +150,14 @@ def parse(doc: dict) -> Topology:
                 f"spec.{key}",
                 subject,
             )
-    topo = Topology(name=name)
+    topo = Topology(name=name, pods=get(spec, "pods", str, "spec", subject))
+    if topo.pods is not None and topo.pods not in POD_BACKENDS:
+        raise SourceError(
+            f"expected one of {', '.join(POD_BACKENDS)}, got {topo.pods!r}",
+            where(spec, "pods"),
+            "spec.pods",
+            subject,
+        )
     nodes = get(spec, "nodes", list, "spec", subject, required=True)
     for i, raw in enumerate(nodes):
         path = f"spec.nodes[{i}]"

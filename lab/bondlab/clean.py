@@ -53,6 +53,9 @@ def clean(lab_id: Optional[str] = None) -> dict:
             run(["ip", "link", "del", "dev", name], check=False)
     for name in found["netns"]:
         delete(name)
+    from bondlab import dockerpod
+
+    found.update(dockerpod.clean(lab_id))
     from bondlab.labstate import LabState, list_labs
 
     left = set(list_netns())

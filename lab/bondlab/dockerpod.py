@@ -131,7 +131,7 @@ class Engine:
 
     def running_url(self) -> Optional[str]:
         """An engine that answers: DOCKER_HOST, else the lab's own, else the system's."""
-        if os.environ.get("DOCKER_HOST"):
+        if os.environ.get("DOCKER_HOST", self.own_url) != self.own_url:
             return os.environ["DOCKER_HOST"] if _answers(os.environ["DOCKER_HOST"]) else None
         for url in (self.own_url, f"unix://{SYSTEM_SOCKET}"):
             if _answers(url):
@@ -146,7 +146,7 @@ class Engine:
         url = self.running_url()
         if url:
             return url, False
-        if os.environ.get("DOCKER_HOST"):
+        if os.environ.get("DOCKER_HOST") and os.environ["DOCKER_HOST"] != self.own_url:
             raise EngineError(f"DOCKER_HOST={os.environ['DOCKER_HOST']} does not answer")
         self.start(progress)
         return self.own_url, True
@@ -435,3 +435,25 @@ def remove_lab(api, lab_id: Optional[str] = None) -> int:
         except docker.errors.NotFound:
             pass
     return removed
+
+
+def clean(lab_id: Optional[str] = None) -> dict:
+    """`bondlab clean`: remove lab containers by label on the engine in use; with no lab id and no lab
+    container left, stop the lab's own engine too. Nothing happens where no engine answers."""
+    engine = default_engine()
+    url = engine.running_url()
+    out: dict = {"containers": 0}
+    if url:
+        api = client(url)
+        try:
+            out["containers"] = remove_lab(api, lab_id)
+            left = lab_containers(api)
+        finally:
+            api.close()
+        if engine.is_own(url) and lab_id is None and not left and engine.owned():
+            engine.stop()
+            out["engine_stopped"] = True
+    elif engine.owned():
+        engine.stop()  # the lab's engine died: still take its mounts and directories away
+        out["engine_stopped"] = True
+    return out

@@ -33,6 +33,7 @@ PACKAGES = {
     "xz-utils": "unpacking the kernel source",
     "python3-venv": "the project's venv",
     "qemu-system-x86": "the qemu engine (a full VM; fast where KVM works)",
+    "docker.io": "the docker pod backend: dockerd, containerd, runc (the lab starts its own engine)",
 }
 CNI_PLUGINS = ("host-local", "static", "host-device", "dhcp", "bridge", "macvlan", "tuning")
 CNI_DIR = "/usr/lib/cni"
@@ -132,6 +133,7 @@ def examine() -> list:
             "" if "host-local" in found else "apt-get install -y containernetworking-plugins",
         )
     )
+    findings.append(docker_engine(native))
     missing = missing_packages() if shutil.which("dpkg-query") else []
     findings.append(
         Finding(
@@ -142,6 +144,41 @@ def examine() -> list:
         )
     )
     return findings
+
+
+def _pings(path: str) -> bool:
+    """Does a Docker Engine API answer on this unix socket (GET /_ping)? stdlib only."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(path)
+            sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return b" 200 " in sock.recv(4096).split(b"\r\n", 1)[0] + b" "
+    except OSError:
+        return False
+
+
+def docker_engine(native: bool) -> Finding:
+    """The docker pod backend: an engine that answers, or one the lab can start (in the lab VM if need be)."""
+    host = os.environ.get("DOCKER_HOST", "")
+    sockets = [host[len("unix://") :]] if host.startswith("unix://") else []
+    sockets += [os.path.join(os.environ.get("BONDLAB_DOCKER_RUN", "/run/bondlab-docker"), "docker.sock")]
+    sockets += ["/var/run/docker.sock"]
+    for path in sockets:
+        if os.path.exists(path) and _pings(path):
+            return Finding("docker engine", True, f"running at unix://{path} (docker pods use it)")
+    missing = [tool for tool in ("dockerd", "containerd", "runc") if shutil.which(tool) is None]
+    if missing:
+        return Finding(
+            "docker engine",
+            False,
+            f"none running and none can be started: {', '.join(missing)} not installed",
+            "apt-get install -y --no-install-recommends docker.io",
+        )
+    where = "on this kernel" if native else "inside the lab VM"
+    return Finding("docker engine", True, f"none running; docker pods start the lab's own dockerd {where}")
 
 
 def report(findings: list, out=sys.stdout) -> None:

@@ -4,6 +4,9 @@ network namespace, through `ip netns exec` (which also remounts /sys for the net
     from bondlab import infra
     host = infra.host("bl-1a2b3c-pod-default-test-pod")     # or testinfra.get_host("netns://...")
     assert host.interface("bond0").exists
+
+Docker pods (the `docker` pod backend) are also `docker://NAME` hosts (testinfra's own backend, `docker exec`
+on the engine $DOCKER_HOST names): infra.container(pod_record) points DOCKER_HOST at the lab's engine.
 """
 
 from __future__ import annotations
@@ -47,3 +50,15 @@ def host(netns: str):
 
     register()
     return testinfra.get_host(f"netns://{netns}")
+
+
+def container(record: dict, url: str):
+    """The testinfra host of a docker pod: `docker://<container>` on the engine at `url` (DOCKER_HOST)."""
+    import os
+
+    import testinfra
+
+    if not record.get("container"):
+        raise ValueError(f"pod {record.get('key')} is not a container (pod backend netns)")
+    os.environ["DOCKER_HOST"] = url
+    return testinfra.get_host(f"docker://{record['container']}")

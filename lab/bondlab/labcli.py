@@ -127,7 +127,9 @@ def _clean(args: argparse.Namespace) -> int:
     found = clean.clean(args.id)
     print(
         f"removed {len(found['netns'])} netns, {len(found['links'])} link(s), "
-        f"{len(found.get('records', []))} lab record(s) carrying the bondlab mark"
+        f"{len(found.get('records', []))} lab record(s) carrying the bondlab mark, "
+        f"{found.get('containers', 0)} container(s) labelled as the lab's"
+        + (", stopped the lab's docker engine" if found.get("engine_stopped") else "")
     )
     return 0
 
@@ -193,3 +195,6 @@ def add_bench(bsub) -> None:
     bench.add_argument("--plugin", default=None, help="bond CNI binary under test (default: bin/bond)")
     bench.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")
     bench.set_defaults(func=_wrap(_bench_lab))
+    from bondlab import dockerbench
+
+    dockerbench.add_bench(bsub, _wrap)

@@ -18,13 +18,14 @@ def _command(args: argparse.Namespace) -> list:
 
 
 def _vm_run(args: argparse.Namespace) -> int:
-    """`vm -- CMD`: in the running lab VM if one is up, else on the engine chosen now (one boot)."""
+    """`vm -- CMD`: in the lab VM that is up, if any, else on the engine chosen now (one boot)."""
     from bondlab import vm
     from bondlab.vm.session import LabVm
 
     job = vm.Job(argv=_command(args), timeout=args.timeout, rw_dirs=args.rw)
     running = LabVm(args.name)
-    if args.engine in (None, "uml") and running.is_up():
+    # A VM that is up has its shared directories fixed at `vm up`; a job that needs others boots its own.
+    if args.engine in (None, "uml") and not args.rw and running.is_up():
         return running.exec(job)
     return vm.select(args.engine).run(job)
 

@@ -56,8 +56,17 @@ def uml_processes() -> list:
     return found
 
 
-def bondlab(*args, timeout=120, **kwargs):
-    return subprocess.run([*BONDLAB, *args], capture_output=True, text=True, timeout=timeout, **kwargs)
+# A state directory of our own: `bondlab vm -- CMD` goes to a lab VM that is up, and these tests must
+# boot their own guests, not use one a developer left running.
+PRIVATE_STATE = f"/tmp/bondlab-test-state-{os.getpid()}"
+
+
+def bondlab(*args, timeout=120, env=None, **kwargs):
+    env = dict(os.environ if env is None else env)
+    env.setdefault("BONDLAB_STATE", PRIVATE_STATE)
+    return subprocess.run(
+        [*BONDLAB, *args], capture_output=True, text=True, timeout=timeout, env=env, **kwargs
+    )
 
 
 def leftovers(before: dict, after: dict) -> dict:
@@ -167,6 +176,7 @@ def test_interrupting_the_runner_stops_the_guest(tmp_path, signum, unchanged_hos
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=dict(os.environ, BONDLAB_STATE=PRIVATE_STATE),
     )
     until(started.exists, 60, "the job started in the guest")
     runner.send_signal(signum)

@@ -20,14 +20,18 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null  # already there when an initramfs moved it
 mkdir -p /dev/pts /dev/shm 2>/dev/null
 mount -t devpts devpts /dev/pts 2>/dev/null
-# Scratch space is tmpfs. The host paths the job needs (its working directory, its Python) stay
-# visible even when they live under a scratch directory (a CI checkout in /tmp): a bind of the
-# root, taken before the tmpfs mounts cover them, gives them back.
+# Scratch space is tmpfs. The host paths the job needs (its working directory, its Python, the
+# kernel's modules) stay visible even when they live under a scratch directory: a bind of the root,
+# taken before the tmpfs mounts cover them, gives them back.
 mkdir -p /dev/.bondlab-root && mount --bind / /dev/.bondlab-root
-for d in /tmp /run /var/tmp /var/lib /var/log /dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$d"; done
+for d in /run /var/tmp /var/lib /var/log /dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$d"; done
+# /tmp shows the host's files (a scenario or deploy file the user keeps there) but takes writes on tmpfs.
+mkdir -p /run/.bondlab-tmp/upper /run/.bondlab-tmp/work
+mount -t overlay overlay -o lowerdir=/dev/.bondlab-root/tmp,upperdir=/run/.bondlab-tmp/upper,workdir=/run/.bondlab-tmp/work /tmp \
+    || mount -t tmpfs -o mode=1777 tmpfs /tmp
 for keep in $BONDLAB_KEEP; do
     case "$keep" in
-        /tmp/*|/run/*|/var/tmp/*|/var/lib/*|/var/log/*)
+        /run/*|/var/tmp/*|/var/lib/*|/var/log/*)
             mkdir -p "$keep" && mount --bind "/dev/.bondlab-root$keep" "$keep" || say "cannot keep $keep visible" ;;
     esac
 done

@@ -7,6 +7,7 @@ is deleted, and waited for until gone, by the Undo stack that created it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 
@@ -58,16 +59,17 @@ def create(undo: Undo, role: str) -> Netns:
 
 def delete(name: str) -> None:
     # Deleting a netns drops its links (veth peers elsewhere go with them); a second delete is harmless.
-    if name in list_netns():
+    # `ip netns add/del` keep /run/netns/NAME: a stat, not an `ip netns list` process per netns.
+    if os.path.exists(f"/run/netns/{name}"):
         run(["ip", "netns", "del", name])
 
 
-def batch(ns: str, lines: list, timeout: float = 300) -> None:
+def batch(ns: str, lines: list, timeout: float = 300, tool: str = "ip") -> None:
     """Many `ip` commands in one process (`ip -n NS -batch -`); stops at the first failing line."""
     if not lines:
         return
     proc = subprocess.run(
-        ["ip", "-n", ns, "-batch", "-"],
+        [tool, "-n", ns, "-batch", "-"],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
@@ -75,4 +77,9 @@ def batch(ns: str, lines: list, timeout: float = 300) -> None:
     )
     if proc.returncode != 0:
         said = (proc.stderr or proc.stdout).strip()
-        raise CommandError(f"`ip -n {ns} -batch` failed: {said}")
+        raise CommandError(f"`{tool} -n {ns} -batch` failed: {said}")
+
+
+def tc_batch(ns: str, lines: list, timeout: float = 300) -> None:
+    """Many `tc` commands in one process (`tc -n NS -batch -`)."""
+    batch(ns, lines, timeout, tool="tc")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bondlab.netns import Netns, batch
+from bondlab.netns import Netns, batch, run, tc_batch
 
 CORE = "core"
 
@@ -97,42 +97,19 @@ def apply_link_state(fabric: Netns, sw: PfSwitch, index: int, link_state: str) -
 
 
 def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
-    """Drop frames entering the switch from the VF unless their source MAC is the VF's MAC."""
-    fabric.exec("tc", "qdisc", "del", "dev", port, "clsact", check=False)
+    """Drop frames entering the switch from the VF unless their source MAC is the VF's MAC.
+
+    `tc -n` (no `ip netns exec` process in front) and the filters in one `tc -batch`."""
+    run(["tc", "-n", fabric.name, "qdisc", "del", "dev", port, "clsact"], check=False)
     if not on:
         return
-    fabric.exec("tc", "qdisc", "add", "dev", port, "clsact")
-    fabric.exec(
-        "tc",
-        "filter",
-        "add",
-        "dev",
-        port,
-        "ingress",
-        "pref",
-        "1",
-        "protocol",
-        "all",
-        "flower",
-        "src_mac",
-        mac,
-        "action",
-        "pass",
-    )
-    fabric.exec(
-        "tc",
-        "filter",
-        "add",
-        "dev",
-        port,
-        "ingress",
-        "pref",
-        "2",
-        "protocol",
-        "all",
-        "flower",
-        "action",
-        "drop",
+    tc_batch(
+        fabric.name,
+        [
+            f"qdisc add dev {port} clsact",
+            f"filter add dev {port} ingress pref 1 protocol all flower src_mac {mac} action pass",
+            f"filter add dev {port} ingress pref 2 protocol all flower action drop",
+        ],
     )
 
 

@@ -87,6 +87,29 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str, b
     return record
 
 
+def register(state, record: dict) -> None:
+    """One small file per VF, `pci/<PCI address>.json`, so the sriov plugin finds a VF by deviceID in O(1)
+    instead of reading the whole lab's record on every ADD/DEL."""
+    pf = {k: v for k, v in record.items() if k != "vfs"}
+    lab = {"id": state.id, "name": state.data["name"]}
+    directory = os.path.join(state.dir, "pci")
+    os.makedirs(directory, exist_ok=True)
+    for entry in record["vfs"]:
+        with open(os.path.join(directory, f"{entry['pci']}.json"), "w") as stream:
+            json.dump({"lab": lab, "pf": pf, "vf": entry}, stream)
+
+
+def lookup(lab_dir: str, pci: str):
+    """(lab {id, name}, PF record whose `vfs` maps this VF's index to it, the VF) for a PCI address."""
+    try:
+        with open(os.path.join(lab_dir, "pci", f"{os.path.basename(pci)}.json")) as stream:
+            found = json.load(stream)
+    except FileNotFoundError:
+        return None
+    entry = found["vf"]
+    return found["lab"], {**found["pf"], "vfs": {entry["index"]: entry}}, entry
+
+
 def recreate_vf(state, record: dict, index: int) -> None:
     """A veth VF dies with the pod netns it was in; a real VF returns to the host. Make it again."""
     vf = record["vfs"][index]
@@ -173,9 +196,14 @@ def vf_config(state, record: dict, index: int) -> dict:
         return {"mac": None, "vlan": 0, "spoofchk": False, "trust": False, "link_state": "auto"}
 
 
-def configure_vf(state, record: dict, index: int, settings: dict) -> dict:
-    """Set some of mac/vlan/spoofchk/trust/link_state on a VF through its PF, then enforce them."""
+def configure_vf(state, record: dict, index: int, settings: dict, before=None) -> dict:
+    """Set some of mac/vlan/spoofchk/trust/link_state on a VF through its PF, then enforce them.
+
+    `before`: the VF's settings as the caller already read them; then only what changed is applied to the
+    data plane (each `ip`/`tc` is a process start, 30-300 ms in the lab VM)."""
     settings = {k: v for k, v in settings.items() if k in KNOBS and v is not None}
+    if before is not None and all(before.get(k) == v for k, v in settings.items()):
+        return before  # nothing to change (e.g. spoofchk off on a VF that has it off)
     if record["backend"] == "netdevsim":
         argv = ["link", "set", "dev", record["name"], "vf", str(index)]
         for key, value in settings.items():
@@ -185,25 +213,34 @@ def configure_vf(state, record: dict, index: int, settings: dict) -> dict:
             Netns(record["nodens"]).ip(*argv)
         config = vf_config(state, record, index)
     else:
-        config = {**vf_config(state, record, index), **settings}
+        config = {**(before if before is not None else vf_config(state, record, index)), **settings}
         os.makedirs(os.path.dirname(_conf_path(state, record, index)), exist_ok=True)
         with open(_conf_path(state, record, index), "w") as stream:
             json.dump(config, stream)
-    enforce(state, record, index, config)
+    enforce(state, record, index, config, before)
     return config
 
 
-def enforce(state, record: dict, index: int, config=None) -> None:
+def enforce(state, record: dict, index: int, config=None, before=None) -> None:
     """Apply a VF's settings to its data plane: admin MAC on the VF netdev (if it is still on the node),
-    carrier from link-state and the PF's cable, spoofchk at the switch port."""
+    carrier from link-state and the PF's cable, spoofchk at the switch port. With `before` (the settings
+    the data plane already has), only what differs."""
     config = config or vf_config(state, record, index)
+    old = before or {}
+
+    def changed(*keys: str) -> bool:
+        return before is None or any(config.get(k) != old.get(k) for k in keys)
+
     vf = record["vfs"][index]
     fabric = Netns(state.netns_name("fabric"))
     sw = switch.PfSwitch(record["switch"])
     mac = config.get("mac")
-    if mac and mac != "00:00:00:00:00:00":
+    if mac and mac != "00:00:00:00:00:00" and changed("mac"):
         Netns(record["nodens"]).ip("link", "set", "dev", vf["netdev"], "address", mac, check=False)
-    switch.apply_link_state(fabric, sw, index, config.get("link_state") or "auto")
+    if changed("link_state"):
+        switch.apply_link_state(fabric, sw, index, config.get("link_state") or "auto")
+    if not changed("spoofchk", "mac"):
+        return
     if config.get("spoofchk"):
         if not mac or mac == "00:00:00:00:00:00":
             mac = Netns(record["nodens"]).ip_json("link", "show", "dev", vf["netdev"])[0]["address"]

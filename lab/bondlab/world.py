@@ -31,6 +31,7 @@ def build(state: LabState, topo, progress=None) -> None:
         for j, pf in enumerate(node.pfs):
             record = vf.create_pf(state, nodens, fabric, node.name, pf, f"n{i}p{j}", 0x10 + 16 * i + j)
             state.data["pfs"].append(record)
+            vf.register(state, record)
             state.save()
             if progress:
                 progress(f"node {node.name}: PF {pf.name} ({pf.backend}, {pf.vfs} VFs)")

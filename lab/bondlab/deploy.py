@@ -37,6 +37,17 @@ def prepare(paths: list, backend: str = "veth", texts: Optional[dict] = None) ->
     for path in paths:
         docs += yamlsrc.load_all(texts[path], path) if texts and path in texts else yamlsrc.load_files([path])
     objects = k8s.classify(docs)
+    if objects.nads and not objects.pods and not objects.daemonsets:
+        # Multus attaches a NAD only to pods that name it; alone it never reaches a plugin.
+        nad = next(iter(objects.nads.values()))
+        raise yamlsrc.SourceError(
+            "no Pod or DaemonSet in the input names this NetworkAttachmentDefinition (or any other) "
+            "in the k8s.v1.cni.cncf.io/networks annotation, so Multus "
+            "would attach it to nothing; add the pod that uses it",
+            nad.where,
+            "",
+            f"{k8s.NAD_KIND} {nad.key}",
+        )
     if len(objects.topologies) > 1:
         raise yamlsrc.SourceError("only one BondLab document per lab", yamlsrc.where(objects.topologies[1]))
     if objects.topologies:

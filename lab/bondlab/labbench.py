@@ -69,7 +69,7 @@ def manifest(pods: int, backend: str = "veth", name: str = "bench") -> str:
 
 
 def run_once(pods: int, backend: str = "veth", plugin=None, check: bool = True) -> dict:
-    from bondlab import checks, deploy
+    from bondlab import checks, clean, deploy
 
     prepared = deploy.prepare(["bench.yaml"], texts={"bench.yaml": manifest(pods, backend, f"bench{pods}")})
     started = time.monotonic()
@@ -79,7 +79,15 @@ def run_once(pods: int, backend: str = "veth", plugin=None, check: bool = True) 
     started = time.monotonic()
     errors = deploy.destroy(state)
     destroyed = time.monotonic() - started
-    return {"pods": pods, "deploy": deployed, "destroy": destroyed, "unreachable": failed, "errors": errors}
+    left = {kind: found for kind, found in clean.leftovers(state.id).items() if found}
+    return {
+        "pods": pods,
+        "deploy": deployed,
+        "destroy": destroyed,
+        "unreachable": failed,
+        "errors": errors,
+        "leftovers": left,
+    }
 
 
 def bench(counts: list, backend: str = "veth", plugin=None) -> int:
@@ -91,10 +99,11 @@ def bench(counts: list, backend: str = "veth", plugin=None) -> int:
     for count in counts:
         got = run_once(count, backend, plugin)
         ok = "all pods reach the gateway" if not got["unreachable"] else f"{len(got['unreachable'])} failed"
+        ok += f"; left behind: {got['leftovers']}" if got["leftovers"] else "; nothing left behind"
         print(
             f"{count:>5} {got['deploy']:>9.2f} {got['deploy'] / count:>8.3f} {got['destroy']:>10.2f} "
             f"{got['destroy'] / count:>8.3f}  {ok}",
             flush=True,
         )
-        bad += bool(got["unreachable"] or got["errors"])
+        bad += bool(got["unreachable"] or got["errors"] or got["leftovers"])
     return 1 if bad else 0

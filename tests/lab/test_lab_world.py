@@ -58,9 +58,16 @@ def test_pod_netns_that_vanished_still_tears_down(lab_state, untouched):
     assert list_labs() == []
 
 
-def test_fifty_pods_bond_over_two_pfs_reach_the_gateway_and_go_away(lab_state, untouched):
-    got = labbench.run_once(50)
-    assert got["unreachable"] == [] and got["errors"] == []
+def test_sixteen_pods_bond_over_two_pfs_reach_the_gateway_and_go_away(lab_state, untouched):
+    """16 pods here, 50 and 200 in `bondlab bench lab --pods 10,50,200` (which checks the same: every pod
+    reaches the gateway, no DEL error, nothing owned left behind).
+
+    Why not 50 in CI: CI runs the whole suite in one lab VM with one guest CPU, and a pod costs about 4.5 s
+    there (deploy + destroy: two sriov stand-in ADD/DEL and a bond ADD/DEL, each a Python start), so 50
+    pods alone would be about 4 minutes of the suite. What scale adds beyond 16 (VF pools spanning many
+    ports, per-step costs that grow with the number of pods) is what the benchmark measures and prints."""
+    got = labbench.run_once(16)
+    assert got["unreachable"] == [] and got["errors"] == [] and got["leftovers"] == {}
 
 
 def test_cutting_the_active_pf_fails_the_bond_over_and_testinfra_sees_it(lab_state, untouched):

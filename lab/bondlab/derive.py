@@ -123,10 +123,21 @@ def derive(objects: Objects, backend: str = "veth", name: str = "lab") -> topolo
         for net, gateway in _subnets(nad.config):
             if all(net != known for known, _ in subnets):
                 subnets.append((net, gateway))
+    # VFs that all sit on one VLAN (the SR-IOV NADs' "vlan", set through the PF and enforced at the
+    # switch port): the peers that stand for the rest of that network sit on it too.
+    vlans = {
+        str(plugin.get("vlan") or 0)
+        for nad in used
+        if nad.resource
+        for plugin in plugins(nad.config)
+        if isinstance(plugin, dict)
+    }
+    vlan = int(vlans.pop()) if len(vlans) == 1 and next(iter(vlans)).isdigit() else 0
+    vlan = vlan if vlan <= 4094 else 0
     if subnets:
         gw = [f"{gateway or net[-2]}/{net.prefixlen}" for net, gateway in subnets if net.num_addresses > 4]
-        topo.peers.append(topology.Peer("gw", "core", gw))
+        topo.peers.append(topology.Peer("gw", "core", gw, vlan))
         for index, (node, pf) in enumerate((n.name, p) for n in topo.nodes for p in n.pfs if p.vfs):
             addresses = [f"{net[-3 - index]}/{net.prefixlen}" for net, _ in subnets if net.num_addresses > 8]
-            topo.peers.append(topology.Peer(f"peer-{pf.name}"[:15], f"{node}/{pf.name}", addresses))
+            topo.peers.append(topology.Peer(f"peer-{pf.name}"[:15], f"{node}/{pf.name}", addresses, vlan))
     return topo.validate()

@@ -1,7 +1,8 @@
 """`bondlab inspect`: what a deployed lab looks like right now, read from the kernel (`ip -j -d`).
 
-Two tables: every VF (node, PF, backend, VF, fake PCI address, owner pod and interface, carrier), and
-every pod's bonds (mode, active slave, slaves with their carrier, addresses).
+Three tables: every VF (node, PF, backend, VF, fake PCI address, owner pod and interface, carrier),
+every pod's bonds (mode, active slave, slaves with their carrier, addresses), and the traffic peers
+(switch they hang off, VLAN, netns, addresses, carrier).
 """
 
 from __future__ import annotations
@@ -96,7 +97,14 @@ def collect(state: LabState) -> dict:
                     " ".join(addrs) or "-",
                 )
             )
-    return {"vfs": vfs, "bonds": bonds}
+    peers = []
+    for name, peer in sorted(state.data.get("peers", {}).items()):
+        vlan = peer.get("vlan") or 0
+        link = _links(peer["netns"]).get(f"eth0.{vlan}" if vlan else "eth0")
+        addrs = [f"{a['local']}/{a['prefixlen']}" for a in (link or {}).get("addr_info", [])]
+        row = (name, peer["switch"], vlan or "-", peer["netns"], " ".join(addrs) or "-", _carrier(link))
+        peers.append(row)
+    return {"vfs": vfs, "bonds": bonds, "peers": peers}
 
 
 def render(state: LabState) -> str:
@@ -104,4 +112,5 @@ def render(state: LabState) -> str:
     head = f"lab {state.data['name']} (id {state.id}, plugin {state.data.get('plugin', '?')})"
     vfs = table(got["vfs"], ("NODE", "PF", "BACKEND", "VF", "PCI", "POD", "IFACE", "CARRIER"))
     bonds = table(got["bonds"], ("POD", "NODE", "BOND", "MODE", "ACTIVE", "SLAVES", "CARRIER", "ADDRESS"))
-    return f"{head}\n\n{vfs}\n\n{bonds}"
+    peers = table(got["peers"], ("PEER", "SWITCH", "VLAN", "NETNS", "ADDRESS", "CARRIER"))
+    return f"{head}\n\n{vfs}\n\n{bonds}\n\n{peers}"

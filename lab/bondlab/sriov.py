@@ -4,6 +4,8 @@ ADD (sriov-cni pkg/sriov): find the VF by `deviceID` (the fake PCI address the r
 up in the lab's registry instead of /sys/bus/pci), snapshot its settings, apply vlan/mac/spoofchk/trust/
 link_state through its PF (vf.configure_vf: `ip link set PF vf N ...` for netdevsim), move the VF netdev
 into the pod renamed to CNI_IFNAME, set it up; result `interfaces[0]` = {name, mac, sandbox}.
+With an `ipam` section, ADD then runs that IPAM plugin and puts its addresses and routes on the VF
+(result `ips`/`routes`), and DEL runs its DEL first.
 DEL: no cached record -> success; move the VF back under its own name (a veth VF whose pod netns was
 deleted died with it: make it again, as a real VF returns to the host), restore only the knobs ADD set.
 Runs as `#!python` script the lab writes into its CNI bin dir; finds the lab through BONDLAB_LAB_DIR.
@@ -78,6 +80,48 @@ def _netns_name(path: str) -> str:
     return name
 
 
+def _ipam(command: str, conf: dict, env) -> dict:
+    """Exec the NAD's IPAM plugin as SR-IOV CNI does (ipam.ExecAdd/ExecDel): the same stdin, the CNI env.
+    Returns the ADD result ({} for DEL or no `ipam`)."""
+    import subprocess
+
+    kind = (conf.get("ipam") or {}).get("type")
+    if not kind:
+        return {}
+    dirs = [d for d in env.get("CNI_PATH", "").split(os.pathsep) if d]
+    exe = next((os.path.join(d, kind) for d in dirs if os.access(os.path.join(d, kind), os.X_OK)), None)
+    if exe is None:
+        raise Fail(7, f'failed to find plugin "{kind}" in path {dirs}')
+    proc = subprocess.run(
+        [exe], input=json.dumps(conf), capture_output=True, text=True, env={**env, "CNI_COMMAND": command}
+    )
+    if proc.returncode != 0:
+        try:
+            said = json.loads(proc.stdout)
+        except ValueError:
+            said = {"msg": f"exit {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-300:]}"}
+        raise Fail(
+            int(said.get("code", 999)), f"IPAM {kind} {command}: {said.get('msg')}", said.get("details", "")
+        )
+    return json.loads(proc.stdout) if command == "ADD" and proc.stdout.strip() else {}
+
+
+def _configure_ips(pod: str, ifname: str, result: dict) -> None:
+    """Addresses and routes of an IPAM result on the VF in the pod (one `ip -batch`), as CNI's
+    ipam.ConfigureIface does: a route without a gateway goes via the gateway of its address family."""
+    from bondlab.netns import batch
+
+    lines, gateways = [], {}
+    for ip in result.get("ips", []):
+        lines.append(f"addr add {ip['address']} dev {ifname}")
+        if ip.get("gateway"):
+            gateways.setdefault(":" in ip["gateway"], ip["gateway"])
+    for route in result.get("routes", []):
+        gw = route.get("gw") or gateways.get(":" in route["dst"])
+        lines.append(f"route add {route['dst']}" + (f" via {gw}" if gw else "") + f" dev {ifname}")
+    batch(pod, lines)
+
+
 def _cache(state, env) -> str:
     return os.path.join(state.dir, "sriov", f"{env['CNI_CONTAINERID']}-{env['CNI_IFNAME']}.json")
 
@@ -118,12 +162,26 @@ def add(conf: dict, env) -> dict:
     # One RTM_NEWLINK: the kernel moves it first, then renames it and sets it up in the pod's netns.
     node.ip("link", "set", "dev", entry["netdev"], "netns", pod, "name", ifname, "up")
     mac = settings.get("mac") or link["address"]
-    return {
+    result = {
         "cniVersion": conf.get("cniVersion") or "0.3.1",
         "interfaces": [{"name": ifname, "mac": mac, "sandbox": env["CNI_NETNS"]}],
         "ips": [],
         "dns": {},
     }
+    if (conf.get("ipam") or {}).get("type"):
+        try:
+            got = _ipam("ADD", conf, env)
+            _configure_ips(pod, ifname, got)
+        except Exception:
+            try:  # SR-IOV CNI's deferred release: IPAM DEL, the VF back, its settings reset
+                delete(conf, env)
+            except Fail:
+                pass  # the ADD's own error is the one to report
+            raise
+        result["ips"] = [{**ip, "interface": 0} for ip in got.get("ips", [])]
+        result["routes"] = got.get("routes", [])
+        result["dns"] = got.get("dns", {})
+    return result
 
 
 def delete(conf: dict, env) -> None:
@@ -132,11 +190,18 @@ def delete(conf: dict, env) -> None:
     from bondlab import vf
     from bondlab.netns import CommandError, Netns, batch
 
+    try:
+        _ipam("DEL", conf, env)  # first, as SR-IOV CNI does; host-local releases by container ID
+        failed = None
+    except Fail as error:
+        failed = error  # still give the VF back; report it at the end
     cache = os.path.join(_lab_dir(), "sriov", f"{env['CNI_CONTAINERID']}-{env['CNI_IFNAME']}.json")
     try:
         with open(cache) as stream:
             saved = json.load(stream)
     except FileNotFoundError:
+        if failed:
+            raise failed from None
         return  # nothing of ours: DEL must succeed (kubelet would loop otherwise)
     state, record, entry = _find(saved["pci"])
     node, index = Netns(record["nodens"]), entry["index"]
@@ -161,6 +226,8 @@ def delete(conf: dict, env) -> None:
         current = {**saved["original"], **saved["settings"]}
         vf.configure_vf(state, record, index, undo, before=current)
     os.unlink(cache)
+    if failed:
+        raise failed
 
 
 def main() -> int:

@@ -10,11 +10,13 @@ here, identically for every backend:
 - link-state disable: the port goes admin-down, so the VF (its veth peer) loses carrier;
 - link-state enable: the port stays up even when the PF's cable is cut (carrier forced up);
 - link-state auto (default): the port follows the PF's cable;
-- spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest.
+- spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest;
+- vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from bondlab.netns import Netns, batch, run, tc_batch
@@ -111,6 +113,27 @@ def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
             f"filter add dev {port} ingress pref 2 protocol all flower action drop",
         ],
     )
+
+
+def apply_vlan(fabric: Netns, sw: PfSwitch, index: int, vlan: int) -> None:
+    """A VF's VLAN (`ip link set PF vf N vlan V`, VST) at its switch port: frames from the VF are tagged V,
+    frames to it untagged, and it hears only VLAN V. The PF's bridge becomes VLAN-aware (untagged
+    traffic keeps VLAN 1, as before) and its other ports (uplink, PF, peers) carry V tagged."""
+    port = sw.vf_port(index)
+    shown = run(["bridge", "-n", fabric.name, "-j", "vlan", "show", "dev", port], check=False).stdout
+    entries = (json.loads(shown or "[]") or [{}])[0].get("vlans", [])
+    pvid = next((v["vlan"] for v in entries if "PVID" in v.get("flags", [])), 0)
+    if pvid == (vlan or 1):
+        return
+    lines = [f"link set {sw.bridge} type bridge vlan_filtering 1"]
+    batch(fabric.name, lines)
+    cmds = [f"vlan del dev {port} vid {pvid}"] if pvid else []
+    cmds.append(f"vlan add dev {port} vid {vlan or 1} pvid untagged")
+    if vlan:
+        members = fabric.ip_json("link", "show", "master", sw.bridge) or []
+        trunks = [m["ifname"] for m in members if not m["ifname"].startswith(f"{sw.prefix}v")]
+        cmds += [f"vlan add dev {trunk} vid {vlan}" for trunk in trunks]
+    batch(fabric.name, cmds, tool="bridge")
 
 
 def cable_ports(sw: PfSwitch, vf_states: dict, pf_port: bool, up: bool) -> list:

@@ -17,6 +17,7 @@ built in Python with the dataclasses, or derived from bare Kubernetes objects (s
       peers:
         - {name: gw, switch: core, addresses: [10.56.217.1/24]}
         - {name: far1, switch: node1/ens1f0, addresses: [10.56.217.250/24]}
+        - {name: v1350, switch: core, vlan: 1350, addresses: [10.20.0.1/24]}   # on eth0.1350
       pods: docker          # optional: pods as containers of a Docker engine (default netns, see pods.py)
 
 Every PF's switch is a Linux bridge; all PF switches hang off one `core` bridge through their uplink
@@ -59,6 +60,7 @@ class Peer:
     name: str
     switch: str  # "core" or "node/pf"
     addresses: list = field(default_factory=list)
+    vlan: int = 0  # 1..4094: the addresses sit on eth0.<vlan> (a peer on a VF VLAN); 0: untagged
 
 
 @dataclass
@@ -208,8 +210,11 @@ def parse(doc: dict) -> Topology:
                 addresses=[
                     _ip(a, addresses, k, f"{path}.addresses[{k}]", subject) for k, a in enumerate(addresses)
                 ],
+                vlan=get(praw, "vlan", int, path, subject, default=0),
             )
         )
+        if not 0 <= topo.peers[-1].vlan <= 4094:
+            raise SourceError("expected a VLAN id 0..4094", where(praw, "vlan"), f"{path}.vlan", subject)
     try:
         return topo.validate()
     except ValueError as error:

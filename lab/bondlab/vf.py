@@ -223,8 +223,8 @@ def configure_vf(state, record: dict, index: int, settings: dict, before=None) -
 
 def enforce(state, record: dict, index: int, config=None, before=None) -> None:
     """Apply a VF's settings to its data plane: admin MAC on the VF netdev (if it is still on the node),
-    carrier from link-state and the PF's cable, spoofchk at the switch port. With `before` (the settings
-    the data plane already has), only what differs."""
+    carrier from link-state and the PF's cable, VLAN and spoofchk at the switch port. With `before` (the
+    settings the data plane already has), only what differs."""
     config = config or vf_config(state, record, index)
     old = before or {}
 
@@ -239,6 +239,8 @@ def enforce(state, record: dict, index: int, config=None, before=None) -> None:
         Netns(record["nodens"]).ip("link", "set", "dev", vf["netdev"], "address", mac, check=False)
     if changed("link_state"):
         switch.apply_link_state(fabric, sw, index, config.get("link_state") or "auto")
+    if changed("vlan") and (before is not None or config.get("vlan")):
+        switch.apply_vlan(fabric, sw, index, int(config.get("vlan") or 0))
     if not changed("spoofchk", "mac"):
         return
     if config.get("spoofchk"):

@@ -40,13 +40,16 @@ def build(state: LabState, topo, progress=None) -> None:
         ns = make_netns(state, f"peer-{peer.name}")
         port = f"pr{k}"
         bridge = switch.CORE if peer.switch == switch.CORE else _switch_of(state, peer.switch)
+        dev = f"eth0.{peer.vlan}" if getattr(peer, "vlan", 0) else "eth0"
+        vlan = [f"link add link eth0 name {dev} type vlan id {peer.vlan}", f"link set {dev} up"]
         batch(
             ns.name,
             [
                 f"link add name eth0 type veth peer name {port} netns {fabric.name}",
                 f"link set eth0 alias {state.mark}",
-                *(f"addr add {address} dev eth0" for address in peer.addresses),
                 "link set eth0 up",
+                *(vlan if dev != "eth0" else []),
+                *(f"addr add {address} dev {dev}" for address in peer.addresses),
             ],
         )
         batch(fabric.name, switch.attach_lines([port], bridge, state.mark))
@@ -54,6 +57,7 @@ def build(state: LabState, topo, progress=None) -> None:
             "netns": ns.name,
             "switch": peer.switch,
             "addresses": peer.addresses,
+            "vlan": getattr(peer, "vlan", 0),
         }
     state.save()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import deploy, multus, vf, world
+from bondlab import deploy, inspect, multus, vf, world
 from bondlab.labstate import LabError, list_labs
 from bondlab.netns import Netns
 from bondlab.yamlsrc import SourceError
@@ -93,6 +93,16 @@ def test_seed_002_8023ad_corrected_bonds_two_vfs_with_vlan_set_through_the_pf(la
         for record in state.data["pfs"]:
             assert vf.vf_config(state, record, 0)["vlan"] == 1350
             assert vf.vf_config(state, record, 0)["spoofchk"] is False
+        # The derived peers sit on VLAN 1350 (eth0.1350), so the VLAN set through the PF is what lets the
+        # pod reach them: moving both VFs to VLAN 1351 cuts the pod off, back to 1350 reconnects it.
+        assert state.data["peers"]["gw"]["vlan"] == 1350
+        assert any(line.split()[:3] == ["gw", "core", "1350"] for line in inspect.render(state).splitlines())
+        assert pings(ns, "10.20.0.1")
+        for record in state.data["pfs"]:
+            vf.configure_vf(state, record, 0, {"vlan": 1351}, before=vf.vf_config(state, record, 0))
+        assert not pings(ns, "10.20.0.1")
+        for record in state.data["pfs"]:
+            vf.configure_vf(state, record, 0, {"vlan": 1350}, before=vf.vf_config(state, record, 0))
         assert pings(ns, "10.20.0.1")
     finally:
         assert deploy.destroy(state) == []

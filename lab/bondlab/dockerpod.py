@@ -40,6 +40,7 @@ START_TIMEOUT = float(os.environ.get("BONDLAB_DOCKER_START_TIMEOUT", "180"))
 STOP_TIMEOUT = 30.0
 CGROUP = "/sys/fs/cgroup"
 ETC = "/etc/docker"
+SIDE_DIRS = ("/run/docker", "/run/containerd")
 # The pod image: busybox-static (sh, sleep, ping, cat, ...) and the host's iproute2 `ip`.
 BUSYBOX = "/bin/busybox"
 IP = "/usr/bin/ip"
@@ -162,7 +163,9 @@ class Engine:
             )
         began = time.monotonic()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        record: dict = {"cgroup_mounted": False}
+        # dockerd and its containerd also make these (plugin sockets, shim sockets, runc state): removed on
+        # stop when they did not exist before the lab's engine.
+        record: dict = {"cgroup_mounted": False, "created": [d for d in SIDE_DIRS if not os.path.exists(d)]}
         if _mount_type(CGROUP) is None:
             proc = subprocess.run(
                 ["mount", "-t", "cgroup2", "cgroup2", CGROUP], capture_output=True, text=True
@@ -271,6 +274,8 @@ class Engine:
             subprocess.run(["umount", ETC], capture_output=True)
         if record.get("cgroup_mounted") and not self._engine_processes():
             subprocess.run(["umount", CGROUP], capture_output=True)
+        for directory in record.get("created", []):
+            shutil.rmtree(directory, ignore_errors=True)
         self._remove_dirs()
 
     def _remove_dirs(self) -> None:
@@ -278,20 +283,19 @@ class Engine:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def _engine_processes(self) -> list:
-        """Processes of the lab's engine: dockerd/containerd/shims whose command line names its dirs."""
+        """Processes of the lab's engine: dockerd/containerd/shims with an argument in its directories."""
+        roots = (str(self.run_dir), str(self.data_root))
         found = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
             try:
-                cmdline = (
-                    Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
+                args = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
             except OSError:
                 continue
-            if str(self.run_dir) in cmdline or str(self.data_root) in cmdline:
-                if _alive(int(entry)):
-                    found.append(int(entry))
+            values = [arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg for arg in args]
+            if any(v == r or v.startswith(f"{r}/") for v in values for r in roots) and _alive(int(entry)):
+                found.append(int(entry))
         return found
 
     def _kill_strays(self) -> None:

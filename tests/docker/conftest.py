@@ -54,6 +54,7 @@ def assert_engine_gone(engine) -> None:
     roots = (str(engine.run_dir), str(engine.data_root))
     assert [m for m in dockerpod._mounts() if m.startswith(roots)] == []
     assert not Path(engine.run_dir).exists() and not Path(engine.data_root).exists()
+    assert not Path("/run/containerd").exists() or Path("/run/containerd").is_dir()
 
 
 @pytest.fixture

@@ -25,13 +25,14 @@ mount -t devpts devpts /dev/pts 2>/dev/null
 # taken before the tmpfs mounts cover them, gives them back.
 mkdir -p /dev/.bondlab-root && mount --bind / /dev/.bondlab-root
 for d in /run /var/tmp /var/lib /var/log /dev/shm; do mount -t tmpfs -o mode=1777 tmpfs "$d"; done
-# /tmp shows the host's files (a scenario or deploy file the user keeps there) but takes writes on tmpfs.
+# /tmp shows the host's files (a scenario or deploy file the user keeps there) but takes writes on tmpfs
+# (where the root file system cannot be an overlay's lower layer, the kept paths below still show).
 mkdir -p /run/.bondlab-tmp/upper /run/.bondlab-tmp/work
 mount -t overlay overlay -o lowerdir=/dev/.bondlab-root/tmp,upperdir=/run/.bondlab-tmp/upper,workdir=/run/.bondlab-tmp/work /tmp \
     || mount -t tmpfs -o mode=1777 tmpfs /tmp
 for keep in $BONDLAB_KEEP; do
     case "$keep" in
-        /run/*|/var/tmp/*|/var/lib/*|/var/log/*)
+        /tmp/*|/run/*|/var/tmp/*|/var/lib/*|/var/log/*)
             mkdir -p "$keep" && mount --bind "/dev/.bondlab-root$keep" "$keep" || say "cannot keep $keep visible" ;;
     esac
 done

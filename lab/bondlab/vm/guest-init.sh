@@ -56,9 +56,9 @@ fi
 # The job's working directory is writable but thrown away (caches, .pytest_cache, build output):
 # an overlay with its upper layer on tmpfs.
 if [ -d "$BONDLAB_CWD" ] && [ "$BONDLAB_CWD" != / ]; then
-    mkdir -p /tmp/.bondlab-overlay/upper /tmp/.bondlab-overlay/work
+    mkdir -p /run/.bondlab-overlay/upper /run/.bondlab-overlay/work
     mount -t overlay overlay \
-        -o "lowerdir=$BONDLAB_CWD,upperdir=/tmp/.bondlab-overlay/upper,workdir=/tmp/.bondlab-overlay/work" \
+        -o "lowerdir=$BONDLAB_CWD,upperdir=/run/.bondlab-overlay/upper,workdir=/run/.bondlab-overlay/work" \
         "$BONDLAB_CWD" || say "no overlay on $BONDLAB_CWD: it stays read-only"
 fi
 

@@ -198,6 +198,12 @@ def test_a_vm_that_stays_up(tmp_path, unchanged_host):
         # The same guest answers the next command: the bond made by the first is still there.
         second = bondlab("vm", "exec", "--name", name, "--", "ip", "-br", "link", "show", "b1", env=env)
         assert second.returncode == 0 and second.stdout.startswith("b1")
+        # A file the host changes between two commands is seen changed (hostfs caches are dropped).
+        edited = tmp_path / "edited.txt"
+        for content in ("first\n", "second, longer\n"):
+            edited.write_text(content)
+            seen = bondlab("vm", "exec", "--name", name, "--", "cat", str(edited), env=env)
+            assert seen.stdout == content
         failing = bondlab("vm", "exec", "--name", name, "--", "sh", "-c", "exit 4", env=env)
         assert failing.returncode == 4
         slow = bondlab("vm", "exec", "--name", name, "--timeout", "1", "--", "sleep", "600", env=env)

@@ -26,6 +26,16 @@ def _write_atomically(path: str, text: str) -> None:
     os.rename(path + ".tmp", path)
 
 
+def _forget_host_files() -> None:
+    """hostfs keeps what it read in the guest's caches and does not see the host change it: drop
+    them, so a job sees the files (code, configs) as the host has them now, not as at boot."""
+    try:
+        with open("/proc/sys/vm/drop_caches", "w") as knob:
+            knob.write("3\n")
+    except OSError:
+        pass
+
+
 def _start(ctl: str, job_id: str, request: dict) -> subprocess.Popen:
     output = open(os.path.join(ctl, "jobs", job_id + ".out"), "wb", buffering=0)
     try:
@@ -72,6 +82,7 @@ def serve(ctl: str) -> int:
                 with open(path) as stream:
                     request = json.load(stream)
                 os.unlink(path)
+                _forget_host_files()
                 proc = _start(ctl, job_id, request)
                 if proc is None:
                     _write_atomically(os.path.join(jobs, job_id + ".rc"), "127\n")

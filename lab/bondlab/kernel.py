@@ -212,7 +212,7 @@ def build(
         )
         _check(["make", "ARCH=um", "olddefconfig"], tree, "make olddefconfig")
         _verify_config(tree)
-        _progress(f"compiling with {jobs} jobs (about 9 minutes on 2 cores)")
+        _progress(f"compiling with {jobs} jobs (about 5 minutes on 2 idle cores)")
         _compile(tree, jobs, started)
         staged = target.with_name(target.name + ".partial")
         shutil.rmtree(staged, ignore_errors=True)

@@ -11,16 +11,9 @@ import secrets
 
 PREFIX = "bl"
 OWNER_MARK = "bondlab-o-"
-IFNAMSIZ = 15
 
 
 def unique(kind: str, length: int = 6) -> str:
-    """A fresh name like `bl-probe-3f9a1c`; callers keep it within IFNAMSIZ where it names a link."""
+    """A fresh name like `bl-probe-3f9a1c` (callers that name a link keep it within 15 characters)."""
     return f"{PREFIX}-{kind}-{secrets.token_hex(length // 2)}"
 
-
-def link_name(role: str) -> str:
-    name = f"{PREFIX}{role}{secrets.token_hex(3)}"
-    if len(name) > IFNAMSIZ:
-        raise ValueError(f"link name {name!r} is longer than {IFNAMSIZ} characters")
-    return name

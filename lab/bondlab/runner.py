@@ -497,11 +497,11 @@ class Run:
 
     def judge(self, result: StepResult, kind: str, args: dict) -> str:
         act = result.action
-        if kind in ("outage", "lost"):
+        if kind in ("outage", "lost", "duplicated"):
             out = []
             for flow in self.flows_named(args.get("flow")):
                 w = self.window_of(flow, act)
-                value = w.outage_ms if kind == "outage" else w.lost
+                value = w.outage_ms if kind == "outage" else getattr(w, kind)
                 lo = args.get("min")
                 hi = args.get("max")
                 if kind == "outage":
@@ -556,7 +556,7 @@ class Run:
         raise ValueError(kind)
 
 
-DEFERRED = ("outage", "lost", "spread", "carriedBy", "garp", "lacpdu")
+DEFERRED = ("outage", "lost", "duplicated", "spread", "carriedBy", "garp", "lacpdu")
 
 
 def run_scenario(

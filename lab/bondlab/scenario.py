@@ -335,7 +335,7 @@ def check_names(scen: Scenario, prepared) -> None:
                 )
         if (
             kind == "expect"
-            and any(k in args for k in ("outage", "lost", "spread", "carriedBy"))
+            and any(k in args for k in ("outage", "lost", "duplicated", "spread", "carriedBy"))
             and not flows
         ):
             raise scen.error(

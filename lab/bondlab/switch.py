@@ -12,6 +12,11 @@ here, identically for every backend:
 - link-state auto (default): the port follows the PF's cable;
 - spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest;
 - vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged).
+
+A PF's bridge forwards like an SR-IOV NIC's embedded switch (VEB), not like a learning switch: it learns
+no MAC from the wire (uplink `learning off`), so a bond MAC that comes back through the core - broadcast
+mode sends every frame on both PFs - does not move to the uplink and black-hole the replies; and it
+floods no unknown unicast to VFs (VF ports `flood off`), so one pod's traffic is not copied to every VF.
 """
 
 from __future__ import annotations
@@ -70,17 +75,21 @@ def create_pf_switch(fabric: Netns, sw: PfSwitch, mark: str) -> None:
             f"link add name {sw.uplink} type veth peer name {sw.core_port}",
             *(f"link set {name} alias {mark}" for name in (sw.bridge, sw.uplink, sw.core_port)),
             f"link set {sw.uplink} master {sw.bridge} up",
+            f"link set {sw.uplink} type bridge_slave learning off",
             f"link set {sw.core_port} master {CORE} up",
             f"link set {sw.bridge} up",
         ],
     )
 
 
-def attach_lines(ports: list, bridge: str, mark: str) -> list:
-    """ip-batch lines that make fabric-side veth ends ports of a bridge, marked and up."""
+def attach_lines(ports: list, bridge: str, mark: str, vf: bool = False) -> list:
+    """ip-batch lines that make fabric-side veth ends ports of a bridge, marked and up; a VF's port gets
+    no flooded unknown unicast (see the module's docstring)."""
     lines = []
     for port in ports:
         lines += [f"link set {port} alias {mark}", f"link set {port} master {bridge} up"]
+        if vf:
+            lines.append(f"link set {port} type bridge_slave flood off")
     return lines
 
 

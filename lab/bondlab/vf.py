@@ -83,7 +83,7 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str, b
         ports.append(port)
         record["vfs"].append({"index": index, "netdev": name, "port": port, "pci": pci(bus, index)})
     batch(nodens.name, lines)
-    batch(fabric.name, switch.attach_lines(ports, sw.bridge, state.mark))
+    batch(fabric.name, switch.attach_lines(ports, sw.bridge, state.mark, vf=True))
     return record
 
 
@@ -123,7 +123,7 @@ def recreate_vf(state, record: dict, index: int) -> None:
             f"link set {vf['netdev']} alias {state.mark}",
         ],
     )
-    batch(fabric, switch.attach_lines([vf["port"]], sw.bridge, state.mark))
+    batch(fabric, switch.attach_lines([vf["port"]], sw.bridge, state.mark, vf=True))
 
 
 def _netdevsim_pf(state, nodens: Netns, pf) -> int:

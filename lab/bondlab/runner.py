@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from bondlab import deploy, libcni, multus, switch, traffic, vf, world
+from bondlab import deploy, lacp, libcni, multus, switch, traffic, vf, world
 from bondlab.labstate import LabError
 from bondlab.netns import CommandError, Netns
 from bondlab.scenario import Scenario, Step, duration, load
@@ -165,6 +165,7 @@ class Run:
         self.connectivity: list = []
         self.last_cut: list = []  # switch ports cut by `cut: {active: POD}`
         self.since = 0  # ns: the last action's kernel acknowledgement, while checks follow it directly
+        self.partners = 0  # LACP partners made by `lacpPartner` (lag1, lag2, ...)
 
     # -- names -> kernel objects --------------------------------------------------------------
     def pod(self, name: str) -> dict:
@@ -341,6 +342,11 @@ class Run:
             Netns(pod["netns"]).ip("link", "del", iface)
         elif kind == "restartPod":
             self.restart_pod(self.pod(args["pod"]))
+        elif kind == "lacpPartner":
+            pod = self.pod(args["pod"])
+            ports = [self.slave_port(f"{pod['name']}/{slave}") for slave in self.slaves(pod)]
+            self.partners += 1
+            lacp.make_partner(self.fabric, f"lag{self.partners}", ports, self.state.mark)
         elif kind == "wait":
             time.sleep(duration(args))  # a scenario's own pause (e.g. let the bond run), not a state wait
         return 0
@@ -445,6 +451,18 @@ class Run:
                 lambda: seen() == mac(),
                 f"peer {args['peer']} has {ip} at {bond}'s MAC",
                 lambda: f"peer has {seen()}, bond has {mac()}",
+            )
+        if kind == "lacp":
+            pod, iface = self.split(args["link"])
+
+            def port():
+                return lacp.slave_state(pod["netns"], iface)
+
+            want = args["state"] == "negotiated"
+            return polled(
+                lambda: lacp.negotiated(port()) == want,
+                f"{args['link']} is {args['state']} (LACP)",
+                lambda: lacp.describe(port()),
             )
         if kind == "connectivity":
             return self.connectivity_matrix(args)

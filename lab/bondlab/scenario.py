@@ -34,6 +34,7 @@ ACTIONS = (
     "setActive",
     "deleteSlave",
     "restartPod",
+    "lacpPartner",
     "wait",
 )
 

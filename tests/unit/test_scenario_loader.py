@@ -97,3 +97,14 @@ def test_discover_skips_lib_and_sorts(tmp_path):
 def test_every_library_file_loads():
     files = scenario.discover([str(scenario.REPO / "scenarios"), str(scenario.REPO / "benchmarks")])
     assert files and all(scenario.load(f).name for f in files)
+
+
+def test_lacp_partner_and_lacp_expectation(tmp_path):
+    scen = load(
+        tmp_path,
+        "  steps:\n    - lacpPartner: {pod: p}\n"
+        "    - expect: {lacp: {link: p/net1, state: negotiated, within: 6s}}\n",
+    )
+    assert [s.kind for s in scen.steps] == ["lacpPartner", "expect"] and scen.steps[0].is_action
+    text = error(tmp_path, "  steps:\n    - expect: {lacp: {link: p/net1, state: bundled}}\n")
+    assert "s.yaml:6" in text and "spec.steps[0].expect.lacp.state" in text and "negotiated" in text

@@ -169,16 +169,24 @@ class Run:
 
     # -- names -> kernel objects --------------------------------------------------------------
     def pod(self, name: str) -> dict:
-        return multus.find_pod(self.state, name.split("/")[0] if name.count("/") == 1 else name)
+        """A pod by NAME, NAMESPACE/NAME, or the pod part of POD/BOND."""
+        try:
+            return multus.find_pod(self.state, name)
+        except LabError:
+            if name.count("/") != 1:
+                raise
+            return multus.find_pod(self.state, name.split("/")[0])
 
     def pod_ns(self, name: str) -> Netns:
         return Netns(self.pod(name)["netns"])
 
     def bond_of(self, pod: dict) -> str:
+        """The bond's name in the pod: CNI_IFNAME, which Multus gives (a config `ifname` is ignored, as
+        upstream has ignored it since its PR #35)."""
         for delegate in pod["delegates"]:
             for plugin in delegate["config"].get("plugins") or [delegate["config"]]:
                 if plugin.get("type") == "bond":
-                    return plugin.get("ifname") or delegate["ifname"]
+                    return delegate["ifname"]
         raise LabError(f"pod {pod['key']} has no bond")
 
     def split(self, link: str):

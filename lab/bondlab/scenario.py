@@ -241,8 +241,6 @@ def check_names(scen: Scenario, prepared) -> None:
                     ifaces |= {
                         link.get("name") for link in plugin.get("links") or [] if isinstance(link, dict)
                     }
-                    if plugin.get("ifname"):
-                        ifaces.add(plugin["ifname"])
         pods[plan.pod.name] = ifaces
         pods[plan.pod.key] = ifaces
     peers = {p.name for p in prepared.topology.peers}

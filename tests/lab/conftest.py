@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SEEDS = Path(__file__).parent / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "scenarios" / "lib" / "seeds"
 
 
 def host_links() -> list:

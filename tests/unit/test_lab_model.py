@@ -10,7 +10,7 @@ import pytest
 from bondlab import deploy, derive, k8s, multus, topology, yamlsrc
 from bondlab.labstate import LabError
 
-SEEDS = Path(__file__).resolve().parents[1] / "lab" / "seeds"
+SEEDS = Path(__file__).resolve().parents[2] / "scenarios" / "lib" / "seeds"
 
 
 def prepare(text: str, **kw):

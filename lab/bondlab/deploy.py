@@ -31,8 +31,11 @@ class Prepared:
     plans: list
 
 
-def prepare(paths: list, backend: str = "veth", texts: Optional[dict] = None) -> Prepared:
-    """Read and check everything; create nothing. `texts` (name -> YAML) stands in for files."""
+def prepare(
+    paths: list, backend: str = "veth", texts: Optional[dict] = None, topo: Optional[topology.Topology] = None
+) -> Prepared:
+    """Read and check everything; create nothing. `texts` (name -> YAML) stands in for files; `topo` (one
+    built in Python) is the world instead of the input's BondLab document or the one derived from it."""
     docs = []
     for path in paths:
         docs += yamlsrc.load_all(texts[path], path) if texts and path in texts else yamlsrc.load_files([path])
@@ -48,9 +51,14 @@ def prepare(paths: list, backend: str = "veth", texts: Optional[dict] = None) ->
             "",
             f"{k8s.NAD_KIND} {nad.key}",
         )
-    if len(objects.topologies) > 1:
+    if topo is not None:
+        try:
+            topo = topo.validate()
+        except ValueError as error:
+            raise LabError(f"topology {topo.name}: {error}") from None
+    elif len(objects.topologies) > 1:
         raise yamlsrc.SourceError("only one BondLab document per lab", yamlsrc.where(objects.topologies[1]))
-    if objects.topologies:
+    elif objects.topologies:
         topo = topology.parse(objects.topologies[0])
     else:
         topo = derive.derive(objects, backend=backend)

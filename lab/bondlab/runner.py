@@ -167,6 +167,44 @@ class Run:
         self.since = 0  # ns: the last action's kernel acknowledgement, while checks follow it directly
         self.partners = 0  # LACP partners made by `lacpPartner` (lag1, lag2, ...)
 
+    # -- the timeline (shared by run_scenario and the pytest fixtures) ----------------------------
+    def open_sockets(self) -> None:
+        """Open the netlink sockets (and import pyroute2) before the timeline; cuts use the fabric's."""
+        for pod in self.state.data["pods"]:
+            READER.link(pod["netns"], "lo")
+        READER.link(self.fabric.name, "lo")
+
+    def play(self, step: Step, sr: StepResult, failures: list) -> None:
+        """One step into `sr` (stamped when it started): an action opens a traffic window (a `wait` does not);
+        an expectation polls kernel state now and defers traffic figures until the probes stop."""
+        if step.is_action:
+            sr.done_at = self.act(step) or 0
+            self.since = sr.done_at
+            if step.kind != "wait":  # a pause does not open a new traffic window
+                self.actions.append(sr)
+            return
+        sr.action = len(self.actions) - 1
+        for kind, args in step.args.items():
+            if kind in DEFERRED:
+                self.deferred.append((sr, kind, args))
+                continue
+            _verdict(sr, kind, lambda kind=kind, args=args: self.check(kind, args), failures)
+        self.since = 0  # a later check is timed from when it starts
+
+    def stop_traffic(self, failures: list) -> None:
+        """Stop the probes (after a tail: the last step's window needs probes after it), then judge the
+        deferred expectations on what they recorded."""
+        time.sleep(TAIL)
+        self.traffic.stop()
+        for sr, kind, args in self.deferred:
+            _verdict(sr, kind, lambda s=sr, k=kind, a=args: self.judge(s, k, a), failures)
+
+    def close(self) -> None:
+        """Kill probe helpers still running and close the netlink sockets (the lab itself stays)."""
+        if self.traffic:
+            self.traffic.kill()
+        READER.close()
+
     # -- names -> kernel objects --------------------------------------------------------------
     def pod(self, name: str) -> dict:
         """A pod by NAME, NAMESPACE/NAME, or the pod part of POD/BOND."""
@@ -642,43 +680,24 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
     run = Run(scen, state, progress)
     failures = []
     try:
-        for pod in state.data["pods"]:  # open the netlink sockets (and import pyroute2) before the timeline
-            READER.link(pod["netns"], "lo")
-        READER.link(run.fabric.name, "lo")  # cuts go through this one
+        run.open_sockets()
         with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
             run.start_traffic(workdir)
-            last_action = -1
             total = len(scen.steps)
             for step in scen.steps:
                 sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
                 result.steps.append(sr)
+                run.play(step, sr, failures)
                 if step.is_action:
-                    sr.done_at = run.act(step) or 0
-                    run.since = sr.done_at
-                    if step.kind != "wait":  # a pause does not open a new traffic window
-                        run.actions.append(sr)
-                    last_action = len(run.actions) - 1
                     progress(f"[{step.index + 1}/{total}] {sr.text}")
                     continue
-                sr.action = last_action
-                for kind, args in step.args.items():
-                    if kind in DEFERRED:
-                        run.deferred.append((sr, kind, args))
-                        continue
-                    _verdict(sr, kind, lambda kind=kind, args=args: run.check(kind, args), failures)
-                run.since = 0  # a later check is timed from when it starts
                 verdict = "ok" if sr.ok is not False else "FAILED"
                 progress(f"[{step.index + 1}/{total}] {sr.text}: {verdict} {sr.message}")
             if run.traffic:
-                time.sleep(TAIL)  # the last step's window needs probes after it
-                run.traffic.stop()
-                for sr, kind, args in run.deferred:
-                    _verdict(sr, kind, lambda s=sr, k=kind, a=args: run.judge(s, k, a), failures)
+                run.stop_traffic(failures)
                 _figures(run, result)
     finally:
-        if run.traffic:
-            run.traffic.kill()
-        READER.close()
+        run.close()
         errors = deploy.destroy(state)
         if errors:
             failures.append("teardown: " + "; ".join(errors))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import zlib
 from xml.sax.saxutils import escape, quoteattr
 
 from bondlab.inspect import table
@@ -199,11 +200,14 @@ def svg(result) -> str:
         return ""
     width, left, band = 1100, 170, 60
     flows = tl["flows"]
-    height = 60 + band * len(flows) + 40
+    height = 72 + band * len(flows) + 40
     end = max(tl["end_ms"], 1)
-    labels = sorted({p[1] for ps in tl["probes"].values() for p in ps if p[1]})
-    colour = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
-    colour["?"] = "#999999"
+    # a slave keeps its colour across scenarios (net1 blue, net2 orange ...); "?" (no switch port saw the
+    # probe) is grey and in the legend only when it occurs
+    seen = {p[1] for ps in tl["probes"].values() for p in ps if p[1]}
+    colour = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(sorted(seen - {"?"}))}
+    if "?" in seen:
+        colour["?"] = "#999999"
 
     def x(ms: float) -> float:
         return left + (width - left - 20) * ms / end
@@ -214,13 +218,15 @@ def svg(result) -> str:
         f'<text x="10" y="18" font-size="14">{html.escape(result.name)}: {STATUS[result.status]}</text>',
     ]
     for i, flow in enumerate(flows):
-        y0 = 40 + i * band
+        y0 = 52 + i * band
         out.append(f'<text x="10" y="{y0 + band / 2}">{html.escape(flow)}</text>')
         out.append(
             f'<line x1="{left}" y1="{y0 + band - 5}" x2="{width - 20}" y2="{y0 + band - 5}" stroke="#ddd"/>'
         )
         last_x = {}
         for ms, label in tl["probes"][flow]:
+            if not 0 <= ms <= end:  # sent before traffic officially started or after it stopped
+                continue
             px = round(x(ms))  # whole pixels: at 1000/s a 10 s run has ~10 probes per pixel
             key = label or "lost"
             if last_x.get(key) == px:  # one mark per pixel and kind keeps the file small
@@ -230,13 +236,18 @@ def svg(result) -> str:
                 out.append(f'<line x1="{px}" y1="{y0 + 5}" x2="{px}" y2="{y0 + 20}" stroke="#d62728"/>')
             else:
                 out.append(f'<rect x="{px}" y="{y0 + 25}" width="1" height="20" fill="{colour[label]}"/>')
+    free = [0.0, 0.0]  # where each of two label rows is free again: close actions' labels alternate rows
     for ms, text in tl["actions"]:
         px = x(ms)
+        row = 0 if px >= free[0] else 1 if px >= free[1] else min((0, 1), key=lambda r: free[r])
+        free[row] = px + 6 * len(text[:30]) + 8
         out.append(
-            f'<line x1="{px:.1f}" y1="30" x2="{px:.1f}" y2="{height - 40}" stroke="#000" '
+            f'<line x1="{px:.1f}" y1="{30 + 11 * row}" x2="{px:.1f}" y2="{height - 40}" stroke="#000" '
             'stroke-dasharray="4 3"/>'
         )
-        out.append(f'<text x="{px + 3:.1f}" y="34" font-size="10">{html.escape(text[:30])}</text>')
+        out.append(
+            f'<text x="{px + 3:.1f}" y="{34 + 11 * row}" font-size="10">{html.escape(text[:30])}</text>'
+        )
     y = height - 20
     out.append(f'<text x="{left}" y="{y}">0 ms</text><text x="{width - 80}" y="{y}">{end:.0f} ms</text>')
     lx = left + 120
@@ -259,7 +270,7 @@ def write_all(results: list, directory: str) -> dict:
         picture = ""
         drawing = svg(r)
         if drawing:
-            picture = f"{r.name}-{abs(hash(r.plugin)) % 10000}.svg"
+            picture = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}.svg"  # stable: a rerun overwrites
             with open(os.path.join(directory, picture), "w") as stream:
                 stream.write(drawing)
         worst = max((w["outage_ms"] for w in r.windows), default=0)

@@ -9,6 +9,7 @@ import pytest
 from bondlab import runner
 from bondlab.labstate import list_labs
 from tests.lab.conftest import SEEDS
+from tests.labfiles import SMALL_LAB
 
 pytestmark = pytest.mark.kernel
 
@@ -45,19 +46,7 @@ def test_an_expectation_naming_an_unknown_link_is_an_error_at_its_line(tmp_path,
     assert list_labs() == []
 
 
-TOPOLOGY = """---
-apiVersion: bondlab/v1
-kind: BondLab
-metadata: {name: bad}
-spec:
-  nodes:
-    - name: node1
-      pfs:
-        - {name: ens1f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_1}
-        - {name: ens2f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_2}
-  peers:
-    - {name: gw, switch: core, addresses: [10.9.0.1/24]}
-"""
+TOPOLOGY = "---" + SMALL_LAB + "  peers:\n    - {name: gw, switch: core, addresses: [10.9.0.1/24]}\n"
 
 
 def test_traffic_that_cannot_start_is_one_error_and_the_lab_goes(tmp_path, lab_state, untouched):

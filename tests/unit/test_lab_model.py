@@ -9,6 +9,7 @@ import pytest
 
 from bondlab import deploy, derive, k8s, multus, topology, yamlsrc
 from bondlab.labstate import LabError
+from tests.labfiles import SMALL_LAB
 
 SEEDS = Path(__file__).resolve().parents[2] / "scenarios" / "lib" / "seeds"
 
@@ -100,17 +101,7 @@ def test_default_interface_names_follow_position():
     assert [d.ifname for d in plan.delegates] == ["net1", "x", "net3"]
 
 
-LAB = """
-apiVersion: bondlab/v1
-kind: BondLab
-metadata: {name: small}
-spec:
-  nodes:
-    - name: node1
-      pfs:
-        - {name: ens1f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_1}
-        - {name: ens2f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_2}
-"""
+LAB = SMALL_LAB
 
 
 def test_pool_without_a_free_vf_names_the_pod_and_resource():

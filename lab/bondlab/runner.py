@@ -48,7 +48,7 @@ class StepResult:
     ok: Optional[bool] = None  # None: an action (no verdict)
     message: str = ""
     action: int = -1  # index of the action whose window a traffic expectation judges
-    done_at: int = 0  # ns, when the kernel acknowledged the action's first link change (cuts, restores)
+    done_at: int = 0  # ns, when the action's first link change was sent (cuts, restores)
 
 
 @dataclass
@@ -122,7 +122,9 @@ class Reader:
 
     def set_up(self, netns: str, names: list, up: bool) -> int:
         """Set links up/down in one netns over the open netlink socket, back to back (indexes resolved
-        first); returns when the kernel acknowledged the first change (ns): the cut's own timestamp."""
+        first); returns when the first change was sent (ns): the cut's own timestamp. Sent, not acknowledged:
+        in the lab VM the runner can lose the CPU between the kernel's change and reading the answer, while
+        the bond already fails over and sends its gratuitous ARP, which must not look older than the cut."""
         ipr = self._ipr(netns)
         from pyroute2.netlink.exceptions import NetlinkError
 
@@ -134,8 +136,8 @@ class Reader:
                 raise LabError(f"netns {netns}: no link {name!r}") from None
         first = 0
         for index in indexes:
-            ipr.link("set", index=index, state="up" if up else "down")
             first = first or time.time_ns()
+            ipr.link("set", index=index, state="up" if up else "down")
         return first
 
     def name(self, netns: str, index: int):
@@ -164,7 +166,7 @@ class Run:
         self.actions: list = []  # StepResult of actions, in order
         self.connectivity: list = []
         self.last_cut: list = []  # switch ports cut by `cut: {active: POD}`
-        self.since = 0  # ns: the last action's kernel acknowledgement, while checks follow it directly
+        self.since = 0  # ns: when the last action's link change was sent, while checks follow it
         self.partners = 0  # LACP partners made by `lacpPartner` (lag1, lag2, ...)
 
     # -- the timeline (shared by run_scenario and the pytest fixtures) ----------------------------
@@ -326,7 +328,7 @@ class Run:
     # -- actions ------------------------------------------------------------------------------
     def ports(self, names: list, up: bool) -> int:
         """Fabric switch ports up/down in-process (no `ip` process start, ~100-400 ms of a loaded lab VM,
-        between two ports of one cut); returns the kernel's acknowledgement time of the first."""
+        between two ports of one cut); returns when the first was sent."""
         return READER.set_up(self.fabric.name, names, up)
 
     def _target(self, args: dict, up: bool) -> int:
@@ -423,7 +425,7 @@ class Run:
         deadline = base + int(within * 1e9)
 
         def polled(predicate, what: str, describe) -> str:
-            """Timed from the action's kernel acknowledgement when the check follows it directly. A read
+            """Timed from when the action's link change was sent when the check follows it directly. A read
             that starts after the deadline and sees the old state is a failure; a change seen by a read
             that ended after the deadline, with the read before it started before the deadline, happened
             when the runner was not looking (starved): a measurement error, never a pass."""
@@ -598,7 +600,7 @@ class Run:
                 out.append(f"{flow.name} " + " ".join(f"{k}={v}" for k, v in sorted(w.per_slave.items())))
             return "; ".join(out)
         if kind == "garp":
-            # from the kernel's acknowledgement of the cut when there is one (not from the action's start,
+            # from when the cut was sent when there is one (not from the action's start,
             # which includes looking the ports up)
             start = (self.actions[act].done_at or self.actions[act].t) if act >= 0 else self.traffic.started
             stamps = traffic.garps(self.traffic.tap_events(), f"peer {args['peer']}", start)

@@ -135,6 +135,40 @@ class Console:
         return f"the guest stopped without reporting an exit code; last console lines:\n    {tail}"
 
 
+CTL_PREFIX = "bondlab-vm-"
+
+
+def sweep_stale_ctl_dirs(min_age: float = 600.0) -> list:
+    """Remove one-shot control directories (`$TMPDIR/bondlab-vm-*`, marked by the guest.env staged in them)
+    that a runner killed with SIGKILL could not remove: older than `min_age` seconds and named by no running
+    process (a live VM has its directory in its command line: uml_dir=, a qemu share path). Returns them."""
+    root = tempfile.gettempdir()
+    candidates = []
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        try:
+            if not (name.startswith(CTL_PREFIX) and os.path.isfile(os.path.join(path, "guest.env"))):
+                continue
+            if time.time() - os.stat(path).st_mtime >= min_age:
+                candidates.append(path)
+        except OSError:
+            continue
+    if not candidates:
+        return []
+    in_use = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as stream:
+                words = stream.read().decode(errors="replace")
+        except OSError:
+            continue
+        in_use |= {path for path in candidates if path in words}
+    stale = [path for path in candidates if path not in in_use]
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale
+
+
 class GuestEngine(Engine):
     """An engine that boots a guest kernel per run (or per `vm up`); subclasses say how to boot it."""
 
@@ -193,7 +227,8 @@ class GuestEngine(Engine):
         previous = terminate_as_exception()
         with ExitStack() as undo:
             undo.callback(restore_signal, previous)
-            ctl = Path(tempfile.mkdtemp(prefix="bondlab-vm-"))
+            sweep_stale_ctl_dirs()
+            ctl = Path(tempfile.mkdtemp(prefix=CTL_PREFIX))
             undo.callback(shutil.rmtree, ctl, True)
             nonce = secrets.token_hex(8)
             begin, end = f"=== bondlab job {nonce} begins ===", f"=== bondlab job {nonce} ends ==="

@@ -177,6 +177,8 @@ def test_interrupting_the_runner_stops_the_guest(tmp_path, signum, unchanged_hos
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ, BONDLAB_STATE=PRIVATE_STATE),
+        # as a foreground command: a suite started in the background (`cmd &`) inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     until(started.exists, 60, "the job started in the guest")
     runner.send_signal(signum)

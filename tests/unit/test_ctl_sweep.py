@@ -1,4 +1,5 @@
-"""Stale one-shot VM control directories are swept by their mark, age and liveness (no root, no VM)."""
+"""What a runner killed with SIGKILL leaves - its VM control directory and the VM still running on it - is
+swept by its marks, its runner's death and liveness (no root, no VM: stand-in processes)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,29 @@ import subprocess
 import tempfile
 
 from bondlab.vm import guest
+from bondlab.wait import until
 
 
-def make(root, name: str, marked: bool = True, age: float = 3600.0) -> str:
+def make(root, name: str, marked: bool = True, age: float = 3600.0, runner: str = "") -> str:
     path = os.path.join(root, name)
     os.makedirs(path)
     if marked:
         with open(os.path.join(path, "guest.env"), "w") as stream:
             stream.write("BONDLAB_CWD=/\n")
+    if runner:
+        with open(os.path.join(path, guest.RUNNER_FILE), "w") as stream:
+            stream.write(runner)
     when = os.stat(path).st_mtime - age
     os.utime(path, (when, when))
     return path
+
+
+def dead_runner() -> str:
+    """`PID STARTTIME` of a process that has exited."""
+    proc = subprocess.Popen(["true"])
+    line = f"{proc.pid} {guest._start_time(proc.pid)}\n"
+    proc.wait()
+    return line
 
 
 def test_only_old_marked_unused_directories_go(tmp_path, monkeypatch):
@@ -27,10 +40,26 @@ def test_only_old_marked_unused_directories_go(tmp_path, monkeypatch):
     unmarked = make(tmp_path, "bondlab-vm-notours", marked=False)
     other = make(tmp_path, "someone-else")
     live = make(tmp_path, "bondlab-vm-live")
-    with subprocess.Popen(["sh", "-c", "sleep 30", live]) as holder:  # a running VM names its directory
+    with subprocess.Popen(["sh", "-c", "sleep 30", live], start_new_session=True) as vm:  # names its dir
         try:
             assert guest.sweep_stale_ctl_dirs() == [stale]
         finally:
-            holder.kill()
+            vm.kill()
     assert not os.path.exists(stale)
     assert all(os.path.isdir(p) for p in (fresh, unmarked, other, live))
+
+
+def test_a_vm_whose_runner_died_is_stopped_and_its_directory_removed_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    orphan = make(tmp_path, "bondlab-vm-orphan", age=0, runner=dead_runner())
+    me = f"{os.getpid()} {guest._start_time(os.getpid())}"
+    owned = make(tmp_path, "bondlab-vm-owned", age=0, runner=me)
+    vms = [subprocess.Popen(["sh", "-c", "sleep 30", p], start_new_session=True) for p in (orphan, owned)]
+    try:
+        assert guest.sweep_stale_ctl_dirs() == [orphan]
+        until(lambda: vms[0].poll() is not None, 5, "the orphaned VM stopped")
+        assert vms[1].poll() is None and os.path.isdir(owned) and not os.path.exists(orphan)
+    finally:
+        for vm in vms:
+            vm.kill()
+            vm.wait()

@@ -187,6 +187,21 @@ def test_interrupting_the_runner_stops_the_guest(tmp_path, signum, unchanged_hos
     assert "interrupted" in err
 
 
+def test_what_a_sigkilled_runner_left_goes_with_the_next_run(tmp_path, unchanged_host):
+    """SIGKILL cannot be caught: the VM (its own session) outlives the runner; the next run stops it and
+    removes its control directory."""
+    started = tmp_path / "started"
+    env = dict(os.environ, BONDLAB_STATE=PRIVATE_STATE)
+    argv = [*BONDLAB, "vm", "--engine", "uml", "--rw", str(tmp_path), "--", "sh", "-c"]
+    runner = subprocess.Popen([*argv, f"touch {started}; sleep 600"], env=env, stdout=subprocess.DEVNULL)
+    until(started.exists, 60, "the job started in the guest")
+    runner.kill()
+    runner.wait()
+    assert uml_processes(), "the VM outlives a runner killed with SIGKILL"
+    again = subprocess.run([*argv, "true"], env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+
+
 def test_a_vm_that_stays_up(tmp_path, unchanged_host):
     name = f"t{os.getpid()}"
     env = dict(os.environ, BONDLAB_STATE=str(tmp_path / "state"))

@@ -24,6 +24,7 @@ import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 from bondlab import kernel as kernels
 from bondlab.vm.engine import (
@@ -136,36 +137,83 @@ class Console:
 
 
 CTL_PREFIX = "bondlab-vm-"
+RUNNER_FILE = "runner"  # "PID STARTTIME" of the host process that made the directory and owns its VM
 
 
-def sweep_stale_ctl_dirs(min_age: float = 600.0) -> list:
-    """Remove one-shot control directories (`$TMPDIR/bondlab-vm-*`, marked by the guest.env staged in them)
-    that a runner killed with SIGKILL could not remove: older than `min_age` seconds and named by no running
-    process (a live VM has its directory in its command line: uml_dir=, a qemu share path). Returns them."""
-    root = tempfile.gettempdir()
-    candidates = []
-    for name in os.listdir(root):
-        path = os.path.join(root, name)
-        try:
-            if not (name.startswith(CTL_PREFIX) and os.path.isfile(os.path.join(path, "guest.env"))):
-                continue
-            if time.time() - os.stat(path).st_mtime >= min_age:
-                candidates.append(path)
-        except OSError:
-            continue
-    if not candidates:
-        return []
-    in_use = set()
+def _start_time(pid: int) -> Optional[str]:
+    """The process's start time (clock ticks since boot) or None if there is no such process: with the pid,
+    it names one process even after the pid is reused."""
+    try:
+        with open(f"/proc/{pid}/stat") as stream:
+            return stream.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def claim_ctl_dir(ctl: Path) -> None:
+    (ctl / RUNNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+
+
+def _runner_alive(path: str) -> Optional[bool]:
+    """True/False for a directory that names its runner, None for one that does not (yet)."""
+    try:
+        pid, started = open(os.path.join(path, RUNNER_FILE)).read().split()
+    except (OSError, ValueError):
+        return None
+    return _start_time(int(pid)) == started
+
+
+def _naming(paths: list) -> dict:
+    """path -> pids of the processes whose command line names it (a live VM names its directory)."""
+    found: dict = {path: [] for path in paths}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as stream:
                 words = stream.read().decode(errors="replace")
         except OSError:
             continue
-        in_use |= {path for path in candidates if path in words}
-    stale = [path for path in candidates if path not in in_use]
-    for path in stale:
+        for path in paths:
+            if path in words:
+                found[path].append(int(pid))
+    return found
+
+
+def sweep_stale_ctl_dirs(min_age: float = 600.0) -> list:
+    """Remove what a runner killed with SIGKILL could not: its control directory (`$TMPDIR/bondlab-vm-*`,
+    marked by the files staged in it) and the VM still running on it. A directory whose runner is gone goes
+    at once, with every process group that names it (the VM; it runs in its own session); one that names
+    no runner goes once it is `min_age` seconds old and no process names it. Returns the directories."""
+    root = tempfile.gettempdir()
+    candidates = []
+    for name in os.listdir(root):
+        path = os.path.join(root, name)
+        try:
+            marked = os.path.isfile(os.path.join(path, "guest.env")) or os.path.isfile(
+                os.path.join(path, RUNNER_FILE)
+            )
+            if not (name.startswith(CTL_PREFIX) and marked):
+                continue
+            alive = _runner_alive(path)
+            if alive is False or (alive is None and time.time() - os.stat(path).st_mtime >= min_age):
+                candidates.append((path, alive is False))
+        except OSError:
+            continue
+    if not candidates:
+        return []
+    naming = _naming([path for path, _ in candidates])
+    stale = []
+    for path, orphaned in candidates:
+        if naming[path] and not orphaned:
+            continue
+        for pid in naming[path]:
+            try:
+                group = os.getpgid(pid)
+                if group > 1 and group != os.getpgrp():  # a VM is a session of its own, never ours
+                    kill_group(group)
+            except (ProcessLookupError, VmError):
+                pass
         shutil.rmtree(path, ignore_errors=True)
+        stale.append(path)
     return stale
 
 
@@ -230,6 +278,7 @@ class GuestEngine(Engine):
             sweep_stale_ctl_dirs()
             ctl = Path(tempfile.mkdtemp(prefix=CTL_PREFIX))
             undo.callback(shutil.rmtree, ctl, True)
+            claim_ctl_dir(ctl)
             nonce = secrets.token_hex(8)
             begin, end = f"=== bondlab job {nonce} begins ===", f"=== bondlab job {nonce} ends ==="
             argv = self.stage(ctl, job, list(job.argv), begin, end)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
+from bondlab import procs
 from bondlab.labstate import LabError
 
 LABEL_OWNER = "bondlab.owner"  # the lab's mark, bondlab-o-<id>
@@ -88,14 +89,6 @@ def _mount_type(point: str) -> Optional[str]:
             if fields[4] == point:
                 found = fields[fields.index("-") + 1]
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return False
 
 
 def _writable(directory: str) -> bool:
@@ -259,12 +252,12 @@ class Engine:
             self._remove_dirs()
             return
         pid = record.get("pid")
-        if pid and _alive(pid):
+        if pid and procs.alive(pid):
             os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + STOP_TIMEOUT
-            while _alive(pid) and time.monotonic() < deadline:
+            while procs.alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(pid):
+            if procs.alive(pid):
                 os.killpg(pid, signal.SIGKILL)
         self._kill_strays()
         for point in reversed(_mounts()):
@@ -286,16 +279,10 @@ class Engine:
         """Processes of the lab's engine: dockerd/containerd/shims with an argument in its directories."""
         roots = (str(self.run_dir), str(self.data_root))
         found = []
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                args = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace").split("\0")
-            except OSError:
-                continue
+        for pid, args in procs.command_lines():
             values = [arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg for arg in args]
-            if any(v == r or v.startswith(f"{r}/") for v in values for r in roots) and _alive(int(entry)):
-                found.append(int(entry))
+            if any(v == r or v.startswith(f"{r}/") for v in values for r in roots) and procs.alive(pid):
+                found.append(pid)
         return found
 
     def _kill_strays(self) -> None:

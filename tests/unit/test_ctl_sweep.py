@@ -7,6 +7,7 @@ import os
 import subprocess
 import tempfile
 
+from bondlab import procs
 from bondlab.vm import guest
 from bondlab.wait import until
 
@@ -28,7 +29,7 @@ def make(root, name: str, marked: bool = True, age: float = 3600.0, runner: str 
 def dead_runner() -> str:
     """`PID STARTTIME` of a process that has exited."""
     proc = subprocess.Popen(["true"])
-    line = f"{proc.pid} {guest._start_time(proc.pid)}\n"
+    line = f"{proc.pid} {procs.start_time(proc.pid)}\n"
     proc.wait()
     return line
 
@@ -52,7 +53,7 @@ def test_only_old_marked_unused_directories_go(tmp_path, monkeypatch):
 def test_a_vm_whose_runner_died_is_stopped_and_its_directory_removed_at_once(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     orphan = make(tmp_path, "bondlab-vm-orphan", age=0, runner=dead_runner())
-    me = f"{os.getpid()} {guest._start_time(os.getpid())}"
+    me = f"{os.getpid()} {procs.start_time(os.getpid())}"
     owned = make(tmp_path, "bondlab-vm-owned", age=0, runner=me)
     vms = [subprocess.Popen(["sh", "-c", "sleep 30", p], start_new_session=True) for p in (orphan, owned)]
     try:

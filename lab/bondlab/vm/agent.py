@@ -18,8 +18,8 @@ import sys
 import time
 
 # Poll the queue fast while commands come in, back off otherwise - also while a job runs: each wakeup
-# is a few trapped syscalls on hostfs, and at 2 ms they took half of the guest's one CPU from the job
-# (a lab pod cost 4.6 s instead of 2 s). A job's end wakes the loop at once through SIGCHLD.
+# is a few trapped syscalls on hostfs, CPU the job would otherwise have (every 2 ms for as long as a job
+# ran, before). A job's end wakes the loop at once through SIGCHLD.
 POLL_FAST, POLL_IDLE = 0.002, 0.05
 
 

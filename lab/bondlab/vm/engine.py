@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Optional, Sequence
 
+from bondlab import procs
 from bondlab.capabilities import Verdict
 
 # Exit codes of the runner itself, chosen to stay clear of the job's own (like timeout(1) and docker run).
@@ -89,16 +90,10 @@ def job_env(job: Job, **extra: str) -> dict:
 def group_members(pgid: int) -> list:
     """Host processes still in a process group (UML's helper processes stay in the kernel's group)."""
     members = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(entry))
+    for pid in procs.pids():
+        fields = procs.stat_fields(pid)
+        if fields and int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(pid)
     return members
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from bondlab import kernel as kernels
+from bondlab import procs
 from bondlab.vm.engine import (
     Engine,
     GuestKernel,
@@ -140,18 +141,8 @@ CTL_PREFIX = "bondlab-vm-"
 RUNNER_FILE = "runner"  # "PID STARTTIME" of the host process that made the directory and owns its VM
 
 
-def _start_time(pid: int) -> Optional[str]:
-    """The process's start time (clock ticks since boot) or None if there is no such process: with the pid,
-    it names one process even after the pid is reused."""
-    try:
-        with open(f"/proc/{pid}/stat") as stream:
-            return stream.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def claim_ctl_dir(ctl: Path) -> None:
-    (ctl / RUNNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}\n")
+    (ctl / RUNNER_FILE).write_text(f"{os.getpid()} {procs.start_time(os.getpid())}\n")
 
 
 def _runner_alive(path: str) -> Optional[bool]:
@@ -160,21 +151,17 @@ def _runner_alive(path: str) -> Optional[bool]:
         pid, started = open(os.path.join(path, RUNNER_FILE)).read().split()
     except (OSError, ValueError):
         return None
-    return _start_time(int(pid)) == started
+    return procs.start_time(int(pid)) == started
 
 
 def _naming(paths: list) -> dict:
     """path -> pids of the processes whose command line names it (a live VM names its directory)."""
     found: dict = {path: [] for path in paths}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as stream:
-                words = stream.read().decode(errors="replace")
-        except OSError:
-            continue
+    for pid, args in procs.command_lines():
+        words = " ".join(args)
         for path in paths:
             if path in words:
-                found[path].append(int(pid))
+                found[path].append(pid)
     return found
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from bondlab import procs
 from bondlab.paths import state_dir
 from bondlab.vm.engine import Job, VmError, VmTimeout, group_members, job_env, kill_group
 from bondlab.vm.guest import BOOT_TIMEOUT
@@ -36,11 +37,7 @@ class LabVm:
             pid = int((self.root / "pid").read_text())
         except (OSError, ValueError):
             return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            return None
-        return pid if str(self.ctl).encode() in cmdline else None
+        return pid if str(self.ctl) in " ".join(procs.command_line(pid)) else None
 
     def is_up(self) -> bool:
         return self.pid() is not None and (self.ctl / "ready").exists()

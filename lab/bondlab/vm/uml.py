@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 
 from bondlab import kernel as kernels
+from bondlab import procs
 from bondlab.capabilities import Verdict
 from bondlab.vm.guest import GuestEngine, GuestKernel, guest_mem
 
@@ -65,17 +66,13 @@ def lab_vm_cpus() -> dict:
     """umid -> CPU set of every lab VM (a UML kernel started with umid=bondlab-...) running now. A VM is
     several host processes (one per guest process, plus helpers) with one umid."""
     found = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as stream:
-                words = stream.read().split(b"\0")
-            umid = next((w for w in words if w.startswith(b"umid=bondlab-")), None)
-            if umid and umid not in found:
-                found[umid] = os.sched_getaffinity(int(entry))
-        except OSError:
-            continue
+    for pid, args in procs.command_lines():
+        umid = next((arg for arg in args if arg.startswith("umid=bondlab-")), None)
+        if umid and umid not in found:
+            try:
+                found[umid] = os.sched_getaffinity(pid)
+            except OSError:  # gone meanwhile
+                continue
     return found
 
 

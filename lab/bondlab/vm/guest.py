@@ -148,7 +148,7 @@ def claim_ctl_dir(ctl: Path) -> None:
 def _runner_alive(path: str) -> Optional[bool]:
     """True/False for a directory that names its runner, None for one that does not (yet)."""
     try:
-        pid, started = open(os.path.join(path, RUNNER_FILE)).read().split()
+        pid, started = Path(path, RUNNER_FILE).read_text().split()
     except (OSError, ValueError):
         return None
     return procs.start_time(int(pid)) == started
@@ -173,12 +173,11 @@ def sweep_stale_ctl_dirs(min_age: float = 600.0) -> list:
     root = tempfile.gettempdir()
     candidates = []
     for name in os.listdir(root):
+        if not name.startswith(CTL_PREFIX):  # before any stat: $TMPDIR may hold many other entries
+            continue
         path = os.path.join(root, name)
         try:
-            marked = os.path.isfile(os.path.join(path, "guest.env")) or os.path.isfile(
-                os.path.join(path, RUNNER_FILE)
-            )
-            if not (name.startswith(CTL_PREFIX) and marked):
+            if not any(os.path.isfile(os.path.join(path, mark)) for mark in ("guest.env", RUNNER_FILE)):
                 continue
             alive = _runner_alive(path)
             if alive is False or (alive is None and time.time() - os.stat(path).st_mtime >= min_age):

@@ -1,4 +1,4 @@
-"""The network configuration: one pure parse() from stdin bytes to frozen dataclasses.
+"""The network configuration: one pure parse() from stdin bytes to frozen records.
 
 Field names and semantics follow upstream k8snetworkplumbingwg/bond-cni (bond/bond.go bondingConfig),
 including its quirks (``miimon`` as a string of digits, case-insensitive keys as Go's encoding/json binds
@@ -8,15 +8,17 @@ and what was given.
 
 from __future__ import annotations
 
-import ipaddress
-import json
-import re
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Optional, Tuple
 
+from . import inet, result
 from .errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, INVALID_CONFIG, MISSING, CniError, config_error
+from .jsonio import dumps, loads
+from .record import Record
 from .spec import SUPPORTED_VERSIONS  # noqa: F401 (re-exported)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs ~30 modules per exec
+    from typing import Any, Mapping, Optional, Tuple
 
 # Kernel value tables (include/uapi/linux/if_bonding.h, bond_options.c).
 MODES = {
@@ -48,25 +50,71 @@ PRIMARY_MODES = ("active-backup", "balance-tlb", "balance-alb")
 TLB_MODES = ("balance-tlb", "balance-alb")
 NO_ARP_MODES = ("802.3ad", "balance-tlb", "balance-alb")
 MAX_MS = 2**31 - 1
-PCI_RE = re.compile(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]$")
-IFNAME_RE = re.compile(r"^[^/:\s]{1,15}$")
-NETWORK_NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
+HEX = frozenset("0123456789abcdefABCDEF")
+NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+# Fields that choose files: node settings (settings.py), never a network config's (SECURITY.md).
+NODE_ONLY_FIELDS = {"statedir": "stateDir", "logfile": "logFile"}
 
 
-@dataclass(frozen=True)
-class Link:
+def is_pci_address(value: object) -> bool:
+    """dddd:bb:dd.f (hex domain, bus, device; function 0-7), the whole string."""
+    if (
+        not isinstance(value, str)
+        or len(value) != 12
+        or value[4] != ":"
+        or value[7] != ":"
+        or value[10] != "."
+    ):
+        return False
+    return all(c in HEX for c in value[:4] + value[5:7] + value[8:10]) and value[11] in "01234567"
+
+
+def is_ifname(value: object) -> bool:
+    """A Linux interface name as the kernel's dev_valid_name() takes it: 1-15 bytes, no '/', ':', space."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value.encode("utf-8", "replace")) <= 15
+        and value not in (".", "..")
+        and value.isprintable()
+        and not any(c in "/:" or c.isspace() for c in value)
+    )
+
+
+def is_name(value: object) -> bool:
+    """A network / container id: an alphanumeric, then alphanumerics, '_', '.', '-' (libcni's rule)."""
+    return (
+        isinstance(value, str)
+        and value != ""
+        and value[0].isascii()
+        and value[0].isalnum()
+        and all(c in NAME_CHARS for c in value)
+    )
+
+
+def is_plugin_name(value: object) -> bool:
+    """A plugin type looked up in CNI_PATH: a bare file name (no separators, no dot files), printable."""
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= 255
+        and value.isprintable()
+        and not any(c in "/\\\0" for c in value)
+        and not value.startswith(".")
+    )
+
+
+class Link(Record):
     """One slave: by interface name, or by PCI address (resolved through sysfs at ADD time)."""
 
     path: str  # where it came from, e.g. "links[1]" or "runtimeConfig.deviceID"
     name: Optional[str] = None
     pci: Optional[str] = None
+    handed: bool = False  # the PCI device is one the runtime handed to this pod (deviceID, runtimeConfig)
 
     def describe(self) -> str:
         return self.name if self.name is not None else f"PCI {self.pci}"
 
 
-@dataclass(frozen=True)
-class BondOptions:
+class BondOptions(Record):
     """Bond options in kernel terms (values as the kernel reads them back), None = not configured."""
 
     mode: int
@@ -90,16 +138,10 @@ class BondOptions:
 
     def configured(self) -> dict:
         """The options to send, in the order the kernel applies them (bond_changelink)."""
-        out = {}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = value
-        return out
+        return {name: value for name, value in self._values.items() if value is not None}
 
 
-@dataclass(frozen=True)
-class BondConf:
+class BondConf(Record):
     cni_version: str
     name: str
     type: str
@@ -109,13 +151,11 @@ class BondConf:
     links_in_container: bool = False
     mtu: Optional[int] = None
     primary: Optional[str] = None
-    require_distinct_pf: bool = False
+    require_distinct_pf: Optional[bool] = None  # None: the node's default (settings.py)
     fail_over_mac_explicit: bool = False  # upstream always sends 0; the kernel may force active later
-    ipam: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    dns: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    prev_result: Optional[Mapping[str, Any]] = None
-    state_dir: Optional[str] = None
-    log_file: Optional[str] = None
+    ipam: Mapping[str, Any] = MappingProxyType({})
+    dns: Mapping[str, Any] = MappingProxyType({})
+    prev_result: Optional[Mapping[str, Any]] = None  # normalized (result.normalize): the 1.x shape
     valid_attachments: Optional[Tuple[Tuple[str, str], ...]] = None
 
     @property
@@ -211,9 +251,8 @@ def _mode_name(value: int) -> str:
 def decode(raw: bytes) -> dict:
     """stdin bytes -> JSON object, or CniError 6."""
     try:
-        text = raw.decode("utf-8")
-        obj = json.loads(text)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        obj = loads(raw)
+    except (ValueError, RecursionError) as exc:
         raise CniError(DECODE_FAILURE, "failed to decode the network configuration", str(exc)) from None
     if not isinstance(obj, dict):
         raise CniError(
@@ -243,12 +282,26 @@ def parse(raw: bytes) -> BondConf:
     return parse_obj(obj)
 
 
+def refuse_node_fields(obj: Mapping[str, Any]) -> None:
+    """stateDir/logFile choose files on the node: only the node's settings may (code 7, saying where)."""
+    for key in obj:
+        if isinstance(key, str) and key.lower() in NODE_ONLY_FIELDS:
+            from .settings import DEFAULT_PATH
+
+            raise CniError(
+                INVALID_CONFIG,
+                f"{NODE_ONLY_FIELDS[key.lower()]}: not a network config field; node settings such as the "
+                f"state directory and log file are set by the node admin in {DEFAULT_PATH}",
+            )
+
+
 def parse_obj(obj: Mapping[str, Any]) -> BondConf:
     version = check_version(obj)
+    refuse_node_fields(obj)
     name = _get(obj, "name")
     if name is MISSING or name == "" or name is None:
         raise CniError(INVALID_CONFIG, "missing network name", "name: expected a non-empty string")
-    if not isinstance(name, str) or not NETWORK_NAME_RE.match(name):
+    if not is_name(name):
         raise config_error("name", "a network name (alphanumeric, then alphanumerics, '_', '.', '-')", name)
     ptype = _opt_str(obj, "type") or ""
 
@@ -288,7 +341,7 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
     if tlb is not None and mode not in TLB_MODES:
         raise CniError(
             INVALID_CONFIG,
-            f"tlbDynamicLb: only supported in balance-tlb or balance-alb mode, got mode {json.dumps(mode)}",
+            f"tlbDynamicLb: only supported in balance-tlb or balance-alb mode, got mode {dumps(mode)}",
         )
     if lacp is not None and mode != "802.3ad":
         raise CniError(INVALID_CONFIG, f'lacpRate: only supported in 802.3ad mode, got mode "{mode}"')
@@ -298,11 +351,11 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         if mode not in PRIMARY_MODES:
             raise CniError(
                 INVALID_CONFIG,
-                f"primary: only supported in {', '.join(PRIMARY_MODES)} mode, got mode {json.dumps(mode)}",
+                f"primary: only supported in {', '.join(PRIMARY_MODES)} mode, got mode {dumps(mode)}",
             )
         names = [lk.name for lk in links]
         if None not in names and primary not in names:
-            raise config_error("primary", "the name of one of the links " + json.dumps(names), primary)
+            raise config_error("primary", "the name of one of the links " + dumps(names), primary)
     if reselect is not None and primary is None:
         raise CniError(INVALID_CONFIG, "primaryReselect: needs primary to be set, got no primary")
     if arp_interval:
@@ -313,7 +366,7 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
                 f"and miimon {miimon}",
             )
         if mode in NO_ARP_MODES:
-            raise CniError(INVALID_CONFIG, f"arpInterval: not supported in mode {json.dumps(mode)}")
+            raise CniError(INVALID_CONFIG, f"arpInterval: not supported in mode {dumps(mode)}")
         if not arp_targets:
             raise config_error(
                 "arpIpTarget", "1 to 16 IPv4 addresses when arpInterval is set", arp_targets or []
@@ -358,6 +411,9 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         prev = None
     elif not isinstance(prev, dict):
         raise config_error("prevResult", "an object", prev)
+    else:  # malformed: refused before anything is touched (code 7), not half-way through ADD
+        prev = result.normalize(prev, "prevResult", INVALID_CONFIG)
+    distinct = _get(obj, "requireDistinctPF")
     return BondConf(
         cni_version=version,
         name=name,
@@ -368,13 +424,11 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         links_in_container=links_in_container,
         mtu=mtu or None,
         primary=primary,
-        require_distinct_pf=_opt_bool(obj, "requireDistinctPF"),
+        require_distinct_pf=None if distinct in (MISSING, None) else _opt_bool(obj, "requireDistinctPF"),
         fail_over_mac_explicit=fom is not None,
         ipam=MappingProxyType(ipam),
         dns=MappingProxyType(_parse_dns(obj)),
         prev_result=MappingProxyType(prev) if prev is not None else None,
-        state_dir=_opt_str(obj, "stateDir"),
-        log_file=_opt_str(obj, "logFile"),
         valid_attachments=parse_attachments(obj),
     )
 
@@ -395,9 +449,11 @@ def _parse_ipam(obj: Mapping[str, Any]) -> dict:
     ptype = ipam.get("type", MISSING)
     if not isinstance(ptype, str) or not ptype:
         raise config_error("ipam.type", "the name of an IPAM plugin in CNI_PATH", ptype)
-    if "/" in ptype or "\\" in ptype or ".." in ptype or ptype.startswith("."):
+    if not is_plugin_name(ptype):
         raise config_error(
-            "ipam.type", "a plugin name without '/', '\\' or '..' (looked up in CNI_PATH)", ptype
+            "ipam.type",
+            "a plugin name without '/', '\\', NUL or a leading '.' (looked up in CNI_PATH)",
+            ptype,
         )
     if ptype == "bond":
         raise CniError(INVALID_CONFIG, 'ipam.type: "bond" is not a suitable IPAM type')
@@ -427,8 +483,10 @@ def _parse_arp_targets(obj: Mapping[str, Any]) -> Optional[Tuple[str, ...]]:
     out = []
     for i, item in enumerate(value):
         try:
-            out.append(str(ipaddress.IPv4Address(item)))
-        except (ValueError, TypeError):
+            if inet.ip_version(item) != 4:
+                raise ValueError(item)
+            out.append(inet.normal_ip(item))
+        except ValueError:
             raise config_error(f"arpIpTarget[{i}]", "an IPv4 address", item) from None
     return tuple(out)
 
@@ -445,9 +503,25 @@ def _parse_peer_notif(obj: Mapping[str, Any]) -> Optional[int]:
 
 
 def _pci(value: Any, path: str) -> str:
-    if not isinstance(value, str) or not PCI_RE.match(value):
+    if not is_pci_address(value):
         raise config_error(path, 'a PCI address like "0000:03:02.0"', value)
     return value.lower()
+
+
+def _handed_devices(obj: Mapping[str, Any]) -> list:
+    """The devices the runtime handed to this pod: Multus puts the device plugin's device in the top-level
+    deviceID/pciBusID and in runtimeConfig.deviceID (path, PCI address) pairs."""
+    out = []
+    runtime = _get(obj, "runtimeConfig")
+    if isinstance(runtime, dict):
+        dev = _get(runtime, "deviceID")
+        if dev not in (MISSING, None, ""):
+            out.append(("runtimeConfig.deviceID", _pci(dev, "runtimeConfig.deviceID")))
+    for key in ("deviceID", "pciBusID"):
+        dev = _get(obj, key)
+        if dev not in (MISSING, None, ""):
+            out.append((key, _pci(dev, key)))
+    return out
 
 
 def _parse_links(obj: Mapping[str, Any]) -> Tuple[Link, ...]:
@@ -456,6 +530,8 @@ def _parse_links(obj: Mapping[str, Any]) -> Tuple[Link, ...]:
         value = []
     if not isinstance(value, list):
         raise config_error("links", 'a list of objects like {"name": "net1"}', value)
+    handed = _handed_devices(obj)
+    handed_pci = {pci for _, pci in handed}
     links = []
     for i, item in enumerate(value):
         path = f"links[{i}]"
@@ -468,30 +544,19 @@ def _parse_links(obj: Mapping[str, Any]) -> Tuple[Link, ...]:
         if pci is MISSING:
             pci = _get(item, "deviceID")
         if name is not MISSING:
-            if not isinstance(name, str) or not IFNAME_RE.match(name) or name in (".", ".."):
+            if not is_ifname(name):
                 raise config_error(
                     path + ".name", "an interface name (1-15 chars, no '/', ':' or spaces)", name
                 )
             links.append(Link(path=path, name=name))
         elif pci is not MISSING:
-            links.append(Link(path=path, pci=_pci(pci, path + ".pciAddress")))
+            pci = _pci(pci, path + ".pciAddress")
+            links.append(Link(path=path, pci=pci, handed=pci in handed_pci))
         else:
             raise config_error(path, 'an object with "name" or "pciAddress"', item)
-    # Multus passes the device-plugin's device as top-level deviceID/pciBusID and runtimeConfig.deviceID.
-    extra = []
-    runtime = _get(obj, "runtimeConfig")
-    if isinstance(runtime, dict):
-        dev = _get(runtime, "deviceID")
-        if dev not in (MISSING, None, ""):
-            extra.append(("runtimeConfig.deviceID", dev))
-    for key in ("deviceID", "pciBusID"):
-        dev = _get(obj, key)
-        if dev not in (MISSING, None, ""):
-            extra.append((key, dev))
-    for path, dev in extra:
-        pci = _pci(dev, path)
+    for path, pci in handed:
         if all(lk.pci != pci for lk in links):
-            links.append(Link(path=path, pci=pci))
+            links.append(Link(path=path, pci=pci, handed=True))
     if len(links) < 2:
         raise config_error("links", "at least 2 links to bond", [lk.describe() for lk in links])
     names = [lk.name for lk in links if lk.name is not None]
@@ -518,16 +583,12 @@ def parse_attachments(obj: Mapping[str, Any]) -> Optional[Tuple[Tuple[str, str],
     return None
 
 
-@dataclass(frozen=True)
-class DelConf:
+class DelConf(Record):
     """What DEL needs, read leniently: DEL must work even when the config no longer validates."""
 
     cni_version: str
     ipam_type: str
     links_in_container: bool
-    link_names: Tuple[str, ...]
-    state_dir: Optional[str]
-    log_file: Optional[str]
     problem: Optional[CniError]  # why the full parse failed, if it did
 
 
@@ -535,7 +596,7 @@ def parse_for_del(raw: bytes) -> DelConf:
     try:
         obj = decode(raw)
     except CniError as exc:
-        return DelConf("", "", False, (), None, None, exc)
+        return DelConf("", "", False, exc)
     problem = None
     try:
         parse_obj(obj)
@@ -544,26 +605,12 @@ def parse_for_del(raw: bytes) -> DelConf:
     version = _get(obj, "cniVersion")
     ipam = _get(obj, "ipam")
     ipam_type = ""
-    if isinstance(ipam, dict) and isinstance(ipam.get("type"), str):
-        ipam_type = ipam["type"]
-        try:
-            _parse_ipam({"ipam": ipam})
-        except CniError:
-            ipam_type = ""  # never exec a path from the config, even on DEL
-    links = _get(obj, "links")
-    names = []
-    if isinstance(links, list):
-        names = [x["name"] for x in links if isinstance(x, dict) and isinstance(x.get("name"), str)]
-    lic = _get(obj, "linksInContainer")
-    sdir = _get(obj, "stateDir")
-    lfile = _get(obj, "logFile")
+    if isinstance(ipam, dict) and is_plugin_name(ipam.get("type")) and ipam["type"] != "bond":
+        ipam_type = ipam["type"]  # never a path from the config, even on DEL
     return DelConf(
-        cni_version=version if isinstance(version, str) else "",
+        cni_version=version if isinstance(version, str) and version in SUPPORTED_VERSIONS else "",
         ipam_type=ipam_type,
-        links_in_container=lic is True,
-        link_names=tuple(names),
-        state_dir=sdir if isinstance(sdir, str) else None,
-        log_file=lfile if isinstance(lfile, str) else None,
+        links_in_container=_get(obj, "linksInContainer") is True,
         problem=problem,
     )
 

@@ -5,7 +5,7 @@ Codes 0-99 are the CNI SPEC's well-known codes; 100+ are this plugin's own (docu
 
 from __future__ import annotations
 
-import json
+from .jsonio import dumps
 
 # CNI SPEC.md "Error" table (and the Go library's extra constants).
 INCOMPATIBLE_VERSION = 1
@@ -26,6 +26,7 @@ NOT_APPLIED = 102  # the kernel accepted a bond option but reads back a differen
 IPAM_RESULT = 103  # the IPAM plugin answered with something we cannot use
 STATE = 104  # the state file could not be written or read
 CHECK_FAILED = 105  # CHECK found the attachment differs from what ADD made
+POLICY = 106  # the node's policy refuses a host link the network config asked for (SECURITY.md)
 INTERNAL = 999  # an unexpected exception (the Go library's ErrInternal)
 
 
@@ -49,7 +50,7 @@ class CniError(Exception):
         return out
 
     def to_json(self, cni_version: str = "") -> str:
-        return json.dumps(self.to_dict(cni_version))
+        return dumps(self.to_dict(cni_version))
 
     def __repr__(self) -> str:
         return f"CniError({self.code}, {self.msg!r}, {self.details!r})"
@@ -64,8 +65,8 @@ def _show(value: object) -> str:
     if value is _MISSING:
         return "nothing (field missing)"
     try:
-        return json.dumps(value)
-    except (TypeError, ValueError):
+        return dumps(value)
+    except (TypeError, ValueError, RecursionError):
         return repr(value)
 
 

@@ -118,6 +118,8 @@ class LinkInfo:
     master: int
     kind: str
     perm_mac: str = ""
+    alias: str = ""
+    link_netnsid: Optional[int] = None
 
 
 def _kernel_error(what: str, exc: Exception) -> CniError:
@@ -169,6 +171,8 @@ class Handle:
             master=msg.get_attr("IFLA_MASTER") or 0,
             kind=kind or "",
             perm_mac=msg.get_attr("IFLA_PERM_ADDRESS") or "",
+            alias=msg.get_attr("IFLA_IFALIAS") or "",
+            link_netnsid=msg.get_attr("IFLA_LINK_NETNSID"),
         )
 
     def links(self) -> List[LinkInfo]:
@@ -219,6 +223,34 @@ class Handle:
                 out.append({"dst": f"{dst or default}/{msg['dst_len']}", "gw": msg.get_attr("RTA_GATEWAY")})
         return out
 
+    def addresses_detail(self, index: Optional[int] = None) -> List[dict]:
+        kw = {"index": index} if index is not None else {}
+        return [
+            {
+                "index": m["index"],
+                "address": f"{m.get_attr('IFA_ADDRESS')}/{m['prefixlen']}",
+                "family": m["family"],
+                "scope": m["scope"],
+            }
+            for m in self.ipr.get_addr(**kw)
+        ]
+
+    def all_routes(self) -> List[dict]:
+        out = []
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for m in self.ipr.get_routes(family=family, table=0):
+                dst = m.get_attr("RTA_DST")
+                out.append(
+                    {
+                        "dst": f"{dst}/{m['dst_len']}" if dst else ("0.0.0.0/0" if family == socket.AF_INET else "::/0"),
+                        "gw": m.get_attr("RTA_GATEWAY"),
+                        "oif": m.get_attr("RTA_OIF"),
+                        "table": m.get_attr("RTA_TABLE") or m["table"],
+                        "family": family,
+                    }
+                )
+        return out
+
     # -- changing -----------------------------------------------------------------------------------------
 
     def _do(self, what: str, *argv, **kwarg):
@@ -229,6 +261,12 @@ class Handle:
 
     def set(self, index: int, what: str, **attrs) -> None:
         self._do(what, "set", index=index, **attrs)
+
+    def set_alias(self, index: int, text: str) -> None:
+        self.set(index, f"marking link {index}", ifalias=text)
+
+    def rename(self, index: int, new_name: str) -> None:
+        self.set(index, f"renaming link {index} to {new_name}", ifname=new_name)
 
     def set_up(self, index: int, up: bool, name: str = "") -> None:
         self.set(index, f"setting {name or index} {'up' if up else 'down'}", state="up" if up else "down")

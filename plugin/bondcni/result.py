@@ -7,10 +7,12 @@ Conversion follows containernetworking/cni pkg/types/{040,100} and Documentation
 
 from __future__ import annotations
 
-import ipaddress
-from typing import Any, Mapping, Optional
-
+from . import inet
 from .errors import IPAM_RESULT, CniError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Mapping, Optional
 
 V1_ROUTE_KEYS = ("dst", "gw", "mtu", "advmss", "priority", "table", "scope")
 V1_IFACE_KEYS = ("name", "mac", "mtu", "sandbox", "socketPath", "pciID")
@@ -18,19 +20,22 @@ V1_0_IFACE_KEYS = ("name", "mac", "sandbox")
 OLD_IFACE_KEYS = ("name", "mac", "sandbox")
 
 
-def _err(msg: str) -> CniError:
-    return CniError(IPAM_RESULT, msg)
-
-
-def ip_version(cidr: str) -> str:
+def ip_version(cidr: str, code: int = IPAM_RESULT) -> str:
     try:
-        return str(ipaddress.ip_interface(cidr).version)
+        return str(inet.parse_cidr(cidr)[0])
     except ValueError:
-        raise _err(f"ips[].address: expected an address in CIDR form, got {cidr!r}") from None
+        raise CniError(code, f"ips[].address: expected an address in CIDR form, got {cidr!r}") from None
 
 
-def normalize(obj: Any, where: str = "result") -> dict:
-    """Any supported-version result (IPAM's abbreviated one, or a prevResult) -> the internal 1.x shape."""
+def normalize(obj: Any, where: str = "result", code: int = IPAM_RESULT) -> dict:
+    """Any supported-version result (IPAM's abbreviated one, or a prevResult) -> the internal 1.x shape.
+
+    Every address, gateway and route is checked here, so nothing later trips over a malformed one.
+    """
+
+    def _err(msg: str) -> CniError:
+        return CniError(code, msg)
+
     if not isinstance(obj, dict):
         raise _err(f"{where}: expected a JSON object, got {type(obj).__name__}")
     out: dict = {}
@@ -42,20 +47,58 @@ def normalize(obj: Any, where: str = "result") -> dict:
     for n, ip in enumerate(obj.get("ips") or []):
         if not isinstance(ip, dict) or not isinstance(ip.get("address"), str):
             raise _err(f"{where}.ips[{n}]: expected an object with an address, got {ip!r}")
-        ip_version(ip["address"])
+        ip_version(ip["address"], code)
+        if ip.get("gateway") is not None and not _is_ip(ip["gateway"]):
+            raise _err(f"{where}.ips[{n}].gateway: expected an IP address, got {ip['gateway']!r}")
+        if "interface" in ip and not (
+            isinstance(ip["interface"], int) and not isinstance(ip["interface"], bool)
+        ):
+            raise _err(f"{where}.ips[{n}].interface: expected an index, got {ip['interface']!r}")
         entry = {k: v for k, v in ip.items() if k != "version"}
         ips.append(entry)
     out["ips"] = ips
     routes = []
     for n, rt in enumerate(obj.get("routes") or []):
-        if not isinstance(rt, dict) or not isinstance(rt.get("dst"), str):
-            raise _err(f"{where}.routes[{n}]: expected an object with a dst, got {rt!r}")
+        if not isinstance(rt, dict) or not _is_cidr(rt.get("dst")):
+            raise _err(f"{where}.routes[{n}]: expected an object with a dst prefix, got {rt!r}")
+        if rt.get("gw") is not None and not _is_ip(rt["gw"]):
+            raise _err(f"{where}.routes[{n}].gw: expected an IP address, got {rt['gw']!r}")
         routes.append(dict(rt))
     out["routes"] = routes
     dns = obj.get("dns") or {}
     if not isinstance(dns, dict):
         raise _err(f"{where}.dns: expected an object, got {dns!r}")
+    for key in ("nameservers", "search", "options"):
+        value = dns.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(x, str) for x in value)):
+            raise _err(f"{where}.dns.{key}: expected a list of strings, got {value!r}")
+    if dns.get("domain") is not None and not isinstance(dns["domain"], str):
+        raise _err(f"{where}.dns.domain: expected a string, got {dns['domain']!r}")
     out["dns"] = dict(dns)
+    return out
+
+
+def _is_ip(value: object) -> bool:
+    try:
+        inet.parse_ip(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_cidr(value: object) -> bool:
+    try:
+        inet.parse_cidr(value)
+        return True
+    except ValueError:
+        return False
+
+
+def merge_dns_all(*sources: Mapping[str, Any]) -> dict:
+    """Several DNS blocks merged in order: the first domain wins; lists are unioned, first source first."""
+    out: dict = {}
+    for dns in sources:
+        out = merge_dns(out, dns)
     return out
 
 

@@ -1,21 +1,25 @@
 """The CNI dispatcher, modelled on containernetworking/cni pkg/skel.
 
 Environment and streams are injected, so dispatch is testable without touching os.environ.  Every failure
-leaves as the spec's error JSON on stdout with exit status 1; diagnostics go to stderr and the optional log
-file; a traceback never reaches stdout.
+leaves as the spec's error JSON on stdout with exit status 1; diagnostics go to stderr and the node's log
+file (settings.py: the node chooses it, never a network config); a traceback never reaches stdout.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import time
-from typing import IO, Callable, Dict, Mapping, NamedTuple, Optional, Union
 
 from . import errors
 from .errors import CniError
+from .jsonio import dumps
 from .spec import CURRENT_VERSION, SUPPORTED_VERSIONS
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Callable, Dict, Mapping, Optional, Union
+
+    from .settings import Settings
 
 COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
 
@@ -30,55 +34,89 @@ ENV_TABLE = (
 )
 # The oldest config version that allows each command (skel: "config version does not allow CHECK").
 MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
-CONTAINER_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.\-]*$")
 
 
-class CmdArgs(NamedTuple):
-    command: str
-    container_id: str
-    netns: str
-    ifname: str
-    args: str
-    path: str
-    stdin: bytes
-    env: Mapping[str, str]
+class CmdArgs:
+    """One invocation: the CNI_* environment, stdin and the node's settings."""
+
+    __slots__ = ("command", "container_id", "netns", "ifname", "args", "path", "stdin", "env", "settings")
+
+    def __init__(self, command, container_id, netns, ifname, args, path, stdin, env, settings=None) -> None:
+        self.command: str = command
+        self.container_id: str = container_id
+        self.netns: str = netns
+        self.ifname: str = ifname
+        self.args: str = args
+        self.path: str = path
+        self.stdin: bytes = stdin
+        self.env: Mapping[str, str] = env
+        self.settings: Settings = settings
+
+
+LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
+
+
+def one_line(text: str) -> str:
+    """Every control, line- and paragraph-separator character escaped: one log record is one line, whatever
+    a network config or the environment put in it (no forged records)."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def open_log(path: str) -> int:
+    """Open the node's log file for appending: never through a symlink, 0600 when created, only in a directory
+    that root owns and only root can write (else OSError)."""
+    st = os.stat(os.path.dirname(path) or ".")
+    if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+        raise PermissionError(f"the log directory of {path} is not only root's")
+    return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
 
 
 class Log:
-    """Diagnostics: warnings and errors to stderr, everything to the log file when one is configured."""
+    """Diagnostics: warnings and errors to stderr, records at the node's level to its log file."""
 
-    def __init__(self, stderr: IO[str], path: Optional[str] = None, debug: bool = False) -> None:
+    def __init__(self, stderr: IO[str], path: Optional[str] = None, level: str = "info") -> None:
         self.stderr = stderr
         self.path = path
-        self.debug_to_stderr = debug
+        self.level = LEVELS.get(level, 1)
         self.prefix = ""
+        self._fd: Optional[int] = None
 
-    def _write(self, level: str, msg: str, to_stderr: bool) -> None:
-        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} bond {level} {self.prefix}{msg}\n"
-        if to_stderr:
+    def _write(self, level: str, msg: str) -> None:
+        rank = LEVELS[level]
+        line = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} bond {level} {one_line(self.prefix + msg)}\n"
+        if rank >= LEVELS["warning"] or self.level == 0:
             try:
                 self.stderr.write(line)
                 self.stderr.flush()
             except (OSError, ValueError):
                 pass
-        if self.path:
+        if self.path and rank >= self.level:
             try:
-                with open(self.path, "a", encoding="utf-8") as fh:
-                    fh.write(line)
-            except OSError:
-                pass
+                if self._fd is None:
+                    self._fd = open_log(self.path)
+                os.write(self._fd, line.encode("utf-8", "backslashreplace"))
+            except OSError as exc:
+                path, self.path = self.path, None  # say it once, on stderr
+                self.warning(f"log file {path} not written: {exc}")
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def debug(self, msg: str) -> None:
-        self._write("debug", msg, self.debug_to_stderr)
+        self._write("debug", msg)
 
     def info(self, msg: str) -> None:
-        self._write("info", msg, self.debug_to_stderr)
+        self._write("info", msg)
 
     def warning(self, msg: str) -> None:
-        self._write("warning", msg, True)
+        self._write("warning", msg)
 
     def error(self, msg: str) -> None:
-        self._write("error", msg, True)
+        self._write("error", msg)
 
 
 def _version_tuple(version: str) -> tuple:
@@ -91,7 +129,9 @@ def _version_tuple(version: str) -> tuple:
 def validate_container_id(value: str) -> None:
     if value == "":
         raise CniError(errors.UNKNOWN_CONTAINER, "missing containerID")
-    if not CONTAINER_ID_RE.match(value):
+    from .config import is_name
+
+    if not is_name(value):
         raise CniError(errors.INVALID_ENV, "invalid characters in containerID", value)
 
 
@@ -172,32 +212,38 @@ def version_info() -> dict:
     return {"cniVersion": CURRENT_VERSION, "supportedVersions": list(SUPPORTED_VERSIONS)}
 
 
-def _peek_log_file(stdin: bytes) -> Optional[str]:
-    if b"logFile" not in stdin and b"logfile" not in stdin.lower():
-        return None
+def _error_version(stdin: bytes) -> str:
+    """The cniVersion an error answers in: the config's, when it is one we speak, else our newest."""
+    from .config import decode
+
     try:
-        obj = json.loads(stdin)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(obj, dict):
-        return None
-    value = next((v for k, v in obj.items() if k.lower() == "logfile"), None)
-    return value if isinstance(value, str) and value else None
+        version = decode(stdin).get("cniVersion")
+    except CniError:
+        return CURRENT_VERSION
+    return version if version in SUPPORTED_VERSIONS else CURRENT_VERSION
 
 
-Handler = Callable[[CmdArgs, Log], Optional[dict]]
+def _load_settings(command: str, env: Mapping[str, str], log: Log) -> Settings:
+    from . import settings
+
+    try:
+        return settings.load(env)
+    except CniError as exc:
+        if command != "DEL":
+            raise
+        return settings.defaults_with_env(env, exc)  # DEL must still clean up
 
 
 def dispatch(
-    handlers: Union[Dict[str, Handler], Callable[[], Dict[str, Handler]]],
+    handlers: Union[Dict[str, Callable], Callable[[], Dict[str, Callable]]],
     env: Mapping[str, str],
     stdin: IO[bytes],
     stdout: IO[str],
     stderr: IO[str],
 ) -> int:
     """Run one CNI command; return the exit status.  Never raises (except SystemExit/KeyboardInterrupt)."""
-    log = Log(stderr, env.get("BONDCNI_LOG_FILE") or None, env.get("BONDCNI_DEBUG", "") in ("1", "true"))
-    version = ""
+    log = Log(stderr)
+    data = b""
     try:
         command = env.get("CNI_COMMAND", "")
         if command == "VERSION":
@@ -209,8 +255,12 @@ def dispatch(
             raise CniError(
                 errors.IO_FAILURE, "failed to read the network configuration from stdin", str(exc)
             ) from None
-        log.path = log.path or _peek_log_file(data)
+        node = _load_settings(command, env, log)
+        log.path, log.level = node.log_file or None, LEVELS.get(node.log_level, 1)
+        for warning in node.warnings:
+            log.warning(warning)
         args = args_from_env(env, data)
+        args.settings = node
         log.prefix = f"{args.command} {args.container_id} {args.ifname}: "
         check_version(args)
         check_netns(args)
@@ -221,20 +271,22 @@ def dispatch(
         return 0
     except CniError as exc:
         log.error(f"code {exc.code}: {exc.msg}" + (f" ({exc.details})" if exc.details else ""))
-        _emit(stdout, exc.to_dict(version))
+        _emit(stdout, exc.to_dict(_error_version(data)))
         return 1
     except Exception as exc:  # the last resort: a traceback goes to the log, never to stdout
         import traceback
 
-        log.error("unexpected error:\n" + traceback.format_exc())
+        log.error("unexpected error: " + traceback.format_exc())
         err = CniError(errors.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
-        _emit(stdout, err.to_dict(version))
+        _emit(stdout, err.to_dict(_error_version(data)))
         return 1
+    finally:
+        log.close()
 
 
 def _emit(stdout: IO[str], obj: dict) -> None:
     try:
-        stdout.write(json.dumps(obj) + "\n")
+        stdout.write(dumps(obj) + "\n")
         stdout.flush()
     except (BrokenPipeError, ValueError):
         pass

@@ -6,7 +6,10 @@ BONDCNI_SYSFS_ROOT (test-only) points the lookups at a fake sysfs tree.
 from __future__ import annotations
 
 import os
-from typing import Mapping, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Optional
 
 
 def root(env: Mapping[str, str]) -> str:
@@ -50,3 +53,8 @@ def pf_mtu(pci: str, env: Mapping[str, str]) -> Optional[int]:
     except (OSError, ValueError):
         return None
     return None
+
+
+def has_device(name: str, env: Mapping[str, str]) -> bool:
+    """Whether a netdev is backed by a device (PCI, netdevsim, ...): /sys/class/net/<name>/device exists."""
+    return os.path.exists(os.path.join(root(env), "class/net", name, "device"))

@@ -44,17 +44,19 @@ def run(env, stdin=CONF, handlers=None):
 def test_env_table(command, required):
     rc, out, _, calls = run({"CNI_COMMAND": command})
     assert rc == 1 and not calls
-    assert json.loads(out) == {"code": 4, "msg": f"required env variables [{','.join(required)}] missing"}
+    want = {"cniVersion": "1.0.0", "code": 4, "msg": f"required env variables [{','.join(required)}] missing"}
+    assert json.loads(out) == want  # the error speaks the config's version
 
 
 def test_no_command():
     rc, out, _, _ = run({})
-    assert json.loads(out) == {"code": 4, "msg": "required env variables [CNI_COMMAND] missing"}
+    want = {"cniVersion": "1.1.0", "code": 4, "msg": "required env variables [CNI_COMMAND] missing"}
+    assert json.loads(out) == want
 
 
 def test_unknown_command():
     rc, out, _, _ = run(dict(FULL_ENV, CNI_COMMAND="FROB"))
-    assert rc == 1 and json.loads(out) == {"code": 4, "msg": "unknown CNI_COMMAND: FROB"}
+    assert rc == 1 and json.loads(out) == {"cniVersion": "1.0.0", "code": 4, "msg": "unknown CNI_COMMAND: FROB"}
 
 
 def test_version_ignores_stdin_and_env():
@@ -89,7 +91,7 @@ def test_ifname_15_chars_ok():
     assert rc == 0 and calls[0].ifname == "a" * 15
 
 
-@pytest.mark.parametrize("cid", ["-abc", "a/b", "a b", "ä"])
+@pytest.mark.parametrize("cid", ["-abc", "a/b", "a b", "ä", "abc\n", "abc\n\n", "a\x00"])
 def test_container_id_invalid(cid):
     rc, out, _, _ = run(dict(FULL_ENV, CNI_CONTAINERID=cid))
     assert json.loads(out)["code"] == errors.INVALID_ENV
@@ -153,7 +155,8 @@ def test_handler_error_keeps_its_code():
         raise CniError(errors.TRY_AGAIN_LATER, "busy", "try later")
 
     rc, out, err, _ = run(FULL_ENV, handlers={"ADD": boom})
-    assert rc == 1 and json.loads(out) == {"code": 11, "msg": "busy", "details": "try later"}
+    want = {"cniVersion": "1.0.0", "code": 11, "msg": "busy", "details": "try later"}
+    assert rc == 1 and json.loads(out) == want
     assert "code 11: busy" in err
 
 
@@ -165,19 +168,54 @@ def test_unexpected_exception_is_999_and_traceback_only_on_stderr(tmp_path):
 
     rc, out, err, _ = run(dict(FULL_ENV, BONDCNI_LOG_FILE=str(logfile)), handlers={"ADD": boom})
     assert rc == 1
-    assert json.loads(out) == {"code": 999, "msg": "internal error: ZeroDivisionError: oops"}
+    assert json.loads(out) == {"cniVersion": "1.0.0", "code": 999, "msg": "internal error: ZeroDivisionError: oops"}
     assert "Traceback" not in out and "Traceback" in err and "Traceback" in logfile.read_text()
 
 
-def test_log_file_from_config(tmp_path):
+def test_error_version_of_an_unreadable_config_is_ours():
+    rc, out, _, _ = run(FULL_ENV, stdin=b"{nope")
+    assert json.loads(out)["cniVersion"] == "1.1.0"
+
+
+def test_log_file_comes_from_the_node_settings(tmp_path):
     logfile = tmp_path / "x.log"
-    conf = json.dumps({"cniVersion": "1.0.0", "name": "n", "logFile": str(logfile)}).encode()
+    settings = tmp_path / "bond.conf"
+    settings.write_text(json.dumps({"logFile": str(logfile)}))
+    settings.chmod(0o600)
 
     def boom(args, log):
-        raise CniError(7, "bad")
+        raise CniError(7, "bad\nforged 2026-01-01T00:00:00 bond error line")
 
-    run(FULL_ENV, stdin=conf, handlers={"ADD": boom})
-    assert "ADD c1 bond0: code 7: bad" in logfile.read_text()
+    run(dict(FULL_ENV, BONDCNI_SETTINGS=str(settings)), handlers={"ADD": boom})
+    lines = logfile.read_text().splitlines()
+    assert len(lines) == 1 and "ADD c1 bond0: code 7: bad\\nforged" in lines[0]  # one record, one line
+    assert logfile.stat().st_mode & 0o777 == 0o600
+
+
+def test_log_file_is_never_followed_through_a_symlink(tmp_path):
+    target = tmp_path / "target"
+    target.write_text("")
+    (tmp_path / "x.log").symlink_to(target)
+    rc, out, err, _ = run(dict(FULL_ENV, BONDCNI_LOG_FILE=str(tmp_path / "x.log")), handlers={"ADD": _fail})
+    assert target.read_text() == "" and "not written" in err
+
+
+def test_log_file_in_a_directory_others_can_write_is_not_used(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o777)
+    shared.chmod(0o1777)
+    rc, out, err, _ = run(dict(FULL_ENV, BONDCNI_LOG_FILE=str(shared / "x.log")), handlers={"ADD": _fail})
+    assert not (shared / "x.log").exists() and "not written" in err
+
+
+def _fail(args, log):
+    raise CniError(7, "bad")
+
+
+@pytest.mark.parametrize("text", ["a\nb", "a\rb", "a\u2028b", "a\x85b", "a\x00b", "a\x1b[31mb"])
+def test_one_line_escapes_every_line_break_and_control(text):
+    line = skel.one_line(text)
+    assert line.isprintable() and len(line.splitlines()) == 1 and line.startswith("a") and line.endswith("b")
 
 
 def test_netns_same_as_own_is_code_8():

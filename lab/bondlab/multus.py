@@ -12,10 +12,12 @@ runs DEL in reverse order and keeps going past errors.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import secrets
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bondlab import derive, libcni, pods, vf
 from bondlab.k8s import Objects, PodSpec
@@ -156,8 +158,20 @@ def _runtime(state: LabState, record: dict, delegate: dict) -> libcni.Runtime:
         args=args,
         cni_path=state.data["cni_path"],
         host_netns=state.data["nodes"][record["node"]],
-        extra_env={"BONDLAB_LAB_DIR": str(state.dir)},
+        extra_env={"BONDLAB_LAB_DIR": str(state.dir), "BONDCNI_SETTINGS": str(node_settings(state))},
     )
+
+
+def node_settings(state: LabState) -> Path:
+    """The bond plugin's node settings, as a node admin writes them (root-owned, 0600).  The lab's node links
+    (a topology's host links and VFs) are veths, which the plugin's default host-link policy refuses as
+    virtual links; the lab is the admin of its throwaway nodes and allows them all by name.  Links with an
+    address or a route stay refused: that rule has no allowance."""
+    path = state.dir / "bond.conf"
+    if not path.exists():
+        path.write_text(json.dumps({"hostLinks": {"allow": ["*"]}}))
+        path.chmod(0o600)
+    return path
 
 
 def add_pod(state: LabState, pod_plan: PodPlan) -> dict:

@@ -1,12 +1,12 @@
 """Which host links a network config may take (linksInContainer false): the node's choice, never the NAD's.
 
-A host link is refused when moving it would take something from the node: it holds a global address, a route
-goes through it (the default route included), it is the loopback, or it is a virtual link (veth, bridge,
-vxlan, macvlan, a pod's host-side veth, cni0, ...) or otherwise not backed by a device - unless the node's
-settings allow its name (hostLinks.allow). Addresses and routes are never moved with a link: a link that has them is
-refused even when allowed, so nothing of the node's is lost on ADD, rollback or DEL. With
-hostLinks.onlyAllowed, every host link must be allowed by name.  Every refusal is CNI error 106 naming the link
-and the rule.
+A host link is refused when moving it would take something from the node: it holds a global address, a
+route goes through it (the default route included), it is the loopback, or it is a virtual link (veth,
+bridge, vxlan, macvlan, a pod's host-side veth, cni0, ...) or otherwise not backed by a device - unless the
+node's settings allow its name (hostLinks.allow). Addresses and routes are never moved with a link: a link
+that has them is refused even when allowed, so nothing of the node's is lost on ADD, rollback or DEL. With
+hostLinks.onlyAllowed, every host link must be allowed by name. Every refusal is CNI error 106 naming the
+link and the rule.
 """
 
 from __future__ import annotations

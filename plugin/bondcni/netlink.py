@@ -242,7 +242,9 @@ class Handle:
                 dst = m.get_attr("RTA_DST")
                 out.append(
                     {
-                        "dst": f"{dst}/{m['dst_len']}" if dst else ("0.0.0.0/0" if family == socket.AF_INET else "::/0"),
+                        "dst": f"{dst}/{m['dst_len']}"
+                        if dst
+                        else ("0.0.0.0/0" if family == socket.AF_INET else "::/0"),
                         "gw": m.get_attr("RTA_GATEWAY"),
                         "oif": m.get_attr("RTA_OIF"),
                         "table": m.get_attr("RTA_TABLE") or m["table"],

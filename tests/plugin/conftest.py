@@ -96,9 +96,18 @@ class Lab:
         self.ipam_dir = tmp / "ipam"
         self.tmp = tmp
         self.container_id = f"ctr-{tag}"
+        # The node's settings (root-owned, 0600): these tests bond veths from the "host" netns, which the
+        # default policy refuses as virtual links; the tenant tests (test_tenant.py) set their own.
+        self.settings_file = tmp / "bond.conf"
+        self.settings({"hostLinks": {"allow": ["*"], "allowPciAddresses": ["*"]}})
         for ns in (self.host, self.pod, self.peer):
             sh("ip", "netns", "add", ns)
             sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+    def settings(self, obj: dict) -> None:
+        """Write the node settings file the plugin reads (BONDCNI_SETTINGS)."""
+        self.settings_file.write_text(json.dumps(obj))
+        self.settings_file.chmod(0o600)
 
     def close(self) -> None:
         for ns in (self.pod, self.host, self.peer):
@@ -164,6 +173,7 @@ class Lab:
             "CNI_IFNAME": ifname,
             "CNI_PATH": CNI_PATH,
             "BONDCNI_STATE_DIR": str(self.state_dir),
+            "BONDCNI_SETTINGS": str(self.settings_file),
             "PYTHONPATH": str(REPO / "plugin"),
         }
         full_env.update(env or {})

@@ -29,7 +29,9 @@ def base(**kw):
 
 
 DROP = object()
-IPAM_TYPE = "ipam.type: expected a plugin name without '/', '\\', NUL or a leading '.' (looked up in CNI_PATH), got "
+IPAM_TYPE = (
+    "ipam.type: expected a plugin name without '/', '\\', NUL or a leading '.' (looked up in CNI_PATH), got "
+)
 
 
 def p(conf):

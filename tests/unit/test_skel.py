@@ -56,7 +56,8 @@ def test_no_command():
 
 def test_unknown_command():
     rc, out, _, _ = run(dict(FULL_ENV, CNI_COMMAND="FROB"))
-    assert rc == 1 and json.loads(out) == {"cniVersion": "1.0.0", "code": 4, "msg": "unknown CNI_COMMAND: FROB"}
+    want = {"cniVersion": "1.0.0", "code": 4, "msg": "unknown CNI_COMMAND: FROB"}
+    assert rc == 1 and json.loads(out) == want
 
 
 def test_version_ignores_stdin_and_env():
@@ -168,7 +169,8 @@ def test_unexpected_exception_is_999_and_traceback_only_on_stderr(tmp_path):
 
     rc, out, err, _ = run(dict(FULL_ENV, BONDCNI_LOG_FILE=str(logfile)), handlers={"ADD": boom})
     assert rc == 1
-    assert json.loads(out) == {"cniVersion": "1.0.0", "code": 999, "msg": "internal error: ZeroDivisionError: oops"}
+    want = {"cniVersion": "1.0.0", "code": 999, "msg": "internal error: ZeroDivisionError: oops"}
+    assert json.loads(out) == want
     assert "Traceback" not in out and "Traceback" in err and "Traceback" in logfile.read_text()
 
 

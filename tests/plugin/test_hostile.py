@@ -3,7 +3,8 @@
 Strings with newlines, '../', absolute paths, NUL, very long names and unicode go into every field a tenant
 writes. The only outcomes allowed: a CNI error JSON with a spec or plugin code, or a correct bond that DEL
 removes. Whatever the outcome: no file of a watched tree changes, nothing appears where a string points,
-and the root netns's and the plugin's netns's links, addresses and routes are as they were.
+and the root netns's and the plugin's netns's links, addresses and routes are as they were. (The IPAM plugin's
+own fields, such as host-local's dataDir, are the IPAM plugin's to trust: SECURITY.md, residual risks.)
 BONDCNI_HOSTILE_EXAMPLES sets the number of examples (the long run: benchmarks, see SECURITY.md).
 """
 
@@ -68,7 +69,6 @@ edits = st.lists(
     st.one_of(
         st.tuples(st.sampled_from(STRING_FIELDS), hostile),
         st.tuples(st.just("ipam.type"), hostile),
-        st.tuples(st.just("ipam.dataDir"), hostile),
         st.tuples(st.just("links[0].name"), hostile),
         st.tuples(st.just("links[1].pciAddress"), hostile),
     ),

@@ -176,11 +176,16 @@ def _add(conf: BondConf, args: CmdArgs, ctx: Ctx, undo: Undo, sdir: str, sfile: 
         undo.push("remove state file", state.remove, sfile)
         fault("record-state", env)
 
+        moved = False
         for rec in slaves:
             undo.push(f"put {rec['name']} back", restore_slave, ctx, rec, log)
             if rec["origin"] == "host":
                 ctx.host.set_up(rec["index"], False, rec["name"])
                 ctx.host.move(rec["index"], ctx.pod_fd, rec["name"])
+                rec["pod_index"] = _must_get(pod, rec["name"], "pod").index  # kept unless the pod had it
+                moved = True
+        if moved:
+            state.write(sfile, _state_record(conf, args, slaves))
         fault("move-links", env)
     finally:
         if node_lock is not None:
@@ -477,40 +482,48 @@ def _is_recorded(link: netlink.LinkInfo, rec: dict, by_name: bool = True) -> boo
     return (by_name and link.name == rec.get("name")) or link.mac.lower() == (rec.get("mac") or "").lower()
 
 
-def _move_home(pod: netlink.Handle, link: netlink.LinkInfo, host_fd: int, log: Log) -> None:
+def _move_home(pod: netlink.Handle, link: netlink.LinkInfo, host: netlink.Handle, host_fd: int, log: Log):
     """Move a link back to the host under its own name; when the host took that name meanwhile, under a
-    fallback name the kernel picks (bcniN), with a warning: DEL must not get stuck on a name."""
+    fallback name the kernel picks (bcniN), with a warning: DEL must not get stuck on a name.  The link as
+    the host sees it now."""
     try:
         pod.set(link.index, f"moving {link.name} back to the host", net_ns_fd=host_fd, ifname=link.name)
+        return host.get(name=link.name)
     except CniError as exc:
         if "exists" not in exc.msg:
             raise
-        pod.set(link.index, f"moving {link.name} back to the host", net_ns_fd=host_fd, ifname=FALLBACK_NAME)
-        log.warning(
-            f'host link "{link.name}" came back under a fallback name ({FALLBACK_NAME}): its name is taken'
-        )
+    pod.set(link.index, f"moving {link.name} back to the host", net_ns_fd=host_fd, ifname=FALLBACK_NAME)
+    back = next((h for h in host.links() if h.name.startswith("bcni") and h.mac == link.mac), None)
+    log.warning(
+        f'host link "{link.name}" came back as "{back.name if back else "?"}": its name is taken on the host'
+    )
+    return back
 
 
 def restore_slave(ctx: Ctx, rec: dict, log: Log) -> None:
     """Put one link back where ADD found it, with its original name, MAC, MTU and admin state."""
     name = rec["name"]
     pod = ctx.pod if ctx.pod_fd is not None else None
+    link = None
     if rec.get("origin") == "host":
+        handle: Optional[netlink.Handle] = ctx.host
         here = pod.get(name=name) if pod is not None else None
-        if here is not None and not _is_recorded(here, rec):
+        # in the pod the link has the ifindex it got there (pod_index): it differs when the pod had it taken
+        in_pod = dict(rec, index=rec.get("pod_index", rec["index"]))
+        if here is not None and not _is_recorded(here, in_pod):
             log.warning(f'the pod\'s "{name}" is not the host link ADD moved in: leaving it where it is')
             here = None
         if here is not None:
             if here.master:
                 pod.release(here.index, name)
             pod.set_up(here.index, False, name)
-            _move_home(pod, here, ctx.host_fd, log)
-        handle: Optional[netlink.Handle] = ctx.host
-        link = handle.get(index=rec["index"])  # a moved link keeps its ifindex unless the host had it taken
-        if link is None or not _is_recorded(link, rec, by_name=False):
-            link = handle.get(name=name)
-            if link is not None and not _is_recorded(link, rec):
-                link = None
+            link = _move_home(pod, here, ctx.host, ctx.host_fd, log)
+        else:  # back already (its netns was destroyed): the same ifindex and MAC, maybe renamed
+            link = ctx.host.get(index=rec["index"])
+            if link is None or not _is_recorded(link, rec, by_name=False):
+                link = ctx.host.get(name=name)
+                if link is not None and not _is_recorded(link, rec):
+                    link = None
     else:
         handle = pod
         link = handle.get(name=name) if handle is not None else None
@@ -621,7 +634,9 @@ def _teardown(
             slaves = record["slaves"]
         else:
             # No record (ADD failed before writing it, or it was lost): only the slaves our marked bond had
-            # are known to be ours, and only links in the pod are touched.
+            # are known to be ours, and only inside the pod: with no record of where a link came from, none
+            # is moved to the host (a pod could have enslaved a link of its own); a host device in the pod
+            # goes back to the host's initial netns when the pod's netns is destroyed (the kernel does it).
             slaves = [] if not in_container else [{"name": n, "origin": "container"} for n in released]
         host_links = [rec for rec in slaves if rec.get("origin") == "host"]
         node_lock = state.lock_or_go_on(state.node_lock(sdir), NODE_WAIT, log) if host_links else None

@@ -238,7 +238,7 @@ class Handle:
     def all_routes(self) -> List[dict]:
         out = []
         for family in (socket.AF_INET, socket.AF_INET6):
-            for m in self.ipr.get_routes(family=family, table=0):
+            for m in self.ipr.get_routes(family=family):
                 dst = m.get_attr("RTA_DST")
                 out.append(
                     {

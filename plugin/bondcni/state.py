@@ -271,6 +271,7 @@ def validate(record: dict, container_id: str, ifname: str, filename: str) -> dic
             and isinstance(rec.get("index"), int)
             and not isinstance(rec.get("index"), bool)
             and rec["index"] > 0
+            and (rec.get("pod_index") is None or (isinstance(rec["pod_index"], int) and rec["pod_index"] > 0))
             and rec.get("origin") in ("host", "container")
             and _is_mac(rec.get("mac", ""))
             and _is_mac(rec.get("perm_mac", ""))

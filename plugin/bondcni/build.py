@@ -1,9 +1,9 @@
-"""Build bin/bond: one executable file (a zipapp) holding bondcni and pyroute2, run by the node's python3.
+"""Build bin/bond: one executable file (a zipapp) holding bondcni (stdlib only), run by the node's python3.
 
     python -m bondcni.build [--output bin/bond] [--interpreter "/usr/bin/env python3"]
 
 Sources go in with byte-code compiled by the building Python as unchecked-hash .pyc files next to them
-(zipimport cannot write a cache, so without these every run would compile pyroute2 again); another Python
+(zipimport cannot write a cache, so without these every run would compile them again); another Python
 version ignores them and compiles the sources.
 """
 
@@ -48,14 +48,10 @@ def _compile(tree: str) -> None:
 
 
 def build(output: str, interpreter: str) -> str:
-    import pyroute2.config  # only to locate the installed package
-
-    pyroute2_dir = os.path.dirname(os.path.dirname(os.path.abspath(pyroute2.config.__file__)))
     bondcni_dir = os.path.dirname(os.path.abspath(__file__))
     with tempfile.TemporaryDirectory(prefix="bond-build-") as tree:
         _copy_package(bondcni_dir, os.path.join(tree, "bondcni"))
         os.unlink(os.path.join(tree, "bondcni", "build.py"))
-        _copy_package(pyroute2_dir, os.path.join(tree, "pyroute2"))
         with open(os.path.join(tree, "__main__.py"), "w", encoding="utf-8") as fh:
             fh.write(MAIN)
         _compile(tree)

@@ -731,8 +731,9 @@ def _check_addresses(pod: netlink.Handle, index: int, ifname: str, prev: dict) -
             )
     got = set()
     for route in pod.all_routes():
-        dst = route.get("dst") or ("0.0.0.0/0" if route.get("family") == 2 else "::/0")
-        got.add((inet.normal_network(dst), inet.normal_ip(route["gw"]) if route.get("gw") else None))
+        dst = inet.normal_network(route.get("dst") or ("0.0.0.0/0" if route.get("family") == 2 else "::/0"))
+        for gw in [route.get("gw")] + [hop.get("gw") for hop in route.get("nexthops") or ()]:
+            got.add((dst, inet.normal_ip(gw) if gw else None))
     for rt in prev["routes"]:
         dst = inet.normal_network(rt["dst"])
         gw = inet.normal_ip(rt["gw"]) if rt.get("gw") else None

@@ -78,7 +78,7 @@ def check(path: str, info: LinkInfo, host: Handle, policy: HostLinkPolicy, env: 
         if addr.get("scope") == RT_SCOPE_UNIVERSE:
             raise _refuse(path, info.name, f"it holds the global address {addr['address']} (the node's)")
     for route in host.all_routes():
-        oifs = route.get("oifs") or [route.get("oif")]
+        oifs = [route.get("oif")] + [hop.get("oif") for hop in route.get("nexthops") or ()]  # multipath too
         if info.index in oifs and not _kernel_route(route):
             dst = route.get("dst") or "default"
             what = "the default route" if dst in ("default", "0.0.0.0/0", "::/0") else f"the route to {dst}"

@@ -17,10 +17,14 @@ BONDCNI_DEBUG=1.
 from __future__ import annotations
 
 import os
-from typing import Mapping, NamedTuple, Optional, Tuple
 
 from . import errors
 from .errors import CniError
+from .record import Record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Mapping, Optional, Tuple
 
 DEFAULT_PATH = "/etc/cni/net.d/bond.d/bond.conf"
 DEFAULT_STATE_DIR = "/var/lib/cni/bond"
@@ -28,13 +32,13 @@ LEVELS = ("debug", "info", "warning", "error")
 MAX_SIZE = 1 << 16
 
 
-class HostLinkPolicy(NamedTuple):
+class HostLinkPolicy(Record):
     allow: Tuple[str, ...] = ()  # fnmatch patterns: links that may be bonded although virtual
     only_allowed: bool = False  # true: every host link must match `allow`
     allow_pci: Tuple[str, ...] = ()  # PCI addresses a NAD's links[] may name without the runtime handing them
 
 
-class Settings(NamedTuple):
+class Settings(Record):
     state_dir: str = DEFAULT_STATE_DIR
     log_file: str = ""
     log_level: str = "info"
@@ -144,7 +148,7 @@ def load(env: Mapping[str, str]) -> Settings:
         over["log_file"] = env["BONDCNI_LOG_FILE"]
     if env.get("BONDCNI_DEBUG", "") in ("1", "true"):
         over["log_level"] = "debug"
-    return settings._replace(**over) if over else settings
+    return settings.replace(**over) if over else settings
 
 
 def defaults_with_env(env: Mapping[str, str], problem: CniError) -> Settings:
@@ -155,4 +159,4 @@ def defaults_with_env(env: Mapping[str, str], problem: CniError) -> Settings:
         over["state_dir"] = env["BONDCNI_STATE_DIR"]
     if env.get("BONDCNI_LOG_FILE"):
         over["log_file"] = env["BONDCNI_LOG_FILE"]
-    return base._replace(**over)
+    return base.replace(**over)

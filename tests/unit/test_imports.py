@@ -65,8 +65,15 @@ def test_no_plugin_module_imports_pyroute2():
 # What netlink.py may add to a process that has already imported bondcni.errors (its one plugin dependency):
 # the codec and the C modules under it; _ctypes where os.setns is missing (Python < 3.12).  Not `socket`
 # (its enum import is ~19 ms in the lab VM), no json/re/dataclasses/typing/contextlib.
-NETLINK_ALLOWED = {"bondcni.netlink", "bondcni.rtnl", "_socket", "struct", "_struct", "errno"}
-NETLINK_ALLOWED |= {"os", "stat", "_stat", "posixpath", "genericpath"}  # preloaded unless -S
+NETLINK_ALLOWED = {"__future__", "bondcni.netlink", "bondcni.rtnl", "_socket", "struct", "_struct", "errno"}
+NETLINK_ALLOWED |= {
+    "os",
+    "stat",
+    "_stat",
+    "posixpath",
+    "genericpath",
+    "_collections_abc",
+}  # preloaded unless -S
 SETNS_ALLOWED = set() if sys.version_info >= (3, 12) else {"_ctypes"}
 
 
@@ -106,3 +113,55 @@ def test_version_path_imports_no_netlink_and_nothing_third_party():
     assert "bondcni.netlink" not in names and "bondcni.rtnl" not in names
     third_party = {n.split(".")[0] for n in names} - set(sys.stdlib_module_names) - {"bondcni"}
     assert not third_party
+
+
+# The whole ADD/DEL path: every module the plugin's exec imports beyond the interpreter's own start-up.  The
+# plugin's modules, and C modules or tiny pure ones of the stdlib: no json (re), typing, dataclasses,
+# subprocess, ipaddress, signal, contextlib, socket, fnmatch, collections, enum.
+PLUGIN_STDLIB = {
+    "os",
+    "stat",
+    "_stat",
+    "posixpath",
+    "genericpath",
+    "_collections_abc",
+    "_socket",
+    "struct",
+    "_struct",
+    "errno",
+    "_json",
+    "fcntl",
+    "select",
+    "types",
+    "time",
+}
+HEAVY = {
+    "json",
+    "re",
+    "typing",
+    "dataclasses",
+    "subprocess",
+    "ipaddress",
+    "signal",
+    "contextlib",
+    "socket",
+    "fnmatch",
+    "collections",
+    "enum",
+    "functools",
+    "inspect",
+    "ctypes",
+}
+
+
+def test_add_path_import_budget():
+    names = _importtime(
+        "print('MARK', file=sys.stderr, flush=True)\n"
+        "import bondcni.__main__, bondcni.skel, bondcni.settings, bondcni.commands\n"
+        "bondcni.netlink.setns_function()\n"
+    )
+    added = set(names[names.index("MARK") + 1 :])
+    own = {n for n in added if n.split(".")[0] == "bondcni"}
+    assert {"bondcni.commands", "bondcni.config", "bondcni.netlink", "bondcni.state"} <= own
+    assert not added & HEAVY, sorted(added & HEAVY)
+    assert added - own <= PLUGIN_STDLIB | SETNS_ALLOWED, sorted(added - own - PLUGIN_STDLIB - SETNS_ALLOWED)

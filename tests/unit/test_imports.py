@@ -119,6 +119,7 @@ def test_version_path_imports_no_netlink_and_nothing_third_party():
 # plugin's modules, and C modules or tiny pure ones of the stdlib: no json (re), typing, dataclasses,
 # subprocess, ipaddress, signal, contextlib, socket, fnmatch, collections, enum.
 PLUGIN_STDLIB = {
+    "__future__",
     "os",
     "stat",
     "_stat",

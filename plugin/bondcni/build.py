@@ -34,7 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 DEFAULT_INTERPRETER = "/usr/bin/python3 -IS"  # what the lab runs: no site, no user paths, no pyenv shim
 OLDEST_MINOR, NEWEST_MINOR = 9, 14
-EXCLUDED = {"build.py"}  # build-time only
+EXCLUDED = {"build.py", "standalone.py"}  # build-time only
 SKIP_DIRS = {"__pycache__", "tests", "test"}
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))

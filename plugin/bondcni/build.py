@@ -149,10 +149,11 @@ def _bundled_package(module: str) -> Tuple[Dict[str, str], Dict[str, str], str]:
 
 
 def find_interpreters(requested: Sequence[str]) -> Dict[Tuple[int, int], Tuple[str, str]]:
-    """{(3, minor): (path, full version)}: the --python ones, else the first python3.N found per minor
-    (PATH, /usr/bin, /usr/local/bin, pyenv and uv installs), always including the one running this."""
+    """{(3, minor): (path, full version)}: the --python ones, else the one running this and the first
+    python3.N found per other minor (PATH, /usr/bin, /usr/local/bin, pyenv and uv installs)."""
     candidates = list(requested)
     if not requested:
+        candidates.append(sys.executable)
         home = os.path.expanduser("~")
         pyenv = os.environ.get("PYENV_ROOT", os.path.join(home, ".pyenv"))
         for minor in range(OLDEST_MINOR, NEWEST_MINOR + 1):
@@ -161,7 +162,7 @@ def find_interpreters(requested: Sequence[str]) -> Dict[Tuple[int, int], Tuple[s
             candidates += sorted(glob.glob(os.path.join(pyenv, "versions", f"3.{minor}.*", "bin", exe)))
             uv_dir = os.path.join(home, ".local/share/uv/python", f"cpython-3.{minor}.*")
             candidates += sorted(glob.glob(os.path.join(uv_dir, "bin", exe)))
-    found = {sys.version_info[:2]: (sys.executable, "{}.{}.{}".format(*sys.version_info[:3]))}
+    found: Dict[Tuple[int, int], Tuple[str, str]] = {}
     probe = "import sys; print('%d %d %d' % sys.version_info[:3], sys.implementation.name)"
     for path in candidates:
         if not path or not os.access(path, os.X_OK):

@@ -39,7 +39,6 @@ raise SystemExit(main())
 # Not needed by the plugin; left out so that the bundle stays small and starts fast.
 EXCLUDES = (
     "tkinter",
-    "unittest",
     "pydoc",
     "doctest",
     "lib2to3",

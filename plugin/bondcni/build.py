@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import ast
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -39,12 +40,17 @@ SKIP_DIRS = {"__pycache__", "tests", "test"}
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))
 
-# The archive's entry point: the running minor's byte-code first; `--version` answers from _build.py.
+# The archive's entry point: the running minor's byte-code first, else a byte-code cache made once
+# (bondcni/_bytecode_cache.py); `--version` answers from _build.py.
 MAIN_TEMPLATE = """\
 import sys
 
 if sys.version_info[:2] in {minors!r}:
     sys.path.insert(0, "%s/py%d%d" % (sys.path[0], sys.version_info[0], sys.version_info[1]))
+else:
+    from bondcni._bytecode_cache import enable
+
+    enable(sys.path[0], {digest!r})
 if sys.argv[1:] == ["--version"]:
     from bondcni._build import BUILD_INFO
 
@@ -218,6 +224,14 @@ def build_info_module(commit: str, epoch: int, pythons: Pythons, bundled: List[s
     )
 
 
+def content_digest(entries: Dict[str, bytes]) -> str:
+    """sha256 over the entries' names and contents: names the byte-code cache of this very build."""
+    digest = hashlib.sha256()
+    for name in sorted(entries):
+        digest.update(b"%d:%s:%d:" % (len(name), name.encode(), len(entries[name])) + entries[name])
+    return digest.hexdigest()
+
+
 def write_archive(output: str, interpreter: str, entries: Dict[str, bytes], epoch: int) -> None:
     """A zipapp whose bytes depend only on its entries, the interpreter line and the epoch."""
     date_time = time.gmtime(epoch)[:6]
@@ -271,7 +285,9 @@ def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) 
             raise BuildError(f"missing licence file {path}")
         with open(path, "rb") as fh:
             entries[name] = fh.read()
-    entries["__main__.py"] = MAIN_TEMPLATE.format(minors=tuple(pythons)).encode()
+    entries["__main__.py"] = MAIN_TEMPLATE.format(
+        minors=tuple(pythons), digest=content_digest(entries)
+    ).encode()
     write_archive(output, interpreter, entries, epoch)
     return {"output": output, "commit": commit, "epoch": epoch, "pythons": pythons, "bundled": bundled}
 

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +14,10 @@ import bondcni
 from bondcni import build
 
 
-def _build(tmp_path, name, *extra):
+def _build(tmp_path, name, python=sys.executable):
     out = tmp_path / name / "bond"
     subprocess.run(
-        [sys.executable, "-m", "bondcni.build", "--output", str(out), "--python", sys.executable, *extra],
+        [sys.executable, "-m", "bondcni.build", "--output", str(out), "--python", python],
         check=True,
         capture_output=True,
         env=dict(os.environ, SOURCE_DATE_EPOCH="1700000000", BONDCNI_COMMIT="0123abc"),
@@ -102,3 +103,48 @@ def test_third_party_imports_are_found_by_reading_the_sources(tmp_path):
     (tmp_path / "a.py").write_text("import os\nfrom . import b\n\ndef f():\n    from yaml import safe_load\n")
     (tmp_path / "build.py").write_text("import setuptools\n")
     assert build.third_party_imports(str(tmp_path)) == {"yaml": "a.py"}
+
+
+def _enable(artifact, cache):
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; from bondcni._bytecode_cache import enable; "
+        "print(enable(sys.argv[1], 'f00d' * 16))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-IS", "-c", code, str(artifact)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, BONDCNI_BYTECODE_CACHE=str(cache)),
+    )
+    return out.stdout.strip()
+
+
+def test_a_minor_without_byte_code_gets_a_private_cache_made_once(artifact, tmp_path):
+    cache = tmp_path / "cache"
+    made = _enable(artifact, cache)
+    tag = "py{}{}".format(*sys.version_info[:2])
+    assert made == str(cache / f"f00df00df00df00d-{tag}")
+    assert (Path(made) / "bondcni" / "skel.py").is_file()
+    assert list((Path(made) / "bondcni" / "__pycache__").glob("skel.*.pyc"))
+    assert _enable(artifact, cache) == made  # found again, not rebuilt
+    assert [p.name for p in cache.iterdir()] == [Path(made).name]
+
+
+def test_a_cache_others_can_write_is_not_used(artifact, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    assert _enable(artifact, cache) == ""
+    assert list(cache.iterdir()) == []
+
+
+def test_the_archive_runs_under_a_minor_it_has_no_byte_code_for(tmp_path):
+    other = [p for m, (p, _) in build.find_interpreters(()).items() if m != sys.version_info[:2]]
+    if not other:
+        pytest.skip("no second python3 minor on this machine")
+    out = _build(tmp_path, "other", other[0])
+    cache = tmp_path / "cache"
+    answer = _run(out, CNI_COMMAND="VERSION", BONDCNI_BYTECODE_CACHE=str(cache))
+    assert "supportedVersions" in answer
+    assert [p.name.endswith("-py{}{}".format(*sys.version_info[:2])) for p in cache.iterdir()] == [True]

@@ -30,7 +30,10 @@ def _bundle(tmp_path: Path) -> Path:
         return Path(given)
     out = tmp_path / "bundle"
     subprocess.run(
-        [sys.executable, "-m", "bondcni.standalone", "--output", str(out)], check=True, capture_output=True
+        [sys.executable, "-m", "bondcni.standalone", "--output", str(out)],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, PYINSTALLER_CONFIG_DIR=str(tmp_path / "pyinstaller")),  # $HOME may be read-only
     )
     return out
 

@@ -100,10 +100,10 @@ def _pyinstaller(src: str, entry: str, work: str, bundled_modules: List[str]) ->
         "--noconfirm",
         "--clean",
         "--onedir",
-        "--strip",
         "--name",
         "bond",
     ]
+    argv += ["--strip"] if shutil.which("strip") else []
     argv += ["--distpath", os.path.join(work, "dist"), "--workpath", os.path.join(work, "build")]
     argv += ["--specpath", work, "--paths", src, "--log-level", "WARN", "--hidden-import", "bondcni.commands"]
     for module in bundled_modules:

@@ -1,9 +1,11 @@
-"""Benchmark the plugin: ADD and DEL wall time, exec to exit, 2 links, host-local IPAM.  Not a test.
+"""Benchmark bond CNI plugins: VERSION, ADD, DEL wall time (exec to exit), 2 links, host-local IPAM.
 
-    python plugin/bench.py [--runs 20] [--plugin bin/bond]          # as root, on a kernel that can bond
-    python -m bondlab vm -- .venv/bin/python plugin/bench.py        # inside the lab kernel
+    python plugin/bench.py [--runs 20] [--plugin bin/bond --plugin bin/bond-upstream]   # as root, can bond
+    bondlab vm -- .venv/bin/python plugin/bench.py --plugin bin/bond --plugin bin/bond-upstream
 
-Prints p50/p95 of ADD and DEL (and of VERSION: the interpreter start-up floor).
+Each iteration runs VERSION, ADD, DEL of every plugin in turn (round-robin), so a busy moment of the machine
+hits all of them alike.  Prints p50/p95 per command and plugin, and each plugin's p50 as a ratio of the LAST
+plugin's (the reference, e.g. upstream's Go build); for a Python plugin, the modules each command imports.
 """
 
 from __future__ import annotations
@@ -31,12 +33,31 @@ def percentile(values, pct):
     return ordered[k]
 
 
+def python_argv(plugin: list) -> list:
+    """The argv that runs a Python plugin under -X importtime, or [] when it is not a Python script."""
+    if plugin[0] == sys.executable:
+        return [sys.executable, "-X", "importtime", *plugin[1:]]
+    try:
+        with open(plugin[0], "rb") as fh:
+            first = fh.readline(200)
+    except OSError:
+        return []
+    if not first.startswith(b"#!") or b"python" not in first:
+        return []
+    return [*first[2:].decode().split(), "-X", "importtime", *plugin]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--plugin", default="", help="a plugin executable (default: python -m bondcni)")
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="a plugin executable; repeat to compare (the last is the reference); default: python -m bondcni",
+    )
     opts = parser.parse_args()
-    plugin = [opts.plugin] if opts.plugin else [sys.executable, "-m", "bondcni"]
+    plugins = [[p] for p in opts.plugin] or [[sys.executable, "-m", "bondcni"]]
     tag = uuid.uuid4().hex[:6]
     host, pod, peer = f"bbh-{tag}", f"bbp-{tag}", f"bbq-{tag}"
     tmp = tempfile.mkdtemp(prefix="bond-bench-")
@@ -57,25 +78,32 @@ def main() -> int:
         CNI_NETNS=f"/var/run/netns/{pod}",
         CNI_IFNAME="bond0",
         CNI_PATH=CNI_PATH,
-        BONDCNI_STATE_DIR=os.path.join(tmp, "state"),
         PYTHONPATH=os.path.join(os.path.dirname(os.path.abspath(__file__))),
     )
     stdin = json.dumps(conf).encode()
 
-    def run(command: str) -> float:
-        start = time.perf_counter()
-        proc = subprocess.run(
-            ["ip", "netns", "exec", host, *plugin],
+    def run(argv: list, nth: int, command: str) -> subprocess.CompletedProcess:
+        state = os.path.join(tmp, f"state-{nth}")
+        return subprocess.run(
+            ["ip", "netns", "exec", host, *argv],
             input=stdin,
-            env=dict(env, CNI_COMMAND=command),
+            env=dict(env, CNI_COMMAND=command, BONDCNI_STATE_DIR=state),
             capture_output=True,
         )
+
+    def timed(nth: int, command: str) -> float:
+        start = time.perf_counter()
+        proc = run(plugins[nth], nth, command)
         took = time.perf_counter() - start
         if proc.returncode != 0:
-            raise SystemExit(f"{command} failed: {proc.stdout.decode()} {proc.stderr.decode()}")
+            raise SystemExit(
+                f"{plugins[nth][0]} {command} failed: {proc.stdout.decode()} {proc.stderr.decode()}"
+            )
         return took
 
-    times = {"VERSION": [], "ADD": [], "DEL": []}
+    commands = ("VERSION", "ADD", "DEL")
+    times = [{c: [] for c in commands} for _ in plugins]
+    modules = [{} for _ in plugins]
     try:
         for ns in (host, pod, peer):
             sh("ip", "netns", "add", ns)
@@ -96,25 +124,46 @@ def main() -> int:
                 pod,
             )
             sh("ip", "-n", peer, "link", "set", f"p-{name}", "up")
-        run("ADD")  # warm-up: page cache, byte-code
-        run("DEL")
+        for nth in range(len(plugins)):  # warm-up: page cache, byte-code
+            timed(nth, "ADD")
+            timed(nth, "DEL")
         for i in range(opts.runs):
-            times["VERSION"].append(run("VERSION"))
-            times["ADD"].append(run("ADD"))
-            times["DEL"].append(run("DEL"))
-            add_ms, del_ms = times["ADD"][-1] * 1000, times["DEL"][-1] * 1000
-            print(f"run {i + 1}/{opts.runs}: ADD {add_ms:.0f} ms, DEL {del_ms:.0f} ms", file=sys.stderr)
+            for nth in range(len(plugins)):
+                for command in commands:
+                    times[nth][command].append(timed(nth, command))
+            line = "  ".join(
+                f"[{n + 1}] ADD {t['ADD'][-1] * 1000:.0f} DEL {t['DEL'][-1] * 1000:.0f}"
+                for n, t in enumerate(times)
+            )
+            print(f"run {i + 1}/{opts.runs}: {line} ms", file=sys.stderr)
+        for nth, plugin in enumerate(plugins):
+            argv = python_argv(plugin)
+            for command in commands if argv else ():
+                proc = run(argv, nth, command)
+                modules[nth][command] = proc.stderr.decode().count("import time:") - 1  # minus the header
     finally:
         for ns in (pod, host, peer):
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     uname = os.uname()
-    print(f"bond CNI benchmark: {' '.join(plugin)}; kernel {uname.release}; {opts.runs} runs, 2 links")
-    for command, values in times.items():
-        ms = [v * 1000 for v in values]
-        print(
-            f"{command:8s} p50 {percentile(ms, 50):8.1f} ms   p95 {percentile(ms, 95):8.1f} ms   "
-            f"mean {statistics.mean(ms):8.1f} ms"
-        )
+    print(
+        f"bond CNI benchmark: kernel {uname.release}; {opts.runs} runs each, interleaved; 2 links, host-local"
+    )
+    for nth, plugin in enumerate(plugins):
+        print(f"[{nth + 1}] {' '.join(plugin)}" + ("  (reference)" if nth == len(plugins) - 1 else ""))
+    print(
+        f"{'plugin':6s} {'command':8s} {'p50 ms':>8s} {'p95 ms':>8s} {'mean ms':>8s} {'p50/ref':>8s}"
+        f" {'modules':>8s}"
+    )
+    for command in commands:
+        ref = percentile(times[-1][command], 50)
+        for nth in range(len(plugins)):
+            ms = [v * 1000 for v in times[nth][command]]
+            ratio = percentile(times[nth][command], 50) / ref
+            count = modules[nth].get(command, "")
+            print(
+                f"[{nth + 1}]    {command:8s} {percentile(ms, 50):8.1f} {percentile(ms, 95):8.1f} "
+                f"{statistics.mean(ms):8.1f} {ratio:7.2f}x {count!s:>8s}"
+            )
     return 0
 
 

@@ -32,6 +32,7 @@ PACKAGES = {
     "patch": "lab kernel patches",
     "xz-utils": "unpacking the kernel source",
     "python3-venv": "the project's venv",
+    f"libpython3.{sys.version_info[1]}": "bin/bond-standalone (PyInstaller bundles libpython)",
     "qemu-system-x86": "the qemu engine (a full VM; fast where KVM works)",
     "docker.io": "the docker pod backend: dockerd, containerd, runc (the lab starts its own engine)",
 }

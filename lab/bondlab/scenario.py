@@ -1,4 +1,4 @@
-"""Scenario files: load, validate against scenarios/schema.json, and check every name they use.
+"""Scenario files: load, validate against scenario.schema.json, and check every name they use.
 
 A scenario file is a YAML stream. Its first document is `kind: Scenario` (what to run); the others are the
 lab's input exactly as `bondlab deploy` takes it (NADs, Pods, DaemonSets, optionally a `kind: BondLab`
@@ -23,7 +23,7 @@ from typing import Any, Optional
 from bondlab.yamlsrc import LDict, LList, SourceError, load_all, where
 
 REPO = Path(__file__).resolve().parents[2]
-SCHEMA = REPO / "scenarios" / "schema.json"
+SCHEMA = Path(__file__).with_name("scenario.schema.json")  # package data (scenarios/schema.json links it)
 ACTIONS = (
     "cut",
     "restore",

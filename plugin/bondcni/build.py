@@ -1,77 +1,319 @@
-"""Build bin/bond: one executable file (a zipapp) holding bondcni (stdlib only), run by the node's python3.
+"""Build bin/bond: one executable file (a zipapp) holding bondcni, run by the node's python3 (>= 3.9).
 
-    python -m bondcni.build [--output bin/bond] [--interpreter "/usr/bin/env python3"]
+    python -m bondcni.build [--output bin/bond] [--interpreter "/usr/bin/python3 -IS"] [--python PATH ...]
 
-Sources go in with byte-code compiled by the building Python as unchecked-hash .pyc files next to them
-(zipimport cannot write a cache, so without these every run would compile them again); another Python
-version ignores them and compiles the sources.
+Reproducible: two builds of one commit are byte-identical. Entries are sorted, their times are
+SOURCE_DATE_EPOCH (default: the commit's time), their permissions fixed (0644), the archive is stored
+(uncompressed), and the byte-code is unchecked-hash .pyc (no timestamps).
+
+No recompilation on exec: zipimport cannot write a byte-code cache, and it reads only one `.pyc` per
+module, which another Python minor ignores (it then compiles every source on every exec). So the archive
+holds sourceless byte-code for every python3 minor found on the build machine (py39/, py310/, ...: see
+--python), and the archive's __main__ puts the running minor's directory first on sys.path. The sources
+stay at the top level for a minor without byte-code (it compiles them on each exec: slower, still correct).
+
+Contents: bondcni (without this module), any third-party package bondcni imports (found by reading its
+imports; none once the plugin talks rtnetlink itself) with its licence files, LICENSE, and
+bondcni/_build.py naming the commit, build date and byte-code minors (`bond --version` prints it).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import glob
+import hashlib
+import json
 import os
-import py_compile
 import shutil
+import subprocess
 import sys
 import tempfile
-import zipapp
-from typing import List, Optional
+import time
+import zipfile
+from typing import Dict, List, Optional, Sequence, Tuple
 
-MAIN = "from bondcni.__main__ import main\n\nraise SystemExit(main())\n"
+DEFAULT_INTERPRETER = "/usr/bin/python3 -IS"  # what the lab runs: no site, no user paths, no pyenv shim
+OLDEST_MINOR, NEWEST_MINOR = 9, 14
+EXCLUDED = {"build.py", "standalone.py"}  # build-time only
 SKIP_DIRS = {"__pycache__", "tests", "test"}
+PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))
+
+# The archive's entry point: the running minor's byte-code first, else a byte-code cache made once
+# (bondcni/_bytecode_cache.py); `--version` answers from _build.py.
+MAIN_TEMPLATE = """\
+import sys
+
+if sys.version_info[:2] in {minors!r}:
+    sys.path.insert(0, "%s/py%d%d" % (sys.path[0], sys.version_info[0], sys.version_info[1]))
+else:
+    from bondcni._bytecode_cache import enable
+
+    enable(sys.path[0], {digest!r})
+if sys.argv[1:] == ["--version"]:
+    from bondcni._build import BUILD_INFO
+
+    print("bond", BUILD_INFO["version"], "commit", BUILD_INFO["commit"], "built", BUILD_INFO["buildDate"])
+    raise SystemExit(0)
+from bondcni.__main__ import main
+
+raise SystemExit(main())
+"""
+
+# Run by each interpreter: compile the tree's sources into sourceless byte-code under OUT.
+COMPILE_SCRIPT = """\
+import os, py_compile, sys
+src, out = sys.argv[1], sys.argv[2]
+for rel in sys.stdin.read().split():
+    py_compile.compile(os.path.join(src, rel), cfile=os.path.join(out, rel + "c"), dfile=rel, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
 
 
-def _copy_package(src: str, dst: str) -> None:
+class BuildError(Exception):
+    pass
+
+
+def _git(*args: str) -> Optional[str]:
+    try:
+        out = subprocess.run(["git", "-C", REPO_DIR, *args], capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip()
+
+
+def source_identity() -> Tuple[str, int]:
+    """The commit (with -dirty when plugin/ has changes) and SOURCE_DATE_EPOCH (default: the commit time).
+
+    BONDCNI_COMMIT and SOURCE_DATE_EPOCH override them (an image build has no .git)."""
+    commit = os.environ.get("BONDCNI_COMMIT") or _git("rev-parse", "HEAD") or "unknown"
+    dirty = _git("status", "--porcelain", "--", "plugin")
+    if "BONDCNI_COMMIT" not in os.environ and commit != "unknown" and dirty:
+        commit += "-dirty"
+    epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git("log", "-1", "--format=%ct") or ""
+    if not epoch.isdigit():
+        raise BuildError("no commit time: set SOURCE_DATE_EPOCH (seconds) outside a git checkout")
+    return commit, max(int(epoch), 315532800)  # zip times start in 1980
+
+
+def third_party_imports(package_dir: str) -> Dict[str, str]:
+    """Top-level modules the package imports that are neither stdlib nor its own: {module: first importer}."""
+    found: Dict[str, str] = {}
+    for path in sorted(glob.glob(os.path.join(package_dir, "*.py"))):
+        if os.path.basename(path) in EXCLUDED:
+            continue
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), path)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for top in (n.split(".")[0] for n in names):
+                if top not in sys.stdlib_module_names and top not in ("__future__", "bondcni"):
+                    found.setdefault(top, os.path.basename(path))
+    return found
+
+
+def _package_files(src: str, arc_prefix: str) -> Dict[str, str]:
+    """{archive name: source path} of a package's .py files, sorted walk, tests and caches left out."""
+    files: Dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(src):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
         rel = os.path.relpath(dirpath, src)
-        out = os.path.join(dst, rel)
-        os.makedirs(out, exist_ok=True)
         for name in sorted(filenames):
-            if name.endswith(".py") or name in ("py.typed",):
-                shutil.copy2(os.path.join(dirpath, name), os.path.join(out, name))
+            if name.endswith(".py") and not (rel == "." and name in EXCLUDED and arc_prefix == "bondcni"):
+                files[os.path.normpath(os.path.join(arc_prefix, rel, name))] = os.path.join(dirpath, name)
+    return files
 
 
-def _compile(tree: str) -> None:
-    for dirpath, _, filenames in os.walk(tree):
-        for name in filenames:
-            if name.endswith(".py"):
-                source = os.path.join(dirpath, name)
-                py_compile.compile(
-                    source,
-                    cfile=source + "c",
-                    dfile=os.path.relpath(source, tree),
-                    doraise=True,
-                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-                )
+def _bundled_package(module: str) -> Tuple[Dict[str, str], Dict[str, str], str]:
+    """A third-party package's sources, its distribution's licence files ({archive name: path}), its name."""
+    import importlib.metadata
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise BuildError(f"bondcni imports {module}, which is not an installed package here")
+    sources = _package_files(list(spec.submodule_search_locations)[0], module)
+    dists = importlib.metadata.packages_distributions().get(module, [])
+    licences: Dict[str, str] = {}
+    label = module
+    for dist_name in dists[:1]:
+        dist = importlib.metadata.distribution(dist_name)
+        label = f"{dist.metadata['Name']}-{dist.version}"
+        for f in dist.files or []:
+            base = os.path.basename(str(f)).upper()
+            if base.startswith(("LICENSE", "LICENCE", "COPYING", "NOTICE")):
+                licences[f"licenses/{label}/{os.path.basename(str(f))}"] = str(f.locate())
+    if not licences:
+        raise BuildError(f"no licence file found for the bundled package {module} ({label})")
+    return sources, licences, label
 
 
-def build(output: str, interpreter: str) -> str:
-    bondcni_dir = os.path.dirname(os.path.abspath(__file__))
+def find_interpreters(requested: Sequence[str]) -> Dict[Tuple[int, int], Tuple[str, str]]:
+    """{(3, minor): (path, full version)}: the --python ones, else the one running this and the first
+    python3.N found per other minor (PATH, /usr/bin, /usr/local/bin, pyenv and uv installs)."""
+    candidates = list(requested)
+    if not requested:
+        candidates.append(sys.executable)
+        home = os.path.expanduser("~")
+        pyenv = os.environ.get("PYENV_ROOT", os.path.join(home, ".pyenv"))
+        for minor in range(OLDEST_MINOR, NEWEST_MINOR + 1):
+            exe = f"python3.{minor}"
+            candidates += [shutil.which(exe) or "", f"/usr/bin/{exe}", f"/usr/local/bin/{exe}"]
+            candidates += sorted(glob.glob(os.path.join(pyenv, "versions", f"3.{minor}.*", "bin", exe)))
+            uv_dir = os.path.join(home, ".local/share/uv/python", f"cpython-3.{minor}.*")
+            candidates += sorted(glob.glob(os.path.join(uv_dir, "bin", exe)))
+    found: Dict[Tuple[int, int], Tuple[str, str]] = {}
+    probe = "import sys; print('%d %d %d' % sys.version_info[:3], sys.implementation.name)"
+    for path in candidates:
+        if not path or not os.access(path, os.X_OK):
+            continue
+        try:
+            out = subprocess.run([path, "-IS", "-c", probe], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        fields = out.stdout.split()
+        if out.returncode != 0 or len(fields) != 4 or fields[3] != "cpython":
+            if requested:
+                raise BuildError(f"--python {path} is not a working CPython: {out.stderr.strip()}")
+            continue
+        major, minor, micro = (int(x) for x in fields[:3])
+        if (major, minor) < (3, OLDEST_MINOR):
+            if requested:
+                raise BuildError(f"--python {path} is {major}.{minor}: the plugin needs >= 3.{OLDEST_MINOR}")
+            continue
+        found.setdefault((major, minor), (path, f"{major}.{minor}.{micro}"))
+    return dict(sorted(found.items()))
+
+
+def _compile(python: str, src: str, out: str, rels: List[str]) -> None:
+    # A fixed hash seed: the order of a frozenset constant in marshalled code follows the string hashes.
+    # (-I would ignore PYTHONHASHSEED; a minimal environment and -s -S keep user paths out instead.)
+    proc = subprocess.run(
+        [python, "-s", "-S", "-c", COMPILE_SCRIPT, src, out],
+        input="\n".join(rels),
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"},
+    )
+    if proc.returncode != 0:
+        raise BuildError(f"{python} failed to compile the sources:\n{proc.stderr}")
+
+
+Pythons = Dict[Tuple[int, int], Tuple[str, str]]
+
+
+def build_info_module(commit: str, epoch: int, pythons: Pythons, bundled: List[str]) -> str:
+    from . import __version__
+
+    info = {
+        "version": __version__,
+        "commit": commit,
+        "buildDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
+        "pythonBytecode": {"{}.{}".format(*minor): full for minor, (_, full) in pythons.items()},
+        "bundled": ["bondcni", *bundled],
+    }
+    return (
+        '"""Written by bondcni.build: what this archive was built from (bond --version)."""\n\n'
+        f"BUILD_INFO = {json.dumps(info, indent=4, sort_keys=True)}\n"
+    )
+
+
+def content_digest(entries: Dict[str, bytes]) -> str:
+    """sha256 over the entries' names and contents: names the byte-code cache of this very build."""
+    digest = hashlib.sha256()
+    for name in sorted(entries):
+        digest.update(b"%d:%s:%d:" % (len(name), name.encode(), len(entries[name])) + entries[name])
+    return digest.hexdigest()
+
+
+def write_archive(output: str, interpreter: str, entries: Dict[str, bytes], epoch: int) -> None:
+    """A zipapp whose bytes depend only on its entries, the interpreter line and the epoch."""
+    date_time = time.gmtime(epoch)[:6]
+    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
+    tmp = output + ".tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(b"#!" + interpreter.encode() + b"\n")
+        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
+            for name in sorted(entries):
+                info = zipfile.ZipInfo(name, date_time)
+                info.create_system = 3  # unix, so that external_attr means a mode
+                info.external_attr = 0o100644 << 16
+                zf.writestr(info, entries[name])
+    os.chmod(tmp, 0o755)
+    os.utime(tmp, (epoch, epoch))
+    os.replace(tmp, output)
+
+
+def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) -> Dict[str, object]:
+    commit, epoch = source_identity()
+    pythons = find_interpreters(pythons_requested)
+    files = _package_files(PLUGIN_DIR, "bondcni")
+    licences = {"LICENSE": os.path.join(REPO_DIR, "LICENSE")}
+    bundled = []
+    for module, importer in sorted(third_party_imports(PLUGIN_DIR).items()):
+        sources, lic, label = _bundled_package(module)
+        files.update(sources)
+        licences.update(lic)
+        bundled.append(label)
+        print(f"bundling {label} (imported by bondcni/{importer})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bond-build-") as tree:
-        _copy_package(bondcni_dir, os.path.join(tree, "bondcni"))
-        os.unlink(os.path.join(tree, "bondcni", "build.py"))
-        with open(os.path.join(tree, "__main__.py"), "w", encoding="utf-8") as fh:
-            fh.write(MAIN)
-        _compile(tree)
-        os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-        tmp = output + ".tmp"
-        zipapp.create_archive(tree, tmp, interpreter=interpreter, compressed=False)
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, output)
-    return output
+        src = os.path.join(tree, "src")
+        for name, path in files.items():
+            os.makedirs(os.path.dirname(os.path.join(src, name)), exist_ok=True)
+            shutil.copyfile(path, os.path.join(src, name))
+        with open(os.path.join(src, "bondcni", "_build.py"), "w", encoding="utf-8") as fh:
+            fh.write(build_info_module(commit, epoch, pythons, bundled))
+        rels = sorted([*files, "bondcni/_build.py"])
+        entries: Dict[str, bytes] = {}
+        for rel in rels:
+            with open(os.path.join(src, rel), "rb") as fh:
+                entries[rel] = fh.read()
+        for (major, minor), (python, _) in pythons.items():
+            out = os.path.join(tree, f"py{major}{minor}")
+            _compile(python, src, out, rels)
+            for rel in rels:
+                with open(os.path.join(out, rel + "c"), "rb") as fh:
+                    entries[f"py{major}{minor}/{rel}c"] = fh.read()
+    for name, path in licences.items():
+        if not os.path.exists(path):
+            raise BuildError(f"missing licence file {path}")
+        with open(path, "rb") as fh:
+            entries[name] = fh.read()
+    entries["__main__.py"] = MAIN_TEMPLATE.format(
+        minors=tuple(pythons), digest=content_digest(entries)
+    ).encode()
+    write_archive(output, interpreter, entries, epoch)
+    return {"output": output, "commit": commit, "epoch": epoch, "pythons": pythons, "bundled": bundled}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bondcni.build", description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="bin/bond", help="where to write the plugin (default: bin/bond)")
-    parser.add_argument("--interpreter", default="/usr/bin/env python3", help="the #! line's interpreter")
+    parser.add_argument(
+        "--interpreter", default=DEFAULT_INTERPRETER, help=f"the #! line (default: {DEFAULT_INTERPRETER})"
+    )
+    parser.add_argument(
+        "--python",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="an interpreter whose byte-code goes in (repeatable; default: every python3.9+ minor found)",
+    )
     opts = parser.parse_args(argv)
-    path = build(opts.output, opts.interpreter)
-    size = os.path.getsize(path)
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    print(f"wrote {path} ({size // 1024} KiB, python {version} byte-code)")
+    try:
+        done = build(opts.output, opts.interpreter, opts.python)
+    except BuildError as exc:
+        print(f"python -m bondcni.build: error: {exc}", file=sys.stderr)
+        return 1
+    size = os.path.getsize(opts.output)
+    minors = " ".join("{}.{}".format(*m) for m in done["pythons"])
+    print(f"wrote {opts.output} ({size // 1024} KiB, commit {done['commit']}, byte-code for python {minors})")
     return 0
 
 

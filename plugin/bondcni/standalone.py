@@ -1,0 +1,181 @@
+"""Build bin/bond-standalone/: the plugin with its own Python, for nodes without python3.
+
+    python -m bondcni.standalone [--output bin/bond-standalone] [--tool pyinstaller|nuitka]
+
+bin/bond-standalone/bond is the executable; the folder beside it holds the interpreter, the byte-code
+and the libraries (a one-folder bundle: a one-file one unpacks itself into /tmp on every exec). It needs
+the node's glibc (as new as the build machine's) and nothing else; LICENSES/ holds the licences of what
+is inside (this project, CPython, the tool's bootloader or runtime, bundled packages).
+
+PyInstaller is the default: measured in the lab VM it starts faster than Nuitka's bundle (README).
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from typing import Dict, List, Optional
+
+from . import build
+
+ENTRY = """\
+import sys
+
+if sys.argv[1:] == ["--version"]:
+    from bondcni._build import BUILD_INFO
+
+    print("bond", BUILD_INFO["version"], "commit", BUILD_INFO["commit"], "built", BUILD_INFO["buildDate"])
+    raise SystemExit(0)
+from bondcni.__main__ import main
+
+raise SystemExit(main())
+"""
+# Not needed by the plugin; left out so that the bundle stays small and starts fast.
+EXCLUDES = (
+    "tkinter",
+    "pydoc",
+    "doctest",
+    "lib2to3",
+    "sqlite3",
+    "test",
+    "setuptools",
+    "pip",
+    "readline",
+)
+
+
+def _system_library_notices(dist: str) -> Dict[str, str]:
+    """The Debian copyright file of each shared library copied from the system (libffi, zlib, ...)."""
+    found = {}
+    for lib in sorted(glob.glob(os.path.join(dist, "**", "lib*.so*"), recursive=True)):
+        name = os.path.basename(lib)
+        if name.startswith("libpython"):
+            continue  # CPython's own licence
+        for system in sorted(
+            glob.glob(f"/usr/lib/*-linux-gnu/{name}") + glob.glob(f"/lib/*-linux-gnu/{name}")
+        ):
+            owner = subprocess.run(["dpkg", "-S", system], capture_output=True, text=True).stdout
+            package = owner.split(":")[0] if owner else ""
+            if package and os.path.isfile(f"/usr/share/doc/{package}/copyright"):
+                found[f"{package}-copyright"] = f"/usr/share/doc/{package}/copyright"
+                break
+        else:
+            raise build.BuildError(f"no licence notice found for the bundled library {name}")
+    return found
+
+
+def _licences(tool: str, bundled: List[str], dist: str) -> Dict[str, str]:
+    """{name under LICENSES/: file}: this project, CPython, the tool, the bundled packages."""
+    import importlib.metadata
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    found = {
+        "bond-cni-lab-LICENSE": os.path.join(build.REPO_DIR, "LICENSE"),
+        f"CPython-{sys.version.split()[0]}-LICENSE.txt": os.path.join(stdlib, "LICENSE.txt"),
+    }
+    for dist_name in (tool, *(b.rsplit("-", 1)[0] for b in bundled)):
+        package = importlib.metadata.distribution(dist_name)
+        for f in package.files or []:
+            base = os.path.basename(str(f))
+            if base.upper().startswith(("LICENSE", "LICENCE", "COPYING", "NOTICE")) and "dist-info" in str(f):
+                found[f"{package.metadata['Name']}-{package.version}-{base}"] = str(f.locate())
+    found.update(_system_library_notices(dist))
+    missing = [path for path in found.values() if not os.path.isfile(path)]
+    if missing:
+        raise build.BuildError(f"licence files not found: {', '.join(missing)}")
+    return found
+
+
+def _pyinstaller(src: str, entry: str, work: str, bundled_modules: List[str]) -> str:
+    argv = [
+        sys.executable,
+        "-m",
+        "PyInstaller",
+        "--noconfirm",
+        "--clean",
+        "--onedir",
+        "--name",
+        "bond",
+    ]
+    argv += ["--strip"] if shutil.which("strip") else []
+    argv += ["--distpath", os.path.join(work, "dist"), "--workpath", os.path.join(work, "build")]
+    argv += ["--specpath", work, "--paths", src, "--log-level", "WARN", "--hidden-import", "bondcni.commands"]
+    for module in bundled_modules:
+        argv += ["--collect-submodules", module]
+    for module in EXCLUDES:
+        argv += ["--exclude-module", module]
+    subprocess.run([*argv, entry], check=True)
+    return os.path.join(work, "dist", "bond")
+
+
+def _nuitka(src: str, entry: str, work: str, bundled_modules: List[str]) -> str:
+    argv = [sys.executable, "-m", "nuitka", "--standalone", "--assume-yes-for-downloads", "--quiet"]
+    argv += [f"--output-dir={work}", "--output-filename=bond", "--include-package=bondcni"]
+    argv += [f"--jobs={os.environ.get('BONDCNI_BUILD_JOBS', os.cpu_count() or 1)}"]
+    # Bundled packages are followed from the plugin's imports, not compiled whole (pyroute2: 700 modules).
+    argv += [f"--follow-import-to={m}" for m in bundled_modules]
+    argv += [f"--nofollow-import-to={m}" for m in EXCLUDES]
+    subprocess.run([*argv, entry], check=True, env=dict(os.environ, PYTHONPATH=src))
+    return glob.glob(os.path.join(work, "*.dist"))[0]
+
+
+TOOLS = {"pyinstaller": _pyinstaller, "nuitka": _nuitka}
+
+
+def build_standalone(output: str, tool: str) -> Dict[str, object]:
+    commit, epoch = build.source_identity()
+    imported = build.third_party_imports(build.PLUGIN_DIR)
+    files = build._package_files(build.PLUGIN_DIR, "bondcni")
+    bundled = [build._bundled_package(m)[2] for m in sorted(imported)]
+    frozen = {sys.version_info[:2]: (sys.executable, "{}.{}.{}".format(*sys.version_info[:3]))}
+    with tempfile.TemporaryDirectory(prefix="bond-standalone-") as work:
+        src = os.path.join(work, "src")
+        for name, path in files.items():
+            os.makedirs(os.path.dirname(os.path.join(src, name)), exist_ok=True)
+            shutil.copyfile(path, os.path.join(src, name))
+        with open(os.path.join(src, "bondcni", "_build.py"), "w", encoding="utf-8") as fh:
+            fh.write(build.build_info_module(commit, epoch, frozen, [*bundled, f"standalone:{tool}"]))
+        entry = os.path.join(work, "bond_main.py")
+        with open(entry, "w", encoding="utf-8") as fh:
+            fh.write(ENTRY)
+        os.environ.setdefault("SOURCE_DATE_EPOCH", str(epoch))
+        dist = TOOLS[tool](src, entry, work, sorted(imported))
+        lic_dir = os.path.join(dist, "LICENSES")
+        os.makedirs(lic_dir, exist_ok=True)
+        for name, path in _licences(tool, bundled, dist).items():
+            shutil.copyfile(path, os.path.join(lic_dir, name))
+        tmp = output.rstrip("/") + ".tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(dist, tmp, symlinks=True)
+    shutil.rmtree(output, ignore_errors=True)
+    os.replace(tmp, output)
+    return {"commit": commit, "bundled": bundled}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bondcni.standalone", description=__doc__.split("\n")[0])
+    parser.add_argument("--output", default="bin/bond-standalone", help="the bundle's folder")
+    parser.add_argument("--tool", choices=sorted(TOOLS), default="pyinstaller")
+    opts = parser.parse_args(argv)
+    try:
+        done = build_standalone(opts.output, opts.tool)
+    except (build.BuildError, subprocess.CalledProcessError) as exc:
+        print(f"python -m bondcni.standalone: error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(
+        os.path.getsize(p)
+        for p in glob.glob(os.path.join(opts.output, "**"), recursive=True)
+        if os.path.isfile(p)
+    )
+    print(f"wrote {opts.output}/bond ({opts.tool}, {size // 1024} KiB in all, commit {done['commit']})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,150 @@
+"""bin/bond's build: byte-identical twice, byte-code per minor, names its commit, sources as fallback."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import bondcni
+from bondcni import build
+
+
+def _build(tmp_path, name, python=sys.executable):
+    out = tmp_path / name / "bond"
+    subprocess.run(
+        [sys.executable, "-m", "bondcni.build", "--output", str(out), "--python", python],
+        check=True,
+        capture_output=True,
+        env=dict(os.environ, SOURCE_DATE_EPOCH="1700000000", BONDCNI_COMMIT="0123abc"),
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return _build(tmp_path_factory.mktemp("build"), "one")
+
+
+def _run(path, *args, **env):
+    return subprocess.run(
+        [sys.executable, "-IS", str(path), *args],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, **env),
+        check=True,
+    ).stdout
+
+
+def test_two_builds_in_different_directories_are_byte_identical(artifact, tmp_path):
+    again = _build(tmp_path, "two")
+    assert hashlib.sha256(artifact.read_bytes()).hexdigest() == hashlib.sha256(again.read_bytes()).hexdigest()
+
+
+def test_entries_are_sorted_with_fixed_times_and_modes(artifact):
+    infos = zipfile.ZipFile(artifact).infolist()
+    assert [i.filename for i in infos] == sorted(i.filename for i in infos)
+    assert {i.date_time for i in infos} == {(2023, 11, 14, 22, 13, 20)}
+    assert {i.external_attr >> 16 for i in infos} == {0o100644}
+    assert artifact.read_bytes().startswith(b"#!/usr/bin/python3 -IS\n")
+    assert os.stat(artifact).st_mode & 0o777 == 0o755
+
+
+def test_byte_code_of_the_building_minor_is_there_sourceless(artifact):
+    names = set(zipfile.ZipFile(artifact).namelist())
+    tag = "py{}{}".format(*sys.version_info[:2])
+    assert f"{tag}/bondcni/skel.pyc" in names and f"{tag}/bondcni/skel.py" not in names
+    assert "bondcni/skel.py" in names and "bondcni/build.py" not in names
+    assert "LICENSE" in names
+
+
+def test_version_names_the_commit(artifact):
+    assert _run(artifact, "--version").split()[:4] == [
+        "bond",
+        bondcni.__version__,
+        "commit",
+        "0123abc",
+    ]
+    info = json.loads(
+        subprocess.run(
+            [
+                sys.executable,
+                "-IS",
+                "-c",
+                "import sys; sys.path[:0] = [sys.argv[1]]; "
+                "import json; from bondcni.buildinfo import build_info; print(json.dumps(build_info()))",
+                str(artifact),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )["buildInfo"]
+    assert info["commit"] == "0123abc" and info["buildDate"] == "2023-11-14T22:13:20Z"
+    assert "{}.{}".format(*sys.version_info[:2]) in info["pythonBytecode"]
+
+
+def test_version_command_runs_from_byte_code_and_from_sources(artifact, tmp_path):
+    answer = json.loads(_run(artifact, CNI_COMMAND="VERSION"))
+    assert "1.0.0" in answer["supportedVersions"]
+    # A minor without byte-code in the archive imports the sources instead.
+    with zipfile.ZipFile(artifact) as zf:
+        entries = {i.filename: zf.read(i) for i in zf.infolist() if not i.filename.startswith("py3")}
+    stripped = tmp_path / "bond-sources"
+    build.write_archive(str(stripped), "/usr/bin/python3 -IS", entries, 1700000000)
+    assert json.loads(_run(stripped, CNI_COMMAND="VERSION")) == answer
+
+
+def test_third_party_imports_are_found_by_reading_the_sources(tmp_path):
+    (tmp_path / "a.py").write_text("import os\nfrom . import b\n\ndef f():\n    from yaml import safe_load\n")
+    (tmp_path / "build.py").write_text("import setuptools\n")
+    assert build.third_party_imports(str(tmp_path)) == {"yaml": "a.py"}
+
+
+def _enable(artifact, cache):
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]; from bondcni._bytecode_cache import enable; "
+        "print(enable(sys.argv[1], 'f00d' * 16))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-IS", "-c", code, str(artifact)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, BONDCNI_BYTECODE_CACHE=str(cache)),
+    )
+    return out.stdout.strip()
+
+
+def test_a_minor_without_byte_code_gets_a_private_cache_made_once(artifact, tmp_path):
+    cache = tmp_path / "cache"
+    made = _enable(artifact, cache)
+    tag = "py{}{}".format(*sys.version_info[:2])
+    assert made == str(cache / f"f00df00df00df00d-{tag}")
+    assert (Path(made) / "bondcni" / "skel.py").is_file()
+    assert list((Path(made) / "bondcni" / "__pycache__").glob("skel.*.pyc"))
+    assert _enable(artifact, cache) == made  # found again, not rebuilt
+    assert [p.name for p in cache.iterdir()] == [Path(made).name]
+
+
+def test_a_cache_others_can_write_is_not_used(artifact, tmp_path):
+    cache = tmp_path / "cache"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    assert _enable(artifact, cache) == ""
+    assert list(cache.iterdir()) == []
+
+
+def test_the_archive_runs_under_a_minor_it_has_no_byte_code_for(tmp_path):
+    other = [p for m, (p, _) in build.find_interpreters(()).items() if m != sys.version_info[:2]]
+    if not other:
+        pytest.skip("no second python3 minor on this machine")
+    out = _build(tmp_path, "other", other[0])
+    cache = tmp_path / "cache"
+    answer = _run(out, CNI_COMMAND="VERSION", BONDCNI_BYTECODE_CACHE=str(cache))
+    assert "supportedVersions" in answer
+    assert [p.name.endswith("-py{}{}".format(*sys.version_info[:2])) for p in cache.iterdir()] == [True]

@@ -209,7 +209,10 @@ def check_netns(args: CmdArgs) -> None:
 
 
 def version_info() -> dict:
-    return {"cniVersion": CURRENT_VERSION, "supportedVersions": list(SUPPORTED_VERSIONS)}
+    """VERSION's answer; a built artifact adds buildInfo (the commit it was built from)."""
+    from .buildinfo import build_info
+
+    return {"cniVersion": CURRENT_VERSION, "supportedVersions": list(SUPPORTED_VERSIONS), **build_info()}
 
 
 def _error_version(stdin: bytes) -> str:

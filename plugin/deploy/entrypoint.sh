@@ -2,7 +2,7 @@
 # Install the bond CNI plugin into the node's CNI bin directory (mounted from the host), atomically, then
 # stay up (a DaemonSet pod) unless SLEEP=false (a one-shot Job).
 #
-# Which artifact: the zipapp when the node has a python3 >= 3.9 at /usr/bin/python3 (its #! line), checked
+# Which artifact: the zipapp when the node has a python3 >= 3.9 at /usr/bin/python3 (what it execs), checked
 # by running it in the node's root (mounted read-only at $HOST_ROOT); else the standalone bundle, installed
 # as the folder bond-standalone/ with `bond` a link to bond-standalone/bond. BOND_ARTIFACT=zipapp|standalone
 # overrides the check.

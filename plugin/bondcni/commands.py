@@ -201,10 +201,9 @@ def _add(conf: BondConf, args: CmdArgs, ctx: Ctx, undo: Undo, sdir: str, sfile: 
 
     _dedupe_macs(conf, pod, slaves, log)
     for rec in slaves:
-        link = _must_get(pod, rec["name"], "pod")
-        pod.set_up(link.index, False, link.name)  # the bonding driver refuses to enslave an up link
-        pod.enslave(link.index, bond.index, link.name)
-        pod.set_up(link.index, True, link.name)
+        index = rec.get("pod_index", rec["index"])  # where the link is in the pod now
+        pod.set_up(index, False, rec["name"])  # the bonding driver refuses to enslave an up link...
+        pod.enslave(index, bond.index, rec["name"])  # ...and opens it itself
         fault("enslave", env)
     if conf.primary:
         primary = _must_get(pod, conf.primary, "pod")
@@ -245,11 +244,14 @@ def _add(conf: BondConf, args: CmdArgs, ctx: Ctx, undo: Undo, sdir: str, sfile: 
         out["dns"] = result.merge_dns(out["dns"], got["dns"])
     out["dns"] = result.merge_dns(out["dns"], conf.dns)
 
-    now = _must_get(pod, args.ifname, "pod")
-    out["interfaces"].append(result.interface(now.name, now.mac, args.netns, now.mtu))
-    for rec in slaves:
-        link = _must_get(pod, rec["name"], "pod")
-        out["interfaces"].append(result.interface(link.name, link.mac, args.netns, link.mtu, rec.get("pci")))
+    now = {link.index: link for link in pod.links()}  # one dump: the bond's and slaves' MACs as they are now
+    for index, pci in [(bond.index, None)] + [
+        (rec.get("pod_index", rec["index"]), rec.get("pci")) for rec in slaves
+    ]:
+        link = now.get(index)
+        if link is None:
+            raise CniError(errors.LINK_PROBLEM, f"link {index} disappeared from the pod netns")
+        out["interfaces"].append(result.interface(link.name, link.mac, args.netns, link.mtu, pci))
     fault("result", env)
     log.info(f"added bond {args.ifname} ({conf.mode}) over {[r['name'] for r in slaves]}")
     return result.convert(out, conf.cni_version)

@@ -51,6 +51,20 @@ case "$artifact" in
         ;;
 esac
 echo "installed bond ($artifact: $reason) into $CNI_BIN_DIR: $("$PLUGIN/bond-standalone/bond" --version)"
+
+# The node's settings (SECURITY.md): from the ConfigMap mounted at $SETTINGS_SOURCE, written root-owned 0600
+# into the node's CNI config directory, where the plugin reads them (a network config never can).
+SETTINGS_SOURCE="${SETTINGS_SOURCE:-/etc/bond-cni/bond.conf}"
+SETTINGS_DIR="${SETTINGS_DIR:-/host/etc/cni/net.d/bond.d}"
+if [ -f "$SETTINGS_SOURCE" ]; then
+    mkdir -p "$SETTINGS_DIR"
+    chmod 0755 "$SETTINGS_DIR"
+    cp "$SETTINGS_SOURCE" "$SETTINGS_DIR/.bond.conf.tmp"
+    chown 0:0 "$SETTINGS_DIR/.bond.conf.tmp"
+    chmod 0600 "$SETTINGS_DIR/.bond.conf.tmp"
+    mv -f "$SETTINGS_DIR/.bond.conf.tmp" "$SETTINGS_DIR/bond.conf"
+    echo "node settings: $SETTINGS_DIR/bond.conf from $SETTINGS_SOURCE"
+fi
 if [ "${SLEEP:-true}" != "false" ]; then
     trap 'exit 0' TERM INT
     while true; do sleep 3600 & wait $!; done

@@ -22,9 +22,16 @@ CNI_PATH = "/usr/lib/cni"
 
 
 def plugin_command() -> list:
-    """BONDCNI_TEST_PLUGIN=path runs that binary (e.g. bin/bond); default: this Python, -m bondcni."""
+    """What the tests exec: BONDCNI_TEST_PLUGIN=path if set; else the artifact we ship, bin/bond (./dev
+    builds it before the tests), when it is newer than every plugin source; else this Python, -m bondcni."""
     exe = os.environ.get("BONDCNI_TEST_PLUGIN")
-    return [exe] if exe else [sys.executable, "-m", "bondcni"]
+    if exe:
+        return [exe]
+    artifact = REPO / "bin" / "bond"
+    sources = (REPO / "plugin" / "bondcni").glob("*.py")
+    if artifact.exists() and all(p.stat().st_mtime <= artifact.stat().st_mtime for p in sources):
+        return [str(artifact)]
+    return [sys.executable, "-m", "bondcni"]
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -217,3 +224,7 @@ def bond_conf(links_, mode="active-backup", in_container=True, ipam=None, versio
         conf["ipam"] = ipam
     conf.update(extra)
     return conf
+
+
+def pytest_report_header(config):
+    return f"bond plugin under test: {' '.join(plugin_command())}"

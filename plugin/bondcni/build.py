@@ -9,9 +9,9 @@ SOURCE_DATE_EPOCH (default: the commit's time), their permissions fixed (0644), 
 
 No recompilation on exec: zipimport cannot write a byte-code cache, and it reads only one `.pyc` per
 module, which another Python minor ignores (it then compiles every source on every exec). So the archive
-holds sourceless byte-code for every python3 minor found on the build machine (py39/, py310/, ...: see
---python), and the archive's __main__ puts the running minor's directory first on sys.path. The sources
-stay at the top level for a minor without byte-code (it compiles them on each exec: slower, still correct).
+holds the byte-code of every python3 minor found on the build machine (py39.pack, py310.pack, ...: see
+--python), one entry each, and the archive's __main__ serves the running minor's. The sources stay at the
+top level for a minor without byte-code (compiled once into a byte-code cache, _bytecode_cache.py).
 
 Contents: bondcni (without this module), any third-party package bondcni imports (found by reading its
 imports; none once the plugin talks rtnetlink itself) with its licence files, LICENSE, and
@@ -41,17 +41,46 @@ SKIP_DIRS = {"__pycache__", "tests", "test"}
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))
 
-# The archive's entry point: the running minor's byte-code first, else a byte-code cache made once
-# (bondcni/_bytecode_cache.py); `--version` answers from _build.py.
+# The archive's entry point.  The running minor's byte-code is one entry, py3NN.pack (marshal: module name ->
+# (is package, code)), read in one piece and served by a meta-path finder: zipimport opens and reads the
+# archive again for every module, ~15% of an ADD in the lab VM.  Another minor compiles once into a byte-code
+# cache (bondcni/_bytecode_cache.py); `--version` answers from _build.py.
 MAIN_TEMPLATE = """\
+import marshal
 import sys
+import zipimport
 
-if sys.version_info[:2] in {minors!r}:
-    sys.path.insert(0, "%s/py%d%d" % (sys.path[0], sys.version_info[0], sys.version_info[1]))
+from _frozen_importlib import ModuleSpec
+
+_archive = sys.path[0]
+_pack = "%s/py%d%d.pack" % (_archive, sys.version_info[0], sys.version_info[1])
+try:
+    _code = marshal.loads(zipimport.zipimporter(_archive).get_data(_pack))
+except OSError:  # a minor the build had no interpreter for
+    _code = None
+if _code is not None:
+
+    class _PackFinder:
+        code = _code
+
+        @classmethod
+        def find_spec(cls, name, path=None, target=None):
+            entry = cls.code.get(name)
+            return None if entry is None else ModuleSpec(name, cls, origin=_pack, is_package=entry[0])
+
+        @staticmethod
+        def create_module(spec):
+            return None
+
+        @classmethod
+        def exec_module(cls, module):
+            exec(marshal.loads(cls.code[module.__spec__.name][1]), module.__dict__)
+
+    sys.meta_path.insert(0, _PackFinder)
 else:
     from bondcni._bytecode_cache import enable
 
-    enable(sys.path[0], {digest!r})
+    enable(_archive, {digest!r})
 if sys.argv[1:] == ["--version"]:
     from bondcni._build import BUILD_INFO
 
@@ -225,6 +254,24 @@ def build_info_module(commit: str, epoch: int, pythons: Pythons, bundled: List[s
     )
 
 
+def pack(tree: str, rels: Sequence[str]) -> bytes:
+    """One minor's byte-code as one entry: marshal of {module: (is package, code)} (the .pyc bodies without
+    their 16-byte headers), in a marshal format every python3 >= 3.9 reads."""
+    import marshal
+
+    code = {}
+    for rel in sorted(rels):
+        if not rel.endswith(".py"):
+            continue
+        name = rel[: -len(".py")].replace("/", ".")
+        package = name.endswith(".__init__")
+        if package:
+            name = name[: -len(".__init__")]
+        with open(os.path.join(tree, rel + "c"), "rb") as fh:
+            code[name] = (package, fh.read()[16:])
+    return marshal.dumps(code, 4)
+
+
 def content_digest(entries: Dict[str, bytes]) -> str:
     """sha256 over the entries' names and contents: names the byte-code cache of this very build."""
     digest = hashlib.sha256()
@@ -295,17 +342,13 @@ def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) 
         for (major, minor), (python, _) in pythons.items():
             out = os.path.join(tree, f"py{major}{minor}")
             _compile(python, src, out, rels)
-            for rel in rels:
-                with open(os.path.join(out, rel + "c"), "rb") as fh:
-                    entries[f"py{major}{minor}/{rel}c"] = fh.read()
+            entries[f"py{major}{minor}.pack"] = pack(out, rels)
     for name, path in licences.items():
         if not os.path.exists(path):
             raise BuildError(f"missing licence file {path}")
         with open(path, "rb") as fh:
             entries[name] = fh.read()
-    entries["__main__.py"] = MAIN_TEMPLATE.format(
-        minors=tuple(pythons), digest=content_digest(entries)
-    ).encode()
+    entries["__main__.py"] = MAIN_TEMPLATE.format(digest=content_digest(entries)).encode()
     write_archive(output, interpreter, entries, epoch)
     return {"output": output, "commit": commit, "epoch": epoch, "pythons": pythons, "bundled": bundled}
 

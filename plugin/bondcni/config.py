@@ -167,15 +167,17 @@ class BondConf(Record):
 # helpers
 
 
+_FOLDED: dict = {}  # id(obj) -> (obj, {lower-case key: value}): each config object is folded once
+
+
 def _get(obj: Mapping[str, Any], key: str) -> Any:
     """Look a key up as Go's encoding/json binds it: exact name first, then case-insensitively."""
     if key in obj:
         return obj[key]
-    low = key.lower()
-    for k, v in obj.items():
-        if k.lower() == low:
-            return v
-    return MISSING
+    held = _FOLDED.get(id(obj))
+    if held is None or held[0] is not obj:
+        held = _FOLDED[id(obj)] = (obj, {k.lower(): v for k, v in reversed(list(obj.items()))})
+    return held[1].get(key.lower(), MISSING)
 
 
 def _is_int(value: Any) -> bool:

@@ -280,11 +280,12 @@ def messages(data: bytes):
 def attr_list(data: bytes, pos: int = 0) -> list:
     """(type, payload) of each attribute from pos on; the nested flag is masked off the type."""
     out = []
-    while pos + _NLA.size <= len(data):
-        length, kind = _NLA.unpack_from(data, pos)
-        if length < _NLA.size:
+    end, unpack = len(data) - 4, _NLA.unpack_from  # hot: every attribute of every message (4: _NLA.size)
+    while pos <= end:
+        length, kind = unpack(data, pos)
+        if length < 4:
             break
-        out.append((kind & NLA_TYPE_MASK, data[pos + _NLA.size : pos + length]))
+        out.append((kind & NLA_TYPE_MASK, data[pos + 4 : pos + length]))
         pos += (length + 3) & ~3
     return out
 

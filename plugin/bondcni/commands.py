@@ -450,9 +450,11 @@ def configure_addresses(pod: netlink.Handle, index: int, ifname: str, got: dict)
 # putting things back (rollback, DEL and GC)
 
 
-def _delete_bond(pod: netlink.Handle, ifname: str, mark: Optional[str], log: Log) -> List[str]:
-    """Release the bond's slaves and delete it; the names of the slaves it had.  With a mark, only a bond
-    that carries it (one this plugin made for this attachment) is touched."""
+def _delete_bond(
+    pod: netlink.Handle, ifname: str, mark: Optional[str], log: Log, slaves: bool = False
+) -> List[str]:
+    """Delete the bond (the kernel releases its slaves); with slaves=True, the names of the slaves it had.
+    With a mark, only a bond that carries it (one this plugin made for this attachment) is touched."""
     bond = pod.get(name=ifname)
     if bond is None:
         return []
@@ -464,12 +466,7 @@ def _delete_bond(pod: netlink.Handle, ifname: str, mark: Optional[str], log: Log
             f'bond "{ifname}" in the pod was not made by this plugin for this attachment: leaving it alone'
         )
         return []
-    pod.set_up(bond.index, False, ifname)
-    released = []
-    for link in pod.links():
-        if link.master == bond.index:
-            pod.release(link.index, link.name)
-            released.append(link.name)
+    released = [link.name for link in pod.links() if link.master == bond.index] if slaves else []
     pod.delete(bond.index, ifname)
     return released
 
@@ -631,7 +628,8 @@ def _teardown(
                 ctx.pod_fd = pod = None
             if pod is not None:
                 legacy = record is not None and record.get("version") == 1  # written before bonds were marked
-                released = _delete_bond(pod, ifname, None if legacy else bond_mark(container_id), log)
+                mark = None if legacy else bond_mark(container_id)
+                released = _delete_bond(pod, ifname, mark, log, slaves=record is None)
         if record is not None:
             slaves = record["slaves"]
         else:

@@ -1,5 +1,5 @@
-"""Build bin/bond: one executable file (a zip behind a 2-line sh launcher) holding bondcni, run by the node's
-python3 (>= 3.9).
+"""Build bin/bond: one executable file (a zip behind a one-line #! launcher) holding bondcni, run by the
+node's python3 (>= 3.9).
 
     python -m bondcni.build [--output bin/bond] [--interpreter "/usr/bin/python3 -IS"] [--python PATH ...]
 
@@ -280,21 +280,29 @@ def content_digest(entries: Dict[str, bytes]) -> str:
     return digest.hexdigest()
 
 
-# The archive starts with a two-line sh script that execs python3 with the archive on sys.path and runs its
-# __main__.py.  Not a #!python3 zipapp: python3 starts a zipapp through runpy, which imports ~20 modules more
-# (importlib.util, contextlib, collections, functools, ...) on every exec - 110 ms of an ADD in the loaded lab
-# VM.  sh costs one exec of /bin/sh; a failed exec ends sh, so it never reads the zip that follows.
-LAUNCHER = (
-    "#!/bin/sh\n"
-    "exec {interpreter} -c 'import sys,zipimport;z=sys.argv.pop(1);sys.argv[0]=z;sys.path.insert(0,z);"
-    'exec(zipimport.zipimporter(z).get_data(z+"/__main__.py"))\' "$0" "$@"\n'
-)
+# The archive starts with one #! line that runs python3 with `-c` glued to its flags: Linux passes everything
+# after the interpreter's path as one argument, and python reads `-IScCODE` as -I -S -c CODE, so the line
+# itself is the launcher (the archive's path comes next in argv). Not a #!python3 zipapp: python3 starts a
+# zipapp through runpy, which imports ~20 modules more (importlib.util, contextlib, collections, functools,
+# ...) on every exec. Not a sh script that execs python3 (what this was): one exec of /bin/sh less per call.
+# The code only puts the archive first on sys.path and imports the boot module from it.
+BOOT_MODULE = "_bond_boot"
+LAUNCH_CODE = "import sys;a=sys.argv;z=a.pop(1);a[0]=z;sys.path[:0]=z,;import " + BOOT_MODULE
+SHEBANG_MAX = 127  # Linux before 5.1 reads 128 bytes of a #! line (newline included) and cuts the rest
 
 
 def launcher(interpreter: str) -> bytes:
-    if "'" in interpreter or "\n" in interpreter:
-        raise BuildError(f"the interpreter line {interpreter!r} cannot hold a quote or a newline")
-    return LAUNCHER.format(interpreter=interpreter).encode()
+    """`#!PATH -FLAGScCODE`: the interpreter is an absolute path and at most one group of one-letter flags."""
+    words = interpreter.split()
+    if not words or not words[0].startswith("/") or len(words) > 2:
+        raise BuildError(f"the interpreter {interpreter!r} must be an absolute path and optional flags (-IS)")
+    flags = words[1] if len(words) == 2 else "-"
+    if not (flags.startswith("-") and (flags == "-" or flags[1:].isalpha()) and "c" not in flags):
+        raise BuildError(f"the interpreter's flags {flags!r} must be one group of letters, like -IS")
+    line = f"#!{words[0]} {flags}c{LAUNCH_CODE}\n".encode()
+    if len(line) > SHEBANG_MAX:
+        raise BuildError(f"the #! line is {len(line)} bytes; kernels before 5.1 read {SHEBANG_MAX}")
+    return line
 
 
 def write_archive(output: str, interpreter: str, entries: Dict[str, bytes], epoch: int) -> None:
@@ -348,7 +356,9 @@ def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) 
             raise BuildError(f"missing licence file {path}")
         with open(path, "rb") as fh:
             entries[name] = fh.read()
-    entries["__main__.py"] = MAIN_TEMPLATE.format(digest=content_digest(entries)).encode()
+    entries[BOOT_MODULE + ".py"] = MAIN_TEMPLATE.format(digest=content_digest(entries)).encode()
+    # `python3 bin/bond` (through runpy) starts the same way
+    entries["__main__.py"] = f"import {BOOT_MODULE}\n".encode()
     write_archive(output, interpreter, entries, epoch)
     return {"output": output, "commit": commit, "epoch": epoch, "pythons": pythons, "bundled": bundled}
 

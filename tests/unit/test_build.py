@@ -50,8 +50,8 @@ def test_entries_are_sorted_with_fixed_times_and_modes(artifact):
     assert [i.filename for i in infos] == sorted(i.filename for i in infos)
     assert {i.date_time for i in infos} == {(2023, 11, 14, 22, 13, 20)}
     assert {i.external_attr >> 16 for i in infos} == {0o100644}
-    head = artifact.read_bytes().split(b"\n", 2)
-    assert head[0] == b"#!/bin/sh" and head[1].startswith(b"exec /usr/bin/python3 -IS -c ")
+    head = artifact.read_bytes().split(b"\n", 1)[0]
+    assert head.startswith(b"#!/usr/bin/python3 -IScimport sys;") and len(head) + 1 <= 127
     assert os.stat(artifact).st_mode & 0o777 == 0o755
 
 
@@ -154,3 +154,38 @@ def test_the_archive_runs_under_a_minor_it_has_no_byte_code_for(tmp_path):
     answer = _run(out, CNI_COMMAND="VERSION", BONDCNI_BYTECODE_CACHE=str(cache))
     assert "supportedVersions" in answer
     assert [p.name.endswith("-py{}{}".format(*sys.version_info[:2])) for p in cache.iterdir()] == [True]
+
+
+def test_the_kernel_runs_the_one_line_launcher(artifact):
+    """Exec'd as the runtime does: the #! line alone starts /usr/bin/python3 -I -S with the archive."""
+    got = subprocess.run(
+        [str(artifact)], input=b"{}", capture_output=True, env={"CNI_COMMAND": "VERSION"}, check=True
+    )
+    assert json.loads(got.stdout)["buildInfo"]["commit"] == "0123abc"
+
+
+@pytest.mark.parametrize(
+    "interpreter, line",
+    [
+        ("/usr/bin/python3 -IS", b"#!/usr/bin/python3 -ISc" + build.LAUNCH_CODE.encode() + b"\n"),
+        ("/opt/py/bin/python3", b"#!/opt/py/bin/python3 -c" + build.LAUNCH_CODE.encode() + b"\n"),
+    ],
+)
+def test_launcher_glues_c_to_the_flags(interpreter, line):
+    assert build.launcher(interpreter) == line
+
+
+@pytest.mark.parametrize(
+    "interpreter",
+    [
+        "python3 -IS",
+        "/usr/bin/env python3",
+        "/usr/bin/python3 -I -S",
+        "/usr/bin/python3 -Ic",
+        "/usr/bin/python3 IS",
+        "/" + "p" * 120,
+    ],
+)
+def test_launcher_refuses_what_one_line_cannot_carry(interpreter):
+    with pytest.raises(build.BuildError):
+        build.launcher(interpreter)

@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
-from bondlab import derive, k8s, multus, pods, topology, world, yamlsrc
-from bondlab.labstate import LabError, LabState
+from bondlab.cni import multus
+from bondlab.model import derive, k8s, topology, yamlsrc
+from bondlab.util.paths import REPO
+from bondlab.world import build as world
+from bondlab.world.labstate import LabError, LabState
+from bondlab.world.pods import backends as pods
 
-REPO = Path(__file__).resolve().parents[2]
 HANDLERS = {**world.HANDLERS, **multus.HANDLERS, **pods.HANDLERS}
 
 

@@ -1,14 +1,15 @@
-"""Proves, written in Python with the lab fixtures (bondlab.fixtures): active-backup (miimon 100) over VFs of
-two PFs fails over when the active VF's cable is cut - net2 takes over, probes stop for at most miimon + 10 ms
-each way and the new slave carries the traffic - and the bond does not fail back when net1 returns (no
-primary), losing nothing. The same claims as scenarios/modes/active-backup.yaml, on the same engine.
+"""Proves, written in Python with the lab fixtures (bondlab.pytest.fixtures): active-backup (miimon 100)
+over VFs of two PFs fails over when the active VF's cable is cut - net2 takes over, probes stop for at most
+miimon + 10 ms each way and the new slave carries the traffic - and the bond does not fail back when net1
+returns (no primary), losing nothing. The same claims as scenarios/modes/active-backup.yaml, on the same
+engine.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from bondlab.wait import until
+from bondlab.util.wait import until
 
 BOND_NAD = """
 apiVersion: k8s.cni.cncf.io/v1

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import clean, deploy, dockerpod, infra, labbench, multus, world
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns
-from bondlab.wait import until
+from bondlab import deploy
+from bondlab.bench import lab as labbench
+from bondlab.cni import multus
+from bondlab.pytest import infra
+from bondlab.util.wait import until
+from bondlab.world import build as world
+from bondlab.world import clean
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
+from bondlab.world.pods import docker as dockerpod
 from tests.docker.conftest import assert_engine_gone, lab_containers
 from tests.lab.conftest import SEEDS
 

@@ -7,9 +7,11 @@ import tarfile
 
 import pytest
 
-from bondlab import deploy, dockerpod, pods
-from bondlab.labstate import LabError
-from bondlab.yamlsrc import SourceError
+from bondlab import deploy
+from bondlab.model.yamlsrc import SourceError
+from bondlab.world.labstate import LabError
+from bondlab.world.pods import backends as pods
+from bondlab.world.pods import docker as dockerpod
 
 TOPO = """
 apiVersion: bondlab/v1

@@ -8,9 +8,11 @@ import os
 
 import pytest
 
-from bondlab import deploy, inspect, multus
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns
+from bondlab import deploy
+from bondlab.cni import multus
+from bondlab.world import inspect
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
 
 pytestmark = pytest.mark.kernel
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import clean, deploy, infra, labbench, multus, world
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns, delete
-from bondlab.wait import until
-from bondlab.yamlsrc import SourceError
+from bondlab import deploy
+from bondlab.bench import lab as labbench
+from bondlab.cni import multus
+from bondlab.model.yamlsrc import SourceError
+from bondlab.pytest import infra
+from bondlab.util.wait import until
+from bondlab.world import build as world
+from bondlab.world import clean
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns, delete
 from tests.lab.conftest import SEEDS
 
 pytestmark = pytest.mark.kernel

@@ -12,9 +12,10 @@ import json
 
 import pytest
 
-from bondlab import deploy, multus
-from bondlab.labstate import LabError
-from bondlab.netns import Netns
+from bondlab import deploy
+from bondlab.cni import multus
+from bondlab.world.labstate import LabError
+from bondlab.world.netns import Netns
 from tests.lab.conftest import SEEDS
 
 pytestmark = pytest.mark.kernel

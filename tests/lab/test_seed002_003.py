@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import deploy, inspect, multus, vf, world
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns
-from bondlab.yamlsrc import SourceError
+from bondlab import deploy
+from bondlab.cni import multus
+from bondlab.model.yamlsrc import SourceError
+from bondlab.world import build as world
+from bondlab.world import inspect, vf
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
 from tests.lab.conftest import SEEDS
 
 pytestmark = pytest.mark.kernel
@@ -134,7 +137,7 @@ def test_seed_003_corrected_deploys_and_fails_over_when_a_pf_cable_is_cut(lab_st
         def active():
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")
 
-        from bondlab.wait import until
+        from bondlab.util.wait import until
 
         until(lambda: active() == "net2", 5, "bond0 fails over to net2")
         assert pings(ns, "10.56.217.1")

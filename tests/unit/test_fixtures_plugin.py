@@ -1,5 +1,5 @@
-"""bondlab.fixtures marks every test that uses its lab fixtures `kernel` at collection (before -m selects and
-before the lab VM delegate picks what runs in the VM); other tests stay unmarked."""
+"""bondlab.pytest.fixtures marks every test that uses its lab fixtures `kernel` at collection (before -m
+selects and before the lab VM delegate picks what runs in the VM); other tests stay unmarked."""
 
 from __future__ import annotations
 

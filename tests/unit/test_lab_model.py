@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bondlab import deploy, derive, k8s, multus, topology, yamlsrc
-from bondlab.labstate import LabError
+from bondlab import deploy
+from bondlab.cni import multus
+from bondlab.model import derive, k8s, topology, yamlsrc
+from bondlab.world.labstate import LabError
 from tests.labfiles import SMALL_LAB
 
 SEEDS = Path(__file__).resolve().parents[2] / "scenarios" / "lib" / "seeds"

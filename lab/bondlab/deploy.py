@@ -1,4 +1,4 @@
-"""deploy / destroy: files -> objects -> topology (given or derived) -> plan -> world -> pods, and back.
+"""deploy / destroy: documents -> objects -> topology (given or derived) -> plan -> world -> pods, and back.
 
 Nothing is created before the whole input is checked (YAML, schema, NAD references, pools), so bad
 input leaves nothing behind; a failure during creation, Ctrl-C or SIGTERM unwinds the undo log.
@@ -33,14 +33,10 @@ class Prepared:
     plans: list
 
 
-def prepare(
-    paths: list, backend: str = "veth", texts: Optional[dict] = None, topo: Optional[topology.Topology] = None
-) -> Prepared:
-    """Read and check everything; create nothing. `texts` (name -> YAML) stands in for files; `topo` (one
-    built in Python) is the world instead of the input's BondLab document or the one derived from it."""
-    docs = []
-    for path in paths:
-        docs += yamlsrc.load_all(texts[path], path) if texts and path in texts else yamlsrc.load_files([path])
+def prepare(docs: list, backend: str = "veth", topo: Optional[topology.Topology] = None) -> Prepared:
+    """Check everything; create nothing. `docs`: the YAML documents, parsed once by their reader
+    (yamlsrc.load_files, yamlsrc.load_all, a scenario's `documents`); `topo` (one built in Python) is the
+    world instead of the input's BondLab document or the one derived from it."""
     objects = k8s.classify(docs)
     if objects.nads and not objects.pods and not objects.daemonsets:
         # Multus attaches a NAD only to pods that name it; alone it never reaches a plugin.

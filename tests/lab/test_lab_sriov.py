@@ -10,6 +10,7 @@ import pytest
 
 from bondlab import deploy
 from bondlab.cni import multus
+from bondlab.model import yamlsrc
 from bondlab.world import inspect
 from bondlab.world.labstate import LabError, list_labs
 from bondlab.world.netns import Netns
@@ -38,7 +39,7 @@ spec:
 
 
 def prepare(ipam: str):
-    return deploy.prepare(["vf.yaml"], texts={"vf.yaml": MANIFEST.replace("IPAM", ipam)})
+    return deploy.prepare(yamlsrc.load_all(MANIFEST.replace("IPAM", ipam), "vf.yaml"))
 
 
 def test_sriov_ipam_section_addresses_the_vf_and_del_releases_the_lease(lab_state, untouched):

@@ -14,10 +14,11 @@ import time
 def _timed_deploy(pods: int, backend: str) -> tuple:
     from bondlab import deploy
     from bondlab.bench import lab as labbench
+    from bondlab.model import yamlsrc
     from bondlab.world import checks
 
     text = labbench.manifest(pods, "veth", f"dbench{pods}{backend}")
-    prepared = deploy.prepare(["bench.yaml"], texts={"bench.yaml": text})
+    prepared = deploy.prepare(yamlsrc.load_all(text, "bench.yaml"))
     began = time.monotonic()
     state = deploy.deploy(prepared, pods_backend=backend)
     deployed = time.monotonic() - began
@@ -29,6 +30,7 @@ def _timed_deploy(pods: int, backend: str) -> tuple:
 
 def bench(pods: int) -> int:
     from bondlab.world.pods import docker as dockerpod
+    from bondlab.world.pods import image
 
     engine = dockerpod.default_engine()
     began = time.monotonic()
@@ -37,7 +39,7 @@ def bench(pods: int) -> int:
     try:
         api = dockerpod.client(url)
         try:
-            image, import_s = dockerpod.ensure_image(api)
+            image, import_s = image.ensure_image(api)
             began = time.monotonic()
             name = f"bl-bench-{time.monotonic_ns() % 10**8}"
             dockerpod.run_pod(api, image, name, {dockerpod.LABEL_OWNER: "bondlab-o-bench"}, "bench")

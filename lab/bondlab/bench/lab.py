@@ -70,9 +70,10 @@ def manifest(pods: int, backend: str = "veth", name: str = "bench") -> str:
 
 def run_once(pods: int, backend: str = "veth", plugin=None, check: bool = True) -> dict:
     from bondlab import deploy
+    from bondlab.model import yamlsrc
     from bondlab.world import checks, clean
 
-    prepared = deploy.prepare(["bench.yaml"], texts={"bench.yaml": manifest(pods, backend, f"bench{pods}")})
+    prepared = deploy.prepare(yamlsrc.load_all(manifest(pods, backend, f"bench{pods}"), "bench.yaml"))
     started = time.monotonic()
     state = deploy.deploy(prepared, plugin=plugin)
     deployed = time.monotonic() - started

@@ -39,6 +39,7 @@ def _error(error: Exception) -> int:
 
 def _deploy(args: argparse.Namespace) -> int:
     from bondlab import deploy
+    from bondlab.model import yamlsrc
     from bondlab.model.yamlsrc import SourceError
     from bondlab.world.labstate import LabError
 
@@ -46,7 +47,7 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"  {text}", file=sys.stderr, flush=True)
 
     try:
-        prepared = deploy.prepare(args.files, backend=args.backend)
+        prepared = deploy.prepare(yamlsrc.load_files(args.files), backend=args.backend)
         for ignored in prepared.objects.ignored:
             progress(f"ignored (not a kind the lab runs): {ignored}")
         state = deploy.deploy(

@@ -21,7 +21,6 @@ from bondlab.cni import libcni
 from bondlab.model import derive
 from bondlab.model.k8s import Objects, PodSpec
 from bondlab.util.paths import PACKAGE
-from bondlab.world import vf
 from bondlab.world.labstate import LabError, LabState
 from bondlab.world.pods import backends as pods
 
@@ -54,10 +53,10 @@ def plan(objects: Objects, topo, pods: list) -> list:
     for resource, members in pools.items():
         for bus_node, _pf in members:
             free.setdefault((bus_node, resource), [])
-    for i, node in enumerate(topo.nodes):
-        for j, pf in enumerate(node.pfs):
+    for node in topo.nodes:
+        for pf in node.pfs:
             if pf.resource:
-                free[(node.name, pf.resource)] += [vf.pci(0x10 + 16 * i + j, k) for k in range(pf.vfs)]
+                free[(node.name, pf.resource)] += [pf.pci(k) for k in range(pf.vfs)]
     plans = []
     for pod in pods:
         if pod.node not in {n.name for n in topo.nodes}:
@@ -148,6 +147,11 @@ def install_bin(state: LabState, plugin: str) -> list:
     return [str(directory), REFERENCE_PLUGINS]
 
 
+def plugin_env(state: LabState) -> dict:
+    """The environment every plugin this runtime execs gets, beyond the CNI_* variables."""
+    return {"BONDLAB_LAB_DIR": str(state.dir)}
+
+
 def _runtime(state: LabState, record: dict, delegate: dict) -> libcni.Runtime:
     args = (
         f"IgnoreUnknown=true;K8S_POD_NAMESPACE={record['namespace']};K8S_POD_NAME={record['name']};"
@@ -160,7 +164,7 @@ def _runtime(state: LabState, record: dict, delegate: dict) -> libcni.Runtime:
         args=args,
         cni_path=state.data["cni_path"],
         host_netns=state.data["nodes"][record["node"]],
-        extra_env={"BONDLAB_LAB_DIR": str(state.dir)},
+        extra_env=plugin_env(state),
     )
 
 
@@ -177,8 +181,11 @@ def add_pod(state: LabState, pod_plan: PodPlan) -> dict:
         "uid": str(uuid.uuid4()),
         "owner": pod.owner,
         "devices": pod_plan.devices,
+        # the bond's interface: CNI_IFNAME, which Multus gives (a config `ifname` is ignored, as upstream
+        # has ignored it since its PR #35)
+        "bond": next((d.ifname for d in pod_plan.delegates if _is_bond(d.config)), None),
         "delegates": [],
-        "results": {},
+        "results": {},  # ifname -> the result its ADD returned (the addresses the lab reads)
     }
     state.save_pod(record)  # before the append: its place in the order (seq) comes from the others
     state.data["pods"].append(record)
@@ -204,6 +211,25 @@ def add_pod(state: LabState, pod_plan: PodPlan) -> dict:
         record["results"][delegate.ifname] = result
         state.save_pod(record)
     return record
+
+
+def _is_bond(config: dict) -> bool:
+    return any(plugin.get("type") == "bond" for plugin in config.get("plugins") or [config])
+
+
+def restart_pod(state: LabState, record: dict) -> None:
+    """CNI DEL of every delegate (reverse order), then ADD again in annotation order, same netns."""
+    entries = list(record["delegates"])
+    errors = _del_delegates(state, record)
+    if errors:
+        raise LabError(f"pod {record['key']}: DEL failed: {'; '.join(errors)}")
+    for entry in entries:
+        record["delegates"].append(entry)
+        state.save()
+        record["results"][entry["ifname"]] = libcni.add(
+            entry["config"], _runtime(state, record, entry), str(state.dir / "cni")
+        )
+        state.save()
 
 
 def _del_delegates(state: LabState, record: dict) -> list:

@@ -19,23 +19,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Optional
 
-from bondlab.model.yamlsrc import LDict, LList, SourceError, load_all, where
+from bondlab.model.yamlsrc import LDict, LList, SourceError, load_all, load_files, where
 from bondlab.util.paths import REPO
 
 SCHEMA = REPO / "scenarios" / "schema.json"
-ACTIONS = (
-    "cut",
-    "restore",
-    "linkState",
-    "admin",
-    "flap",
-    "netem",
-    "setActive",
-    "deleteSlave",
-    "restartPod",
-    "lacpPartner",
-    "wait",
-)
 
 
 @lru_cache(maxsize=1)
@@ -118,10 +105,18 @@ def duration(value: Any) -> float:
 
 @dataclass
 class Step:
+    """One step: its kind (an action name, or "expect"), its arguments as written (`raw`, for messages) and
+    typed (`args`: durations in seconds; for `expect`, expectation kind -> its arguments), where it is."""
+
     index: int
-    kind: str  # an action name or "expect"
-    args: Any
+    kind: str
+    raw: Any
     where: str
+    args: Any = None
+
+    def __post_init__(self) -> None:
+        if self.args is None:
+            self.args = parse_args(self.kind, self.raw)
 
     @property
     def is_action(self) -> bool:
@@ -129,10 +124,39 @@ class Step:
 
     def describe(self) -> str:
         if self.kind == "wait":
-            return f"wait {self.args}"
-        if isinstance(self.args, dict):
-            return f"{self.kind} " + " ".join(f"{k}={_short(v)}" for k, v in self.args.items())
-        return f"{self.kind} {self.args}"
+            return f"wait {self.raw}"
+        if isinstance(self.raw, dict):
+            return f"{self.kind} " + " ".join(f"{k}={_short(v)}" for k, v in self.raw.items())
+        return f"{self.kind} {self.raw}"
+
+
+def parse_args(kind: str, raw: Any) -> Any:
+    """A step's arguments, typed once by the schema: every `duration` becomes seconds (float)."""
+    defs = schema()["$defs"]
+    return _typed(raw, defs["step"]["properties"][kind], defs)
+
+
+def _typed(value: Any, node: dict, defs: dict) -> Any:
+    if node.get("$ref") == "#/$defs/duration":
+        return duration(value)
+    while "$ref" in node:
+        node = defs[node["$ref"].rsplit("/", 1)[1]]
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        return {k: _typed(v, props[k], defs) if k in props else v for k, v in value.items()}
+    if isinstance(value, list) and "items" in node:
+        return [_typed(v, node["items"], defs) for v in value]
+    return value
+
+
+def step(index: int, raw: dict, where_: str, subject: str) -> Step:
+    """A step written in Python ({kind: args}): checked against the schema, located at `where_`."""
+    try:
+        validate(raw, {"$ref": "#/$defs/step"}, "", None, None, subject)
+    except SourceError as error:
+        raise SourceError(error.message, where_, error.path, error.subject) from None
+    ((kind, args),) = raw.items()
+    return Step(index, kind, args, where_)
 
 
 def _short(value: Any) -> str:
@@ -151,7 +175,8 @@ class Scenario:
     requires: list = field(default_factory=list)
     expect_failure: Optional[str] = None
     deploy_fails: Optional[dict] = None
-    files: list = field(default_factory=list)  # the lab's input: this file plus spec.lab.files
+    files: list = field(default_factory=list)  # the lab's input: spec.lab.files, then this file
+    documents: list = field(default_factory=list)  # their YAML documents, each file read once
     backend: str = "veth"
     rate: int = 1000
     flows: list = field(default_factory=list)  # raw flow mappings
@@ -207,12 +232,29 @@ def load(path: str) -> Scenario:
                 f"no such file {rel!r} (looked for {full})", lab["files"], index, f"spec.lab.files[{index}]"
             )
         scen.files.append(full)
+    scen.documents = load_files(scen.files)
     scen.files.append(path)
+    scen.documents += docs  # the lab takes this file's other documents (and ignores the Scenario)
     steps = spec["steps"]
     for index, raw in enumerate(steps):
         ((kind, args),) = raw.items()
+        needs = needs_flows(kind, args)
+        if needs and not scen.flows:
+            raise scen.error(
+                f"{', '.join(needs)}: this expectation needs traffic: add spec.traffic.flows",
+                steps,
+                index,
+                f"spec.steps[{index}].{kind}",
+            )
         scen.steps.append(Step(index, kind, args, where(steps, index, path)))
     return scen
+
+
+def needs_flows(kind: str, args: Any) -> list:
+    """The expectations of a step that mean nothing without traffic flows (run.steps says which)."""
+    from bondlab.run.steps import STEPS
+
+    return [name for name in args if STEPS[name].needs_flows] if kind == "expect" else []
 
 
 def discover(paths: list) -> list:
@@ -331,14 +373,6 @@ def check_names(scen: Scenario, prepared) -> None:
                     leaf,
                     f"{base}.{key}",
                 )
-        if (
-            kind == "expect"
-            and any(k in args for k in ("outage", "lost", "duplicated", "spread", "carriedBy"))
-            and not flows
-        ):
-            raise scen.error(
-                "this expectation needs traffic: add spec.traffic.flows", spec["steps"], index, base
-            )
 
 
 def _flow_name(flow: dict, reverse: bool = False) -> str:

@@ -47,6 +47,13 @@ class PF:
     backend: str = "veth"
     resource: Optional[str] = None
     mtu: int = 1500
+    bus: int = field(default=0, compare=False)  # its PCI bus: Topology.validate() gives each PF its own
+
+    def pci(self, vf: int = -1) -> str:
+        """The PF's PCI address 0000:BB:00.0; VF n's 0000:BB:(2 + n // 8).(n % 8)."""
+        if vf < 0:
+            return f"0000:{self.bus:02x}:00.0"
+        return f"0000:{self.bus:02x}:{2 + vf // 8:02x}.{vf % 8}"
 
 
 @dataclass
@@ -91,7 +98,9 @@ class Topology:
         if not self.nodes:
             raise ValueError("a lab needs at least one node")
         seen = set()
-        for node in self.nodes:
+        for i, node in enumerate(self.nodes):
+            for j, pf in enumerate(node.pfs):
+                pf.bus = 0x10 + 16 * i + j  # one bus per PF, unique in the lab
             if node.name in seen:
                 raise ValueError(f"node {node.name!r} is defined twice")
             seen.add(node.name)

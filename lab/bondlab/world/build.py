@@ -29,7 +29,7 @@ def build(state: LabState, topo, progress=None) -> None:
         nodens = make_netns(state, f"node-{node.name}")
         state.data["nodes"][node.name] = nodens.name
         for j, pf in enumerate(node.pfs):
-            record = vf.create_pf(state, nodens, fabric, node.name, pf, f"n{i}p{j}", 0x10 + 16 * i + j)
+            record = vf.create_pf(state, nodens, fabric, node.name, pf, f"n{i}p{j}")
             state.data["pfs"].append(record)
             vf.register(state, record)
             state.save()

@@ -38,14 +38,7 @@ def vf_netdev(pf: str, index: int) -> str:
     return pf[: 15 - len(suffix)] + suffix
 
 
-def pci(bus: int, index: int = -1) -> str:
-    """PF: 0000:BB:00.0; VF n: 0000:BB:(2 + n // 8).(n % 8)."""
-    if index < 0:
-        return f"0000:{bus:02x}:00.0"
-    return f"0000:{bus:02x}:{2 + index // 8:02x}.{index % 8}"
-
-
-def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str, bus: int) -> dict:
+def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -> dict:
     """Make one PF with its switch and VFs; every creation is logged for undo first. Returns its record."""
     sw = switch.PfSwitch(prefix)
     record = {
@@ -55,7 +48,7 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str, b
         "backend": pf.backend,
         "switch": prefix,
         "resource": pf.resource,
-        "pci": pci(bus),
+        "pci": pf.pci(),
         "mtu": pf.mtu,
         "nsim": None,
         "vfs": [],
@@ -81,7 +74,7 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str, b
             f"link set {name} alias {state.mark}",
         ]
         ports.append(port)
-        record["vfs"].append({"index": index, "netdev": name, "port": port, "pci": pci(bus, index)})
+        record["vfs"].append({"index": index, "netdev": name, "port": port, "pci": pf.pci(index)})
     batch(nodens.name, lines)
     batch(fabric.name, switch.attach_lines(ports, sw.bridge, state.mark, vf=True))
     return record

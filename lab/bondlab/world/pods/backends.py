@@ -40,6 +40,7 @@ def setup(state: LabState, backend: str, progress: Callable = lambda text: None)
     if backend != "docker":
         return
     from bondlab.world.pods import docker as dockerpod
+    from bondlab.world.pods import image
 
     engine = dockerpod.default_engine()
     began = time.monotonic()
@@ -50,7 +51,7 @@ def setup(state: LabState, backend: str, progress: Callable = lambda text: None)
     state.defer("docker-lab-rm", url=url)  # before any container: a half-made pod is removed too
     api = dockerpod.client(url)
     try:
-        image, import_s = dockerpod.ensure_image(api)
+        image, import_s = image.ensure_image(api)
     finally:
         api.close()
     state.data["docker"] = {

@@ -8,9 +8,12 @@ import os
 
 import pytest
 
-from bondlab import deploy, inspect, multus
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns
+from bondlab import deploy
+from bondlab.cni import multus
+from bondlab.model import yamlsrc
+from bondlab.world import inspect
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
 
 pytestmark = pytest.mark.kernel
 
@@ -36,7 +39,7 @@ spec:
 
 
 def prepare(ipam: str):
-    return deploy.prepare(["vf.yaml"], texts={"vf.yaml": MANIFEST.replace("IPAM", ipam)})
+    return deploy.prepare(yamlsrc.load_all(MANIFEST.replace("IPAM", ipam), "vf.yaml"))
 
 
 def test_sriov_ipam_section_addresses_the_vf_and_del_releases_the_lease(lab_state, untouched):

@@ -12,9 +12,11 @@ import json
 
 import pytest
 
-from bondlab import deploy, multus
-from bondlab.labstate import LabError
-from bondlab.netns import Netns
+from bondlab import deploy
+from bondlab.cni import multus
+from bondlab.model import yamlsrc
+from bondlab.world.labstate import LabError
+from bondlab.world.netns import Netns
 from tests.lab.conftest import SEEDS
 
 pytestmark = pytest.mark.kernel
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.kernel
 
 def test_seed_000_as_published_names_the_missing_nad_and_creates_nothing(lab_state, untouched):
     with pytest.raises(LabError) as error:
-        deploy.prepare([str(SEEDS / "000-sriov-bond.yaml")])
+        deploy.prepare(yamlsrc.load_files([str(SEEDS / "000-sriov-bond.yaml")]))
     message = str(error.value)
     assert "pod default/test-pod" in message and "(bond-net)" in message and "bond-net1" in message
     assert "000-sriov-bond.yaml:" in message
@@ -30,7 +32,7 @@ def test_seed_000_as_published_names_the_missing_nad_and_creates_nothing(lab_sta
 
 @pytest.mark.parametrize("backend", ["veth", "netdevsim"])
 def test_seed_000_corrected_deploys_bond_over_two_vfs(lab_state, untouched, backend):
-    prepared = deploy.prepare([str(SEEDS / "000-sriov-bond-fixed.yaml")], backend=backend)
+    prepared = deploy.prepare(yamlsrc.load_files([str(SEEDS / "000-sriov-bond-fixed.yaml")]), backend=backend)
     state = deploy.deploy(prepared)
     try:
         pod = Netns(multus.find_pod(state, "test-pod")["netns"])

@@ -1,12 +1,12 @@
-"""Scenario loader and schema validator (bondlab.scenario): errors name file, line and path; durations;
+"""Scenario loader and schema validator (bondlab.model.scenario): errors name file, line and path; durations;
 discovery skips lib/ (no root, no kernel)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bondlab import scenario
-from bondlab.yamlsrc import SourceError
+from bondlab.model import scenario
+from bondlab.model.yamlsrc import SourceError
 
 HEAD = """apiVersion: bondlab/v1
 kind: Scenario

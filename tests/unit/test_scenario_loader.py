@@ -7,6 +7,7 @@ import pytest
 
 from bondlab.model import scenario
 from bondlab.model.yamlsrc import SourceError
+from bondlab.util.paths import REPO
 
 HEAD = """apiVersion: bondlab/v1
 kind: Scenario
@@ -95,7 +96,7 @@ def test_discover_skips_lib_and_sorts(tmp_path):
 
 
 def test_every_library_file_loads():
-    files = scenario.discover([str(scenario.REPO / "scenarios"), str(scenario.REPO / "benchmarks")])
+    files = scenario.discover([str(REPO / "scenarios"), str(REPO / "benchmarks")])
     assert files and all(scenario.load(f).name for f in files)
 
 

@@ -78,20 +78,20 @@ def normalize(obj: Any, where: str = "result", code: int = IPAM_RESULT) -> dict:
     return out
 
 
-def _is_ip(value: object) -> bool:
+def _parses(parse, value: object) -> bool:
     try:
-        inet.parse_ip(value)
+        parse(value)
         return True
     except ValueError:
         return False
+
+
+def _is_ip(value: object) -> bool:
+    return _parses(inet.parse_ip, value)
 
 
 def _is_cidr(value: object) -> bool:
-    try:
-        inet.parse_cidr(value)
-        return True
-    except ValueError:
-        return False
+    return _parses(inet.parse_cidr, value)
 
 
 def merge_dns_all(*sources: Mapping[str, Any]) -> dict:

@@ -141,22 +141,21 @@ def load(env: Mapping[str, str]) -> Settings:
     path = env.get("BONDCNI_SETTINGS") or DEFAULT_PATH
     data, why = _read_secure(path)
     settings = parse(data, path) if data is not None else Settings(warnings=(why,) if why else ())
+    return _with_env(settings, env, debug=True)
+
+
+def _with_env(settings: Settings, env: Mapping[str, str], debug: bool) -> Settings:
+    """The BONDCNI_* overrides from the runtime's environment."""
     over = {}
     if env.get("BONDCNI_STATE_DIR"):
         over["state_dir"] = env["BONDCNI_STATE_DIR"]
     if env.get("BONDCNI_LOG_FILE"):
         over["log_file"] = env["BONDCNI_LOG_FILE"]
-    if env.get("BONDCNI_DEBUG", "") in ("1", "true"):
+    if debug and env.get("BONDCNI_DEBUG", "") in ("1", "true"):
         over["log_level"] = "debug"
     return settings.replace(**over) if over else settings
 
 
 def defaults_with_env(env: Mapping[str, str], problem: CniError) -> Settings:
     """What DEL uses when the settings file does not parse: DEL must still clean up."""
-    base = Settings(warnings=(problem.msg + "; using defaults",))
-    over = {}
-    if env.get("BONDCNI_STATE_DIR"):
-        over["state_dir"] = env["BONDCNI_STATE_DIR"]
-    if env.get("BONDCNI_LOG_FILE"):
-        over["log_file"] = env["BONDCNI_LOG_FILE"]
-    return base.replace(**over)
+    return _with_env(Settings(warnings=(problem.msg + "; using defaults",)), env, debug=False)

@@ -3,6 +3,7 @@ the lab's locked dependencies, runs `bondlab doctor`, `bondlab run --help` and l
 checkout. Slow-ish (a venv and ~30 packages, from pip's cache after the first run); no root, no kernel."""
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -24,6 +25,8 @@ def _run(argv, **kw):
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
     out = tmp_path_factory.mktemp("wheel")
+    # setuptools builds in the tree and never empties build/lib: a module that moved or went would ship again
+    shutil.rmtree(REPO / "build", ignore_errors=True)
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", out, REPO])
     (found,) = out.glob("bond_cni_lab-*.whl")
     return found

@@ -114,18 +114,6 @@ def link_events(data: bytes, now: int) -> list:
     return out
 
 
-def realtime(priority: int, errors: list) -> None:
-    """SCHED_FIFO at `priority` (0: leave as is). On the lab VM's single CPU the runner (pyroute2 parsing,
-    process starts) and the other helpers otherwise take the CPU for tens to hundreds of ms, and a starved
-    sender is a blind measurement. The helper sleeps in poll() between probes, so it cannot hog the CPU."""
-    if priority <= 0:
-        return
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-    except OSError as error:
-        errors.append(f"SCHED_FIFO {priority}: {error.strerror} (running at normal priority)")
-
-
 def _stamp(ancdata) -> int:
     for level, kind, data in ancdata:
         if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
@@ -243,7 +231,6 @@ class Helper:
         return nxt
 
     def run(self) -> None:
-        realtime(self.spec.get("priority", 0), self.errors)
         poller = select.poll()
         stdin = sys.stdin.fileno()
         os.set_blocking(stdin, False)

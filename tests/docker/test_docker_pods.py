@@ -9,7 +9,6 @@ import pytest
 
 from bondlab import deploy
 from bondlab.bench import lab as labbench
-from bondlab.cni import multus
 from bondlab.model import yamlsrc
 from bondlab.pytest import infra
 from bondlab.util.wait import until
@@ -29,11 +28,11 @@ def test_seed_000_with_docker_pods_shows_the_bond_inside_the_container(docker_en
     url, _ = docker_engine
     state = deploy.deploy(deploy.prepare(yamlsrc.load_files([SEED])), pods_backend="docker")
     try:
-        pod = multus.find_pod(state, "test-pod")
-        assert pod["netns_path"].startswith("/proc/") and pod["container"] in lab_containers(url)
+        pod = state.pod("test-pod")
+        assert pod.netns_path.startswith("/proc/") and pod.container in lab_containers(url)
         api = dockerpod.client(url)
         try:
-            code, out = api.containers.get(pod["container"]).exec_run(["ip", "a"])
+            code, out = api.containers.get(pod.container).exec_run(["ip", "a"])
         finally:
             api.close()
         text = out.decode()
@@ -54,8 +53,8 @@ def test_active_backup_fails_over_in_a_docker_pod(docker_engine, lab_state, unto
     url, _ = docker_engine
     state = deploy.deploy(deploy.prepare(yamlsrc.load_files([SEED])), pods_backend="docker")
     try:
-        pod = multus.find_pod(state, "test-pod")
-        ns = Netns(pod["netns"])
+        pod = state.pod("test-pod")
+        ns = Netns(pod.netns)
 
         def active():
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")

@@ -7,7 +7,6 @@ import pytest
 
 from bondlab import deploy
 from bondlab.bench import lab as labbench
-from bondlab.cni import multus
 from bondlab.model import yamlsrc
 from bondlab.model.yamlsrc import SourceError
 from bondlab.pytest import infra
@@ -58,7 +57,7 @@ def test_plugin_failing_mid_way_rolls_back_and_names_the_network(lab_state, unto
 def test_pod_netns_that_vanished_still_tears_down(lab_state, untouched):
     state = deploy.deploy(prepare(labbench.manifest(2)))
     try:
-        delete(multus.find_pod(state, "pod-0")["netns"])
+        delete(state.pod("pod-0").netns)
     finally:
         deploy.destroy(state)
     assert list_labs() == []
@@ -79,12 +78,12 @@ def test_sixteen_pods_bond_over_two_pfs_reach_the_gateway_and_go_away(lab_state,
 def test_cutting_the_active_pf_fails_the_bond_over_and_testinfra_sees_it(lab_state, untouched):
     state = deploy.deploy(deploy.prepare(yamlsrc.load_files([str(SEEDS / "000-sriov-bond-fixed.yaml")])))
     try:
-        pod = multus.find_pod(state, "test-pod")
-        host = infra.host(pod["netns"])
+        pod = state.pod("test-pod")
+        host = infra.host(pod.netns)
         assert host.interface("bond0").exists and host.interface("net1").exists
         assert any(a.startswith("10.56.217.") for a in host.interface("bond0").addresses)
         assert host.file("/sys/class/net/bond0/bonding/mode").content_string.startswith("active-backup")
-        ns = Netns(pod["netns"])
+        ns = Netns(pod.netns)
 
         def active():
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from bondlab import deploy
-from bondlab.cni import multus
 from bondlab.model import yamlsrc
 from bondlab.model.yamlsrc import SourceError
 from bondlab.world import build as world
@@ -51,9 +50,9 @@ def test_seed_002_daemonset_corrected_bonds_two_host_links_in_the_daemonset_pod(
     docs = yamlsrc.load_files([str(SEEDS / "002-daemonset-host-bond-fixed.yaml")])
     state = deploy.deploy(deploy.prepare(docs))
     try:
-        pod = multus.find_pod(state, "bonding-node1")
-        assert pod["owner"] == "DaemonSet default/bonding"
-        got = links(Netns(pod["netns"]))
+        pod = state.pod("bonding-node1")
+        assert pod.owner == "DaemonSet default/bonding"
+        got = links(Netns(pod.netns))
         assert got["net1"]["linkinfo"]["info_kind"] == "bond"
         assert got["net1"]["linkinfo"]["info_data"]["mode"] == "active-backup"
         assert got["eth1000"]["master"] == "net1" and got["eth1001"]["master"] == "net1"
@@ -61,7 +60,7 @@ def test_seed_002_daemonset_corrected_bonds_two_host_links_in_the_daemonset_pod(
         assert address.startswith("10.10.10.") and address.endswith("/24")
         node = links(Netns(state.data["nodes"]["node1"]))
         assert "eth1000" not in node and "eth1001" not in node  # taken from the host into the pod
-        assert pings(Netns(pod["netns"]), "10.10.10.1")
+        assert pings(Netns(pod.netns), "10.10.10.1")
     finally:
         assert deploy.destroy(state) == []
 
@@ -97,23 +96,23 @@ def test_seed_002_8023ad_corrected_bonds_two_vfs_with_vlan_set_through_the_pf(la
     docs = yamlsrc.load_files([str(SEEDS / "002-sriov-8023ad-fixed.yaml")])
     state = deploy.deploy(deploy.prepare(docs, backend=backend))
     try:
-        ns = Netns(multus.find_pod(state, "bond0")["netns"])
+        ns = Netns(state.pod("bond0").netns)
         got = links(ns)
         assert got["net3"]["linkinfo"]["info_data"]["mode"] == "802.3ad"
         assert got["net1"]["master"] == "net3" and got["net2"]["master"] == "net3"
         assert inet(got["net3"]) == ["10.20.0.10/24"]
-        for record in state.data["pfs"]:
+        for record in state.pfs:
             assert vf.vf_config(state, record, 0)["vlan"] == 1350
             assert vf.vf_config(state, record, 0)["spoofchk"] is False
         # The derived peers sit on VLAN 1350 (eth0.1350), so the VLAN set through the PF is what lets the
         # pod reach them: moving both VFs to VLAN 1351 cuts the pod off, back to 1350 reconnects it.
-        assert state.data["peers"]["gw"]["vlan"] == 1350
+        assert state.peers["gw"].vlan == 1350
         assert any(line.split()[:3] == ["gw", "core", "1350"] for line in inspect.render(state).splitlines())
         assert pings(ns, "10.20.0.1")
-        for record in state.data["pfs"]:
+        for record in state.pfs:
             vf.configure_vf(state, record, 0, {"vlan": 1351}, before=vf.vf_config(state, record, 0))
         assert not pings(ns, "10.20.0.1")
-        for record in state.data["pfs"]:
+        for record in state.pfs:
             vf.configure_vf(state, record, 0, {"vlan": 1350}, before=vf.vf_config(state, record, 0))
         assert pings(ns, "10.20.0.1")
     finally:
@@ -129,7 +128,7 @@ def test_seed_003_as_given_names_the_nad_no_pod_uses(lab_state, untouched):
 def test_seed_003_corrected_deploys_and_fails_over_when_a_pf_cable_is_cut(lab_state, untouched):
     state = deploy.deploy(deploy.prepare(yamlsrc.load_files([str(SEEDS / "003-bond-pod-fixed.yaml")])))
     try:
-        ns = Netns(multus.find_pod(state, "demo/bondpod1")["netns"])
+        ns = Netns(state.pod("demo/bondpod1").netns)
         got = links(ns)
         assert got["net1"]["master"] == "bond0" and got["net2"]["master"] == "bond0"
         assert got["bond0"]["mtu"] == 1500

@@ -79,7 +79,6 @@ def _inspect(args: argparse.Namespace) -> int:
 
 
 def _exec(args: argparse.Namespace) -> int:
-    from bondlab.cni import multus
     from bondlab.world.labstate import LabError
 
     command = list(args.command)
@@ -88,14 +87,15 @@ def _exec(args: argparse.Namespace) -> int:
     if not command:
         raise SystemExit("bondlab exec: give a command after --, e.g. bondlab exec test-pod -- ip a")
     try:
-        pod = multus.find_pod(_load(args), args.pod)
+        state = _load(args)
+        pod = state.pod(args.pod)
     except LabError as error:
         return _error(error)
-    if pod.get("container"):  # a docker pod: run it in the container (its mounts, its /sys), via the API
+    if pod.container:  # a docker pod: run it in the container (its mounts, its /sys), via the API
         from bondlab.world.pods import backends as pods
 
-        return pods.container_exec(_load(args), pod, command)
-    os.execvp("ip", ["ip", "netns", "exec", pod["netns"], *command])
+        return pods.container_exec(state, pod, command)
+    os.execvp("ip", ["ip", "netns", "exec", pod.netns, *command])
     return 127
 
 

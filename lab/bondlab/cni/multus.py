@@ -16,7 +16,7 @@ import json
 import os
 import secrets
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bondlab.cni import libcni
@@ -25,22 +25,15 @@ from bondlab.model.k8s import Objects, PodSpec
 from bondlab.util.paths import PACKAGE
 from bondlab.world.labstate import LabError, LabState
 from bondlab.world.pods import backends as pods
+from bondlab.world.records import Cable, Delegate, Pod
 
 REFERENCE_PLUGINS = "/usr/lib/cni"
 
 
 @dataclass
-class Delegate:
-    nad: str  # ns/name
-    ifname: str
-    config: dict
-    device: str = ""
-
-
-@dataclass
 class PodPlan:
     pod: PodSpec
-    delegates: list = field(default_factory=list)
+    delegates: list = field(default_factory=list)  # records.Delegate, in annotation order
     devices: dict = field(default_factory=dict)  # resource -> [pci]
 
 
@@ -155,18 +148,18 @@ def plugin_env(state: LabState) -> dict:
     return {"BONDLAB_LAB_DIR": str(state.dir), "BONDCNI_SETTINGS": str(node_settings(state))}
 
 
-def _runtime(state: LabState, record: dict, delegate: dict) -> libcni.Runtime:
+def _runtime(state: LabState, pod: Pod, delegate: Delegate) -> libcni.Runtime:
     args = (
-        f"IgnoreUnknown=true;K8S_POD_NAMESPACE={record['namespace']};K8S_POD_NAME={record['name']};"
-        f"K8S_POD_INFRA_CONTAINER_ID={record['container_id']};K8S_POD_UID={record['uid']}"
+        f"IgnoreUnknown=true;K8S_POD_NAMESPACE={pod.namespace};K8S_POD_NAME={pod.name};"
+        f"K8S_POD_INFRA_CONTAINER_ID={pod.container_id};K8S_POD_UID={pod.uid}"
     )
     return libcni.Runtime(
-        container_id=record["container_id"],
-        netns=pods.cni_netns(record),
-        ifname=delegate["ifname"],
+        container_id=pod.container_id,
+        netns=pods.cni_netns(pod),
+        ifname=delegate.ifname,
         args=args,
         cni_path=state.data["cni_path"],
-        host_netns=state.data["nodes"][record["node"]],
+        host_netns=state.data["nodes"][pod.node],
         extra_env=plugin_env(state),
     )
 
@@ -183,99 +176,122 @@ def node_settings(state: LabState) -> Path:
     return path
 
 
-def add_pod(state: LabState, pod_plan: PodPlan) -> dict:
-    pod = pod_plan.pod
-    sandbox = pods.create(state, pod)  # a netns, or a container's (the pod backend)
-    record = {
-        "key": pod.key,
-        "name": pod.name,
-        "namespace": pod.namespace,
-        "node": pod.node,
+def add_pod(state: LabState, pod_plan: PodPlan) -> Pod:
+    spec = pod_plan.pod
+    sandbox = pods.create(state, spec)  # a netns, or a container's (the pod backend)
+    pod = Pod(
+        seq=state.next_seq(),
+        key=spec.key,
+        name=spec.name,
+        namespace=spec.namespace,
+        node=spec.node,
         **sandbox,
-        "container_id": secrets.token_hex(32),
-        "uid": str(uuid.uuid4()),
-        "owner": pod.owner,
-        "devices": pod_plan.devices,
+        container_id=secrets.token_hex(32),
+        uid=str(uuid.uuid4()),
+        owner=spec.owner,
+        devices=pod_plan.devices,
         # the bond's interface: CNI_IFNAME, which Multus gives (a config `ifname` is ignored, as upstream
         # has ignored it since its PR #35)
-        "bond": next((d.ifname for d in pod_plan.delegates if _is_bond(d.config)), None),
-        "delegates": [],
-        "results": {},  # ifname -> the result its ADD returned (the addresses the lab reads)
-    }
-    state.save_pod(record)  # before the append: its place in the order (seq) comes from the others
-    state.data["pods"].append(record)
-    state.defer("pod-del", key=pod.key)
+        bond=next((d.ifname for d in pod_plan.delegates if _is_bond(d.config)), None),
+        cables=tuple(_vf_cables(state, pod_plan.delegates)),
+    )
+    state.put_pod(pod)
+    state.defer("pod-del", key=spec.key)
     for delegate in pod_plan.delegates:
-        entry = {
-            "nad": delegate.nad,
-            "ifname": delegate.ifname,
-            "config": delegate.config,
-            "device": delegate.device,
-        }
-        record["delegates"].append(entry)  # attempted: a failure still DELs it (Multus delPlugins)
-        state.save_pod(record)
+        pod = state.put_pod(pod.with_delegate(delegate))  # attempted: a failure still DELs it
         try:
-            result = libcni.add(delegate.config, _runtime(state, record, entry), str(state.dir / "cni"))
+            result = libcni.add(delegate.config, _runtime(state, pod, delegate), str(state.dir / "cni"))
         except libcni.CniError as error:
-            errors = _del_delegates(state, record)
+            _pod, errors = _del_delegates(state, pod)
             extra = f"; rollback: {'; '.join(errors)}" if errors else ""
             raise LabError(
-                f"{pod.where}: pod {pod.key}: network {delegate.nad} (interface {delegate.ifname}): "
+                f"{spec.where}: pod {spec.key}: network {delegate.nad} (interface {delegate.ifname}): "
                 f"{error}{extra}"
             ) from None
-        record["results"][delegate.ifname] = result
-        state.save_pod(record)
-    return record
+        pod = state.put_pod(_added(state, pod, delegate, result))
+    return pod
 
 
 def _is_bond(config: dict) -> bool:
-    return any(plugin.get("type") == "bond" for plugin in config.get("plugins") or [config])
+    return any(plugin.get("type") == "bond" for plugin in derive.plugins(config))
 
 
-def restart_pod(state: LabState, record: dict) -> None:
-    """CNI DEL of every delegate (reverse order), then ADD again in annotation order, same netns."""
-    entries = list(record["delegates"])
-    errors = _del_delegates(state, record)
-    if errors:
-        raise LabError(f"pod {record['key']}: DEL failed: {'; '.join(errors)}")
-    for entry in entries:
-        record["delegates"].append(entry)
-        state.save()
-        record["results"][entry["ifname"]] = libcni.add(
-            entry["config"], _runtime(state, record, entry), str(state.dir / "cni")
+def _vf_cables(state: LabState, delegates: list):
+    """The pod's VFs as their delegates name them, each with its switch port (the world's records)."""
+    for delegate in delegates:
+        for pf in state.pfs:
+            for vf in pf.vfs:
+                if delegate.device and vf.pci == delegate.device:
+                    yield Cable(delegate.ifname, pf.path, vf.port, vf.index, vf.pci)
+
+
+def _added(state: LabState, pod: Pod, delegate: Delegate, result: dict) -> Pod:
+    """The pod's record once ADD of `delegate` returned `result`: the interface's IPv4 addresses and, for the
+    bond, its slaves and the host links among them, cabled to their PF's own switch port."""
+    ifname = delegate.ifname
+    changes: dict = {
+        "results": {**pod.results, ifname: result},
+        "addresses": {**pod.addresses, ifname: tuple(libcni.ipv4_addresses(result))},
+    }
+    if ifname == pod.bond:
+        slaves = _slaves(delegate.config, result, ifname)
+        cabled = {cable.ifname for cable in pod.cables}
+        hosts = [pf for pf in state.pfs if not pf.vfs and pf.node == pod.node]
+        changes["slaves"] = slaves
+        changes["cables"] = pod.cables + tuple(
+            Cable(pf.name, pf.path, pf.port) for pf in hosts if pf.name in slaves and pf.name not in cabled
         )
-        state.save()
+    return replace(pod, **changes)
 
 
-def _del_delegates(state: LabState, record: dict) -> list:
+def _slaves(config: dict, result: dict, bond: str) -> tuple:
+    """The bond's slaves: the interfaces its ADD result lists after the bond, else (a plugin that reports
+    only the bond, as upstream's does) the `links` its config names."""
+    names = [iface.get("name") for iface in result.get("interfaces") or []]
+    if bond in names[:-1]:
+        return tuple(names[names.index(bond) + 1 :])
+    return tuple(
+        link["name"]
+        for plugin in derive.plugins(config)
+        if plugin.get("type") == "bond"
+        for link in plugin.get("links") or []
+        if link.get("name")
+    )
+
+
+def restart_pod(state: LabState, pod: Pod) -> Pod:
+    """CNI DEL of every delegate (reverse order), then ADD again in annotation order, same netns."""
+    delegates = pod.delegates
+    pod, errors = _del_delegates(state, pod)
+    if errors:
+        raise LabError(f"pod {pod.key}: DEL failed: {'; '.join(errors)}")
+    for delegate in delegates:
+        pod = state.put_pod(pod.with_delegate(delegate))
+        result = libcni.add(delegate.config, _runtime(state, pod, delegate), str(state.dir / "cni"))
+        pod = state.put_pod(_added(state, pod, delegate, result))
+    return pod
+
+
+def _del_delegates(state: LabState, pod: Pod):
+    """DEL every delegate, newest first, past errors; (the pod's record after, the errors)."""
     errors = []
-    gone = not os.path.exists(f"/run/netns/{record['netns']}")  # no `ip netns list` exec per pod
-    while record["delegates"]:
-        entry = record["delegates"][-1]
-        rt = _runtime(state, record, entry)
+    gone = not os.path.exists(f"/run/netns/{pod.netns}")  # no `ip netns list` exec per pod
+    while pod.delegates:
+        delegate = pod.delegates[-1]
+        rt = _runtime(state, pod, delegate)
         if gone:
             rt.netns = ""  # the pod's netns vanished: CNI says DEL must still clean up (CNI_NETNS empty)
         try:
-            libcni.delete(entry["config"], rt, str(state.dir / "cni"))
+            libcni.delete(delegate.config, rt, str(state.dir / "cni"))
         except libcni.CniError as error:
-            errors.append(f"{entry['nad']} ({entry['ifname']}): {error}")
-        record["delegates"].pop()
-        state.save_pod(record)
-    return errors
-
-
-def find_pod(state: LabState, name: str) -> dict:
-    for record in state.data["pods"]:
-        if name in (record["key"], record["name"]):
-            return record
-    known = ", ".join(r["key"] for r in state.data["pods"]) or "none"
-    raise LabError(f"no pod {name!r} in lab {state.data['name']} (pods: {known})")
+            errors.append(f"{delegate.nad} ({delegate.ifname}): {error}")
+        pod = state.put_pod(pod.without_last_delegate())
+    return pod, errors
 
 
 def _pod_del(state: LabState, key: str) -> None:
-    record = find_pod(state, key)
-    errors = _del_delegates(state, record)
-    state.forget_pod(record)
+    pod, errors = _del_delegates(state, state.pod(key))
+    state.forget_pod(pod)
     if errors:
         raise LabError(f"pod {key}: DEL failed for " + "; ".join(errors))
 

@@ -138,11 +138,11 @@ def add(conf: dict, env) -> dict:
             7, "VF pci addr is required (no deviceID: does the NAD name a resourceName the pod requests?)"
         )
     state, record, entry = _find(pci)
-    node, index = Netns(record["nodens"]), entry["index"]
+    node, index = Netns(record.nodens), entry.index
     pod, ifname = _netns_name(env["CNI_NETNS"]), env["CNI_IFNAME"]
-    shown = node.ip("-j", "link", "show", "dev", entry["netdev"], check=False)
+    shown = node.ip("-j", "link", "show", "dev", entry.netdev, check=False)
     if shown.returncode != 0:
-        raise Fail(11, f"VF {pci} ({entry['netdev']}) is not on the node: already in use?")
+        raise Fail(11, f"VF {pci} ({entry.netdev}) is not on the node: already in use?")
     link = json.loads(shown.stdout)[0]
     settings = _settings(conf)
     original = vf.vf_config(state, record, index)
@@ -160,7 +160,7 @@ def add(conf: dict, env) -> dict:
     if settings:
         vf.configure_vf(state, record, index, settings, before=original)
     # One RTM_NEWLINK: the kernel moves it first, then renames it and sets it up in the pod's netns.
-    node.ip("link", "set", "dev", entry["netdev"], "netns", pod, "name", ifname, "up")
+    node.ip("link", "set", "dev", entry.netdev, "netns", pod, "name", ifname, "up")
     mac = settings.get("mac") or link["address"]
     result = {
         "cniVersion": conf.get("cniVersion") or "0.3.1",
@@ -204,7 +204,7 @@ def delete(conf: dict, env) -> None:
             raise failed from None
         return  # nothing of ours: DEL must succeed (kubelet would loop otherwise)
     state, record, entry = _find(saved["pci"])
-    node, index = Netns(record["nodens"]), entry["index"]
+    node, index = Netns(record.nodens), entry.index
     pod, ifname = os.path.basename(saved["netns"]), env["CNI_IFNAME"]
     if os.path.exists(f"/run/netns/{pod}"):
         try:
@@ -212,12 +212,12 @@ def delete(conf: dict, env) -> None:
                 pod,
                 [
                     f"link set dev {ifname} down nomaster",
-                    f"link set dev {ifname} netns {record['nodens']} name {entry['netdev']}",
+                    f"link set dev {ifname} netns {record.nodens} name {entry.netdev}",
                 ],
             )
         except CommandError:
             pass  # not in the pod (any more): it is on the node, or gone with a netns
-    restore = ["link", "set", "dev", entry["netdev"], "address", saved["mac"], "mtu", str(saved["mtu"])]
+    restore = ["link", "set", "dev", entry.netdev, "address", saved["mac"], "mtu", str(saved["mtu"])]
     if node.ip(*restore, check=False).returncode != 0:
         vf.recreate_vf(state, record, index)
         node.ip(*restore)

@@ -101,12 +101,12 @@ class Lab:
 
     @property
     def pods(self) -> list:
-        return [record["name"] for record in self.state.data["pods"]]
+        return [record.name for record in self.state.pods]
 
     @property
     def peers(self) -> dict:
-        """name -> {netns, switch, addresses, vlan}."""
-        return self.state.data.get("peers", {})
+        """name -> world.records.Peer (netns, switch, addresses, vlan)."""
+        return self.state.peers
 
     def pod(self, name: str) -> Pod:
         return Pod(self, self.run.names.pod(name))
@@ -190,12 +190,17 @@ def caller_line() -> str:
 
 # -- a pod ---------------------------------------------------------------------------------------------
 class Pod:
-    """One pod of a lab: its netns, its links and its bond, read from the kernel when asked."""
+    """One pod of a lab: its record (bond, slaves, addresses as deploy wrote them) and its links, read from
+    the kernel when asked."""
 
-    def __init__(self, lab: Lab, record: dict) -> None:
-        self.lab, self.record = lab, record
-        self.name, self.key, self.node = record["name"], record["key"], record["node"]
-        self.netns = record["netns"]
+    def __init__(self, lab: Lab, record) -> None:
+        self.lab = lab
+        self.name, self.key, self.node, self.netns = record.name, record.key, record.node, record.netns
+
+    @property
+    def record(self):
+        """The pod's record (world.records.Pod) as it is now: a restartPod writes a new one."""
+        return self.lab.state.pod(self.key)
 
     def __repr__(self) -> str:
         return f"Pod({self.key} in {self.netns})"
@@ -229,6 +234,7 @@ class Pod:
 
     @property
     def slaves(self) -> list:
+        """The bond's slaves as its ADD enslaved them."""
         return self.lab.run.names.slaves(self.record)
 
     @property
@@ -243,8 +249,8 @@ class Pod:
     def bond_state(self) -> dict:
         """{name, mode, active_slave, up, carrier, address, slaves: {slave: MII status}, options: the kernel's
         bonding attributes (`ip -d` info_data)}."""
-        bond = self.bond
-        link = self.links.get(bond)
+        bond, links = self.bond, self.links
+        link = links.get(bond)
         if link is None:
             from bondlab.world.labstate import LabError
 
@@ -257,7 +263,11 @@ class Pod:
             "up": "UP" in link.get("flags", []),
             "carrier": "LOWER_UP" in link.get("flags", []),
             "address": link.get("address"),
-            "slaves": {slave: self.link(slave).get("mii_status") for slave in self.slaves},
+            "slaves": {
+                name: self.link(name).get("mii_status")
+                for name, slave in links.items()
+                if slave.get("master") == bond
+            },
             "options": options,
         }
 
@@ -266,6 +276,6 @@ class Pod:
         """The testinfra host of this pod: netns://NAME, or docker://NAME (its engine) for a docker pod."""
         from bondlab.pytest import infra
 
-        if self.record.get("container"):
+        if self.record.container:
             return infra.container(self.record, self.lab.state.data["docker"]["url"])
         return infra.host(self.netns)

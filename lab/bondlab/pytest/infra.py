@@ -52,13 +52,14 @@ def host(netns: str):
     return testinfra.get_host(f"netns://{netns}")
 
 
-def container(record: dict, url: str):
-    """The testinfra host of a docker pod: `docker://<container>` on the engine at `url` (DOCKER_HOST)."""
+def container(pod, url: str):
+    """The testinfra host of a docker pod (world.records.Pod): `docker://<container>` on the engine at `url`
+    (DOCKER_HOST)."""
     import os
 
     import testinfra
 
-    if not record.get("container"):
-        raise ValueError(f"pod {record.get('key')} is not a container (pod backend netns)")
+    if not pod.container:
+        raise ValueError(f"pod {pod.key} is not a container (pod backend netns)")
     os.environ["DOCKER_HOST"] = url
-    return testinfra.get_host(f"docker://{record['container']}")
+    return testinfra.get_host(f"docker://{pod.container}")

@@ -9,7 +9,7 @@ import time
 from bondlab.cni import multus
 from bondlab.run.reader import READER
 from bondlab.world import build as world
-from bondlab.world import lacp, switch, vf
+from bondlab.world import lacp, vf
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
 
@@ -26,10 +26,10 @@ def _target(tl, args: dict, up: bool) -> int:
         if up:
             return ports(tl, [tl.last_cut.pop()], True)
         pod = names.pod(args["active"])
-        active = READER.link(pod["netns"], names.bond_of(pod)).get("active_slave")
+        active = READER.link(pod.netns, names.bond_of(pod)).get("active_slave")
         if not active:
             raise LabError(f"{args['active']}: the bond has no active slave to cut")
-        tl.last_cut.append(names.slave_port(f"{pod['name']}/{active}"))
+        tl.last_cut.append(names.slave_port(f"{pod.name}/{active}"))
         return ports(tl, [tl.last_cut[-1]], False)
     if "vf" in args:
         return ports(tl, [names.slave_port(args["vf"])], up)
@@ -38,7 +38,7 @@ def _target(tl, args: dict, up: bool) -> int:
         return ports(tl, world.pf_cable_ports(tl.state, node, pf, restore=up), up)
     if "uplink" in args:
         node, pf = args["uplink"].split("/", 1)
-        return ports(tl, [switch.PfSwitch(world.find_pf(tl.state, node, pf)["switch"]).uplink], up)
+        return ports(tl, [tl.state.pf(node, pf).uplink], up)
     return ports(tl, [args["port"]], up)
 
 
@@ -58,7 +58,7 @@ def link_state(tl, args: dict) -> int:
 
 def admin(tl, args: dict) -> int:
     pod, iface = tl.names.split(args["link"])
-    return READER.set_up(pod["netns"], [iface], args["state"] == "up")
+    return READER.set_up(pod.netns, [iface], args["state"] == "up")
 
 
 def flap(tl, args: dict) -> int:
@@ -75,7 +75,7 @@ def flap(tl, args: dict) -> int:
 def netem(tl, args: dict) -> int:
     pod, iface = tl.names.split(args["vf"])
     port = tl.names.slave_port(args["vf"])
-    for ns, dev in ((tl.fabric, port), (Netns(pod["netns"]), iface)):
+    for ns, dev in ((tl.fabric, port), (Netns(pod.netns), iface)):
         if args.get("clear"):
             ns.exec("tc", "qdisc", "del", "dev", dev, "root", check=False)
             continue
@@ -88,24 +88,24 @@ def netem(tl, args: dict) -> int:
 
 def set_active(tl, args: dict) -> int:
     pod, iface = tl.names.split(args["link"])
-    Netns(pod["netns"]).ip("link", "set", tl.names.bond_of(pod), "type", "bond", "active_slave", iface)
+    Netns(pod.netns).ip("link", "set", tl.names.bond_of(pod), "type", "bond", "active_slave", iface)
     return 0
 
 
 def delete_slave(tl, args: dict) -> int:
     pod, iface = tl.names.split(args["link"])
-    Netns(pod["netns"]).ip("link", "del", iface)
+    Netns(pod.netns).ip("link", "del", iface)
     return 0
 
 
 def restart_pod(tl, args: dict) -> int:
-    multus.restart_pod(tl.state, tl.names.pod(args["pod"]))
+    multus.restart_pod(tl.state, tl.names.pod(args["pod"]))  # writes the pod's new record
     return 0
 
 
 def lacp_partner(tl, args: dict) -> int:
     pod = tl.names.pod(args["pod"])
-    slave_ports = [tl.names.slave_port(f"{pod['name']}/{slave}") for slave in tl.names.slaves(pod)]
+    slave_ports = [tl.names.slave_port(f"{pod.name}/{slave}") for slave in tl.names.slaves(pod)]
     tl.partners += 1
     lacp.make_partner(tl.fabric, f"lag{tl.partners}", slave_ports, tl.state.mark)
     return 0

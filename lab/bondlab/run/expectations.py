@@ -20,7 +20,7 @@ def _poll(tl, args: dict, predicate, what: str, describe) -> str:
 
 def _link(tl, link: str) -> dict:
     pod, iface = tl.names.split(link)
-    return READER.link(pod["netns"], iface)
+    return READER.link(pod.netns, iface)
 
 
 def active_slave(tl, args: dict) -> str:
@@ -28,11 +28,9 @@ def active_slave(tl, args: dict) -> str:
     bond = tl.names.bond_of(pod)
 
     def active():
-        return READER.link(pod["netns"], bond).get("active_slave")
+        return READER.link(pod.netns, bond).get("active_slave")
 
-    return _poll(
-        tl, args, lambda: active() == iface, f"active slave of {pod['name']}/{bond} is {iface}", active
-    )
+    return _poll(tl, args, lambda: active() == iface, f"active slave of {pod.name}/{bond} is {iface}", active)
 
 
 def mii(tl, args: dict) -> str:
@@ -84,7 +82,7 @@ def lacp(tl, args: dict) -> str:
     pod, iface = tl.names.split(args["link"])
 
     def port():
-        return lacp_state.slave_state(pod["netns"], iface)
+        return lacp_state.slave_state(pod.netns, iface)
 
     want = args["state"] == "negotiated"
     return _poll(
@@ -99,7 +97,7 @@ def lacp(tl, args: dict) -> str:
 def connectivity(tl, args: dict) -> str:
     """3 pings per pair (every pod and peer, or `from` x `to`); rows go to the report's FROM/TO table."""
     names = tl.names
-    everyone = [p["name"] for p in tl.state.data["pods"]] + list(tl.state.data.get("peers", {}))
+    everyone = [p.name for p in tl.state.pods] + list(tl.state.peers)
     froms, tos = args.get("from") or everyone, args.get("to") or everyone
     want, bad, total = args.get("connected", True), [], 0
     for src in froms:

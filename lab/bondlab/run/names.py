@@ -5,36 +5,35 @@ from __future__ import annotations
 
 import ipaddress
 
-from bondlab.cni import libcni, multus
 from bondlab.run import traffic
-from bondlab.world import switch
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
+from bondlab.world.records import Pod
 
 
 class Names:
-    """Resolution over one deployed lab's records."""
+    """Resolution over one deployed lab's records (world.records), as deploy wrote them."""
 
     def __init__(self, state) -> None:
         self.state = state
 
-    def pod(self, name: str) -> dict:
+    def pod(self, name: str) -> Pod:
         """A pod by NAME, NAMESPACE/NAME, or the pod part of POD/BOND."""
         try:
-            return multus.find_pod(self.state, name)
+            return self.state.pod(name)
         except LabError:
             if name.count("/") != 1:
                 raise
-            return multus.find_pod(self.state, name.split("/")[0])
+            return self.state.pod(name.split("/")[0])
 
     def pod_ns(self, name: str) -> Netns:
-        return Netns(self.pod(name)["netns"])
+        return Netns(self.pod(name).netns)
 
-    def bond_of(self, pod: dict) -> str:
+    def bond_of(self, pod: Pod) -> str:
         """The bond's interface in the pod, as deploy recorded it (cni.multus.add_pod)."""
-        if not pod.get("bond"):
-            raise LabError(f"pod {pod['key']} has no bond")
-        return pod["bond"]
+        if not pod.bond:
+            raise LabError(f"pod {pod.key} has no bond")
+        return pod.bond
 
     def split(self, link: str):
         pod, _, iface = link.rpartition("/")
@@ -43,42 +42,34 @@ class Names:
     def slave_port(self, link: str) -> str:
         """The fabric switch port a pod's slave is cabled to (a VF's port, or a host link's PF port)."""
         pod, iface = self.split(link)
-        device = next((d.get("device") for d in pod["delegates"] if d["ifname"] == iface), None)
-        for record in self.state.data["pfs"]:
-            for entry in record["vfs"]:
-                if device and entry["pci"] == device:
-                    return entry["port"]
-            if not record["vfs"] and record["name"] == iface and record["node"] == pod["node"]:
-                return switch.PfSwitch(record["switch"]).pf_port
-        raise LabError(f"{link}: not a VF or host link the lab cabled (no switch port)")
+        cable = pod.cable(iface)
+        if cable is None:
+            raise LabError(f"{link}: not a VF or host link the lab cabled (no switch port)")
+        return cable.port
 
     def vf_of(self, link: str):
+        """(the PF's record, the VF's index) of a pod's VF."""
         pod, iface = self.split(link)
-        device = next((d.get("device") for d in pod["delegates"] if d["ifname"] == iface), None)
-        for record in self.state.data["pfs"]:
-            for entry in record["vfs"]:
-                if device and entry["pci"] == device:
-                    return record, entry["index"]
-        raise LabError(f"{link}: not a VF")
+        cable = pod.cable(iface)
+        if cable is None or cable.vf is None:
+            raise LabError(f"{link}: not a VF")
+        return self.state.pf(*cable.pf.split("/", 1)), cable.vf
 
-    def slaves(self, pod: dict) -> list:
-        bond = self.bond_of(pod)
-        links = Netns(pod["netns"]).ip_json("-d", "link", "show") or []
-        return [link["ifname"] for link in links if link.get("master") == bond]
+    def slaves(self, pod: Pod) -> list:
+        """The bond's slaves as its ADD enslaved them."""
+        self.bond_of(pod)
+        return list(pod.slaves)
 
     def endpoint(self, name: str):
-        """(netns, IPv4 address, kind) of a pod (its bond's address) or a peer."""
-        peers = self.state.data.get("peers", {})
-        if name in peers:
-            return peers[name]["netns"], [a.split("/")[0] for a in peers[name]["addresses"]], "peer"
+        """(netns, IPv4 addresses, kind) of a peer, or of a pod (its bond's, or POD/IFACE's)."""
+        peer = self.state.peers.get(name)
+        if peer is not None:
+            return peer.netns, [a.split("/")[0] for a in peer.addresses], "peer"
         pod = self.pod(name)
-        bond = (
-            name.split("/")[1]
-            if name.count("/") == 1 and not name.startswith(pod["namespace"] + "/")
-            else None
+        iface = (
+            name.split("/")[1] if name.count("/") == 1 and not name.startswith(pod.namespace + "/") else None
         )
-        bond = bond or self.bond_of(pod)
-        return pod["netns"], libcni.ipv4_addresses(pod["results"].get(bond) or {}), "pod"
+        return pod.netns, list(pod.addresses.get(iface or self.bond_of(pod), ())), "pod"
 
     def address_for(self, src: list, dst: list) -> str:
         """The destination address on the same subnet as the source, else the first."""

@@ -44,8 +44,8 @@ class Timeline:
 
     def open_sockets(self) -> None:
         """Open the netlink sockets (and import pyroute2) before the timeline; cuts use the fabric's."""
-        for pod in self.state.data["pods"]:
-            READER.link(pod["netns"], "lo")
+        for pod in self.state.pods:
+            READER.link(pod.netns, "lo")
         READER.link(self.fabric.name, "lo")
 
     def play(self, step, sr: StepResult, failures: list) -> None:
@@ -91,7 +91,7 @@ class Timeline:
             return
         names = self.names
         taps, tapped, fid = [], set(), 0
-        peers = self.state.data.get("peers", {})
+        peers = self.state.peers
         for raw in flows:
             pairs = [(raw["from"], raw["to"])]
             if raw.get("bidirectional", True):
@@ -99,7 +99,7 @@ class Timeline:
             for src, dst in pairs:
                 src_ns, src_addrs, _ = names.endpoint(src)
                 dst_ns, dst_addrs, _ = names.endpoint(dst)
-                peer_src = [a for a in peers.get(src, {}).get("addresses", [])]
+                peer_src = list(peers[src].addresses) if src in peers else []
                 ip = names.address_for(src_addrs if not peer_src else peer_src, dst_addrs)
                 if not src_addrs:
                     raise traffic.TrafficError(f"traffic cannot start: {src} has no IPv4 address")
@@ -110,11 +110,11 @@ class Timeline:
                     continue
                 tapped.add(end)
                 if end in peers:
-                    taps.append(traffic.Tap(peers[end]["netns"], "eth0", f"peer {end}", neighbour_only=True))
+                    taps.append(traffic.Tap(peers[end].netns, "eth0", f"peer {end}", neighbour_only=True))
                     continue
                 pod = names.pod(end)
                 for slave in names.slaves(pod):
-                    link = f"{pod['name']}/{slave}"
+                    link = f"{pod.name}/{slave}"
                     try:
                         taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
                     except LabError:
@@ -148,20 +148,19 @@ class Timeline:
             if not action.done_at or not STEPS[action.kind].failover:
                 continue
             before = self.actions[i + 1].t if i + 1 < len(self.actions) else tr.stopped
-            for pod in self.state.data["pods"]:
-                try:
-                    bond = self.names.bond_of(pod)
-                except LabError:
+            for pod in self.state.pods:
+                bond = pod.bond
+                if not bond:
                     continue
-                labels = [t.label for t in tr.taps if t.label.startswith(pod["name"] + "/")]
+                labels = [t.label for t in tr.taps if t.label.startswith(pod.name + "/")]
                 got = traffic.failover_times(
-                    tr.link_events(pod["netns"]), taps, bond, labels, action.done_at, before
+                    tr.link_events(pod.netns), taps, bond, labels, action.done_at, before
                 )
                 if got["garp_ns"] or got["event_ns"]:
                     out.append(
                         {
                             "action": action.text,
-                            "pod": pod["name"],
+                            "pod": pod.name,
                             "garp_ms": _ms_after(got["garp_ns"], action.done_at),
                             "event_ms": _ms_after(got["event_ns"], action.done_at),
                         }

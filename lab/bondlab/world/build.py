@@ -10,6 +10,7 @@ from __future__ import annotations
 from bondlab.world import switch, vf
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, batch, delete, run
+from bondlab.world.records import Peer
 
 
 def make_netns(state: LabState, role: str) -> Netns:
@@ -30,17 +31,17 @@ def build(state: LabState, topo, progress=None) -> None:
         state.data["nodes"][node.name] = nodens.name
         for j, pf in enumerate(node.pfs):
             record = vf.create_pf(state, nodens, fabric, node.name, pf, f"n{i}p{j}")
-            state.data["pfs"].append(record)
+            state.pfs.append(record)
             vf.register(state, record)
             state.save()
             if progress:
                 progress(f"node {node.name}: PF {pf.name} ({pf.backend}, {pf.vfs} VFs)")
-    state.data["peers"] = {}
     for k, peer in enumerate(topo.peers):
         ns = make_netns(state, f"peer-{peer.name}")
         port = f"pr{k}"
-        bridge = switch.CORE if peer.switch == switch.CORE else _switch_of(state, peer.switch)
-        dev = f"eth0.{peer.vlan}" if getattr(peer, "vlan", 0) else "eth0"
+        bridge = switch.CORE if peer.switch == switch.CORE else state.pf(*peer.switch.split("/", 1)).switch
+        record = Peer(peer.name, ns.name, peer.switch, tuple(peer.addresses), getattr(peer, "vlan", 0))
+        dev = record.device
         vlan = [f"link add link eth0 name {dev} type vlan id {peer.vlan}", f"link set {dev} up"]
         batch(
             ns.name,
@@ -53,48 +54,30 @@ def build(state: LabState, topo, progress=None) -> None:
             ],
         )
         batch(fabric.name, switch.attach_lines([port], bridge, state.mark))
-        state.data["peers"][peer.name] = {
-            "netns": ns.name,
-            "switch": peer.switch,
-            "addresses": peer.addresses,
-            "vlan": getattr(peer, "vlan", 0),
-        }
+        state.peers[peer.name] = record
     state.save()
 
 
-def _switch_of(state: LabState, where: str) -> str:
-    node, pf = where.split("/", 1)
-    for record in state.data["pfs"]:
-        if record["node"] == node and record["name"] == pf:
-            return record["switch"]
-    raise KeyError(where)
-
-
-def find_pf(state: LabState, node: str, name: str) -> dict:
-    for record in state.data["pfs"]:
-        if record["node"] == node and record["name"] == name:
-            return record
-    raise KeyError(f"no PF {name!r} on node {node!r}")
+def _link_states(state: LabState, record) -> dict:
+    return {v.index: vf.vf_config(state, record, v.index).get("link_state") for v in record.vfs}
 
 
 def cut_pf(state: LabState, node: str, name: str, restore: bool = False) -> None:
     """Pull (or plug back) a PF's cable: its uplink and the carrier of its link-state-auto VFs."""
-    record = find_pf(state, node, name)
-    states = {v["index"]: vf.vf_config(state, record, v["index"]).get("link_state") for v in record["vfs"]}
-    fabric, sw = Netns(state.netns_name("fabric")), switch.PfSwitch(record["switch"])
-    switch.set_cable(fabric, sw, states, record["backend"] == "veth", up=restore)
+    record = state.pf(node, name)
+    fabric, sw = Netns(state.netns_name("fabric")), switch.PfSwitch(record.switch)
+    switch.set_cable(fabric, sw, _link_states(state, record), record.backend == "veth", up=restore)
 
 
 def pf_cable_ports(state: LabState, node: str, name: str, restore: bool = False) -> list:
     """The fabric ports cut_pf() sets down (or up), for callers that set them themselves."""
-    record = find_pf(state, node, name)
-    states = {v["index"]: vf.vf_config(state, record, v["index"]).get("link_state") for v in record["vfs"]}
-    return switch.cable_ports(switch.PfSwitch(record["switch"]), states, record["backend"] == "veth", restore)
+    record = state.pf(node, name)
+    sw = switch.PfSwitch(record.switch)
+    return switch.cable_ports(sw, _link_states(state, record), record.backend == "veth", restore)
 
 
 def cut_vf(state: LabState, node: str, name: str, index: int, restore: bool = False) -> None:
-    record = find_pf(state, node, name)
-    switch.set_port(Netns(state.netns_name("fabric")), record["vfs"][index]["port"], restore)
+    switch.set_port(Netns(state.netns_name("fabric")), state.pf(node, name).vf(index).port, restore)
 
 
 # -- undo handlers (op name -> function(state, **args)) ---------------------------------------------

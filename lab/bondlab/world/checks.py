@@ -9,10 +9,10 @@ from bondlab.world.netns import Netns
 def ping_from_pods(state: LabState, address: str, count: int = 1, timeout: int = 2) -> list:
     """Ping `address` (inside the lab) from every pod; return the pods that got no answer."""
     failed = []
-    for pod in state.data["pods"]:
-        proc = Netns(pod["netns"]).exec(
+    for pod in state.pods:
+        proc = Netns(pod.netns).exec(
             "ping", "-c", str(count), "-W", str(timeout), "-q", address, check=False, timeout=30
         )
         if proc.returncode != 0:
-            failed.append(pod["key"])
+            failed.append(pod.key)
     return failed

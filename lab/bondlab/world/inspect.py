@@ -33,47 +33,20 @@ def table(rows: list, header: tuple) -> str:
 
 
 def collect(state: LabState) -> dict:
-    pods = {pod["key"]: (pod, _links(pod["netns"])) for pod in state.data["pods"]}
-    owner = {}
-    for key, (pod, _) in pods.items():
-        for delegate in pod["delegates"]:
-            if delegate.get("device"):
-                owner[delegate["device"]] = (key, delegate["ifname"])
+    pods = {pod.key: (pod, _links(pod.netns)) for pod in state.pods}
+    owner = {cable.pci: (pod.key, cable.ifname) for pod in state.pods for cable in pod.cables if cable.pci}
     nodes = {name: _links(ns) for name, ns in state.data.get("nodes", {}).items()}
     vfs = []
-    for record in state.data["pfs"]:
-        for entry in record["vfs"] or [None]:
-            if entry is None:
-                link = nodes.get(record["node"], {}).get(record["name"])
-                vfs.append(
-                    (
-                        record["node"],
-                        record["name"],
-                        record["backend"],
-                        "-",
-                        record["pci"],
-                        "(host link)",
-                        "-",
-                        _carrier(link),
-                    )
-                )
-                continue
-            key, ifname = owner.get(entry["pci"], ("-", "-"))
-            link = (
-                pods[key][1].get(ifname) if key != "-" else nodes.get(record["node"], {}).get(entry["netdev"])
-            )
-            vfs.append(
-                (
-                    record["node"],
-                    record["name"],
-                    record["backend"],
-                    entry["index"],
-                    entry["pci"],
-                    key,
-                    ifname if key != "-" else entry["netdev"],
-                    _carrier(link),
-                )
-            )
+    for pf in state.pfs:
+        on_node = nodes.get(pf.node, {})
+        if not pf.vfs:
+            host = _carrier(on_node.get(pf.name))
+            vfs.append((pf.node, pf.name, pf.backend, "-", pf.pci, "(host link)", "-", host))
+        for entry in pf.vfs:
+            key, ifname = owner.get(entry.pci, ("-", "-"))
+            link = pods[key][1].get(ifname) if key != "-" else on_node.get(entry.netdev)
+            ifname = ifname if key != "-" else entry.netdev
+            vfs.append((pf.node, pf.name, pf.backend, entry.index, entry.pci, key, ifname, _carrier(link)))
     bonds = []
     for key, (pod, links) in pods.items():
         for name, link in links.items():
@@ -88,7 +61,7 @@ def collect(state: LabState) -> dict:
             bonds.append(
                 (
                     key,
-                    pod["node"],
+                    pod.node,
                     name,
                     data.get("mode", "?"),
                     data.get("active_slave", "-"),
@@ -98,11 +71,10 @@ def collect(state: LabState) -> dict:
                 )
             )
     peers = []
-    for name, peer in sorted(state.data.get("peers", {}).items()):
-        vlan = peer.get("vlan") or 0
-        link = _links(peer["netns"]).get(f"eth0.{vlan}" if vlan else "eth0")
+    for name, peer in sorted(state.peers.items()):
+        link = _links(peer.netns).get(peer.device)
         addrs = [f"{a['local']}/{a['prefixlen']}" for a in (link or {}).get("addr_info", [])]
-        row = (name, peer["switch"], vlan or "-", peer["netns"], " ".join(addrs) or "-", _carrier(link))
+        row = (name, peer.switch, peer.vlan or "-", peer.netns, " ".join(addrs) or "-", _carrier(link))
         peers.append(row)
     return {"vfs": vfs, "bonds": bonds, "peers": peers}
 

@@ -8,9 +8,10 @@ Ctrl-C or SIGTERM; `bondlab destroy` unwinds the same log later from another pro
 On disk every step costs O(1), whatever the lab's size (rewriting one file with everything in it on
 each step made deploy/destroy time per pod grow with the number of pods):
 - `lab.json`: everything but the pods and the undo log (written by save(), i.e. rarely);
-- `pods/<seq>.json`: one file per pod (save_pod() writes just that one, forget_pod() removes it);
+- `pods/<seq>.json`: one file per pod (put_pod() writes just that one, forget_pod() removes it);
 - `undo.log`: a journal, one line per defer() (`+{json}`) and per finished undo step (`-`).
-In memory `data` is one dict as before (`data["pods"]`, `data["undo"]`); save() writes all of it.
+In memory the PFs, peers and pods are typed records (world.records: `pfs`, `peers`, `pods`); `data` holds
+the rest (name, id, nodes, plugin, ..., `undo`); save() writes all of it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Callable, Optional
 
 from bondlab.util import names
 from bondlab.util.paths import state_dir
+from bondlab.world.records import Peer, Pf, Pod
 
 
 class LabError(Exception):
@@ -40,8 +42,11 @@ def mark(lab_id: str) -> str:
 
 
 class LabState:
-    def __init__(self, path: Path, data: dict) -> None:
+    def __init__(self, path: Path, data: dict, pfs=(), peers=(), pods=()) -> None:
         self.dir, self.data = path, data
+        self.pfs: list = list(pfs)  # Pf, in the order the world made them
+        self.peers: dict = {peer.name: peer for peer in peers}  # name -> Peer
+        self.pods: list = list(pods)  # Pod, by seq
 
     # -- on disk ------------------------------------------------------------------------------
     @classmethod
@@ -50,7 +55,7 @@ class LabState:
         if (path / "lab.json").exists():
             raise LabError(f"a lab named {name!r} is already deployed; `bondlab destroy --name {name}` first")
         path.mkdir(parents=True, exist_ok=True)
-        state = cls(path, {"name": name, "id": secrets.token_hex(3), "undo": [], "pods": [], "pfs": []})
+        state = cls(path, {"name": name, "id": secrets.token_hex(3), "undo": []})
         state.save()
         return state
 
@@ -59,7 +64,6 @@ class LabState:
         """The lab recorded in directory `path` (lab.json + pods/ + undo.log)."""
         data = json.loads((path / "lab.json").read_text())
         data.setdefault("undo", [])
-        data.setdefault("pods", [])
         try:
             lines = (path / "undo.log").read_text().splitlines()
         except FileNotFoundError:
@@ -76,11 +80,12 @@ class LabState:
         pods = []
         for file in (path / "pods").glob("*.json"):
             try:
-                pods.append(json.loads(file.read_text()))
+                pods.append(Pod.from_dict(json.loads(file.read_text())))
             except (OSError, ValueError):
                 continue
-        data["pods"] += sorted(pods, key=lambda record: record.get("seq", 0))
-        return cls(path, data)
+        pfs = [Pf.from_dict(pf) for pf in data.pop("pfs", [])]
+        peers = [Peer.from_dict(peer) for peer in data.pop("peers", [])]
+        return cls(path, data, pfs, peers, sorted(pods, key=lambda pod: pod.seq))
 
     @classmethod
     def load(cls, name: Optional[str] = None) -> LabState:
@@ -105,30 +110,55 @@ class LabState:
 
     def save(self) -> None:
         """Write everything (O(size of the lab)): for changes other than one pod's or the undo log's."""
-        (self.dir / "pods").mkdir(exist_ok=True)
-        for record in self.data["pods"]:
-            self.save_pod(record)
+        for pod in self.pods:
+            self._write_pod(pod)
         journal = "".join("+" + json.dumps(step) + "\n" for step in self.data["undo"])
         self._write("undo.log", journal)
-        rest = {k: v for k, v in self.data.items() if k not in ("pods", "undo")}
+        rest = {k: v for k, v in self.data.items() if k != "undo"}
+        rest["pfs"] = [pf.to_dict() for pf in self.pfs]
+        rest["peers"] = [peer.to_dict() for peer in self.peers.values()]
         self._write("lab.json", json.dumps(rest, indent=1))
 
-    def save_pod(self, record: dict) -> None:
-        """Write one pod's record (O(1)); a new record gets its place in the order (`seq`)."""
-        if "seq" not in record:
-            record["seq"] = 1 + max((r.get("seq", 0) for r in self.data["pods"]), default=0)
-        (self.dir / "pods").mkdir(exist_ok=True)
-        self._write(f"pods/{record['seq']:06d}.json", json.dumps(record))
+    # -- the records ---------------------------------------------------------------------------
+    def next_seq(self) -> int:
+        """The place of a new pod in the order (its file name too)."""
+        return 1 + max((pod.seq for pod in self.pods), default=0)
 
-    def forget_pod(self, record: dict) -> None:
+    def _write_pod(self, pod: Pod) -> None:
+        (self.dir / "pods").mkdir(exist_ok=True)
+        self._write(f"pods/{pod.seq:06d}.json", json.dumps(pod.to_dict()))
+
+    def put_pod(self, pod: Pod) -> Pod:
+        """Record a pod, new or changed (the one with its seq is replaced), and write just its file (O(1))."""
+        at = next((i for i, old in enumerate(self.pods) if old.seq == pod.seq), None)
+        if at is None:
+            self.pods.append(pod)
+        else:
+            self.pods[at] = pod
+        self._write_pod(pod)
+        return pod
+
+    def forget_pod(self, pod: Pod) -> None:
         """Remove a pod from the record (memory and disk)."""
-        if record in self.data["pods"]:
-            self.data["pods"].remove(record)
-        if "seq" in record:
-            try:
-                os.unlink(self.dir / "pods" / f"{record['seq']:06d}.json")
-            except FileNotFoundError:
-                pass
+        self.pods = [old for old in self.pods if old.seq != pod.seq]
+        try:
+            os.unlink(self.dir / "pods" / f"{pod.seq:06d}.json")
+        except FileNotFoundError:
+            pass
+
+    def pod(self, name: str) -> Pod:
+        """A pod by NAMESPACE/NAME or NAME."""
+        for pod in self.pods:
+            if name in (pod.key, pod.name):
+                return pod
+        known = ", ".join(pod.key for pod in self.pods) or "none"
+        raise LabError(f"no pod {name!r} in lab {self.data['name']} (pods: {known})")
+
+    def pf(self, node: str, name: str) -> Pf:
+        for pf in self.pfs:
+            if pf.node == node and pf.name == name:
+                return pf
+        raise LabError(f"no PF {name!r} on node {node!r}")
 
     def _journal(self, line: str) -> None:
         with open(self.dir / "undo.log", "a") as stream:

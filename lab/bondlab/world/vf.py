@@ -28,6 +28,7 @@ import secrets
 from bondlab.util.wait import until
 from bondlab.world import switch
 from bondlab.world.netns import Netns, batch
+from bondlab.world.records import Pf, Vf
 
 NSIM_BUS = "/sys/bus/netdevsim"
 NSIM_DEBUG = "/sys/kernel/debug/netdevsim"
@@ -38,24 +39,13 @@ def vf_netdev(pf: str, index: int) -> str:
     return pf[: 15 - len(suffix)] + suffix
 
 
-def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -> dict:
+def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -> Pf:
     """Make one PF with its switch and VFs; every creation is logged for undo first. Returns its record."""
     sw = switch.PfSwitch(prefix)
-    record = {
-        "node": node,
-        "nodens": nodens.name,
-        "name": pf.name,
-        "backend": pf.backend,
-        "switch": prefix,
-        "resource": pf.resource,
-        "pci": pf.pci(),
-        "mtu": pf.mtu,
-        "nsim": None,
-        "vfs": [],
-    }
     switch.create_pf_switch(fabric, sw, state.mark)
+    nsim = None
     if pf.backend == "netdevsim":
-        record["nsim"] = _netdevsim_pf(state, nodens, pf)
+        nsim = _netdevsim_pf(state, nodens, pf)
     else:
         batch(
             nodens.name,
@@ -66,57 +56,66 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -
             ],
         )
         batch(fabric.name, switch.attach_lines([sw.pf_port], sw.bridge, state.mark))
-    lines, ports = [], []
+    lines, vfs = [], []
     for index in range(pf.vfs):
         name, port = vf_netdev(pf.name, index), sw.vf_port(index)
         lines += [
             f"link add name {name} mtu {pf.mtu} type veth peer name {port} netns {fabric.name}",
             f"link set {name} alias {state.mark}",
         ]
-        ports.append(port)
-        record["vfs"].append({"index": index, "netdev": name, "port": port, "pci": pf.pci(index)})
+        vfs.append(Vf(index, name, port, pf.pci(index)))
     batch(nodens.name, lines)
-    batch(fabric.name, switch.attach_lines(ports, sw.bridge, state.mark, vf=True))
-    return record
+    batch(fabric.name, switch.attach_lines([v.port for v in vfs], sw.bridge, state.mark, vf=True))
+    return Pf(
+        node=node,
+        nodens=nodens.name,
+        name=pf.name,
+        backend=pf.backend,
+        switch=sw.bridge,
+        port=sw.pf_port,
+        uplink=sw.uplink,
+        resource=pf.resource,
+        pci=pf.pci(),
+        mtu=pf.mtu,
+        nsim=nsim,
+        vfs=tuple(vfs),
+    )
 
 
-def register(state, record: dict) -> None:
+def register(state, record: Pf) -> None:
     """One small file per VF, `pci/<PCI address>.json`, so the sriov plugin finds a VF by deviceID in O(1)
     instead of reading the whole lab's record on every ADD/DEL."""
-    pf = {k: v for k, v in record.items() if k != "vfs"}
     lab = {"id": state.id, "name": state.data["name"]}
     directory = os.path.join(state.dir, "pci")
     os.makedirs(directory, exist_ok=True)
-    for entry in record["vfs"]:
-        with open(os.path.join(directory, f"{entry['pci']}.json"), "w") as stream:
-            json.dump({"lab": lab, "pf": pf, "vf": entry}, stream)
+    for entry in record.vfs:
+        with open(os.path.join(directory, f"{entry.pci}.json"), "w") as stream:
+            json.dump({"lab": lab, "pf": {**record.to_dict(), "vfs": [entry.to_dict()]}}, stream)
 
 
 def lookup(lab_dir: str, pci: str):
-    """(lab {id, name}, PF record whose `vfs` maps this VF's index to it, the VF) for a PCI address."""
+    """(lab {id, name}, the PF's record with just this VF in `vfs`, the VF) for a PCI address."""
     try:
         with open(os.path.join(lab_dir, "pci", f"{os.path.basename(pci)}.json")) as stream:
             found = json.load(stream)
     except FileNotFoundError:
         return None
-    entry = found["vf"]
-    return found["lab"], {**found["pf"], "vfs": {entry["index"]: entry}}, entry
+    pf = Pf.from_dict(found["pf"])
+    return found["lab"], pf, pf.vfs[0]
 
 
-def recreate_vf(state, record: dict, index: int) -> None:
+def recreate_vf(state, record: Pf, index: int) -> None:
     """A veth VF dies with the pod netns it was in; a real VF returns to the host. Make it again."""
-    vf = record["vfs"][index]
-    sw = switch.PfSwitch(record["switch"])
+    vf = record.vf(index)
     fabric = state.netns_name("fabric")
     batch(
-        record["nodens"],
+        record.nodens,
         [
-            f"link add name {vf['netdev']} mtu {record['mtu']} type veth "
-            f"peer name {vf['port']} netns {fabric}",
-            f"link set {vf['netdev']} alias {state.mark}",
+            f"link add name {vf.netdev} mtu {record.mtu} type veth peer name {vf.port} netns {fabric}",
+            f"link set {vf.netdev} alias {state.mark}",
         ],
     )
-    batch(fabric, switch.attach_lines([vf["port"]], sw.bridge, state.mark, vf=True))
+    batch(fabric, switch.attach_lines([vf.port], record.switch, state.mark, vf=True))
 
 
 def _netdevsim_pf(state, nodens: Netns, pf) -> int:
@@ -163,14 +162,14 @@ def delete_nsim(dev_id: int) -> None:
 KNOBS = ("mac", "vlan", "spoofchk", "trust", "link_state")
 
 
-def _conf_path(state, record: dict, index: int) -> str:
-    return os.path.join(state.dir, "vf", f"{record['node']}-{record['name']}-{index}.json")
+def _conf_path(state, record: Pf, index: int) -> str:
+    return os.path.join(state.dir, "vf", f"{record.node}-{record.name}-{index}.json")
 
 
-def vf_config(state, record: dict, index: int) -> dict:
+def vf_config(state, record: Pf, index: int) -> dict:
     """The VF's settings as its PF reports them (netdevsim) or as the lab keeps them (veth)."""
-    if record["backend"] == "netdevsim":
-        link = Netns(record["nodens"]).ip_json("link", "show", "dev", record["name"])[0]
+    if record.backend == "netdevsim":
+        link = Netns(record.nodens).ip_json("link", "show", "dev", record.name)[0]
         for vf in link.get("vfinfo_list", []):
             if vf.get("vf") == index:
                 vlans = vf.get("vlan_list") or [{}]
@@ -181,7 +180,7 @@ def vf_config(state, record: dict, index: int) -> dict:
                     "trust": bool(vf.get("trust")),
                     "link_state": vf.get("link_state", "auto"),
                 }
-        raise RuntimeError(f"PF {record['name']} reports no VF {index}")
+        raise RuntimeError(f"PF {record.name} reports no VF {index}")
     try:
         with open(_conf_path(state, record, index)) as stream:
             return json.load(stream)
@@ -189,7 +188,7 @@ def vf_config(state, record: dict, index: int) -> dict:
         return {"mac": None, "vlan": 0, "spoofchk": False, "trust": False, "link_state": "auto"}
 
 
-def configure_vf(state, record: dict, index: int, settings: dict, before=None) -> dict:
+def configure_vf(state, record: Pf, index: int, settings: dict, before=None) -> dict:
     """Set some of mac/vlan/spoofchk/trust/link_state on a VF through its PF, then enforce them.
 
     `before`: the VF's settings as the caller already read them; then only what changed is applied to the
@@ -197,13 +196,13 @@ def configure_vf(state, record: dict, index: int, settings: dict, before=None) -
     settings = {k: v for k, v in settings.items() if k in KNOBS and v is not None}
     if before is not None and all(before.get(k) == v for k, v in settings.items()):
         return before  # nothing to change (e.g. spoofchk off on a VF that has it off)
-    if record["backend"] == "netdevsim":
-        argv = ["link", "set", "dev", record["name"], "vf", str(index)]
+    if record.backend == "netdevsim":
+        argv = ["link", "set", "dev", record.name, "vf", str(index)]
         for key, value in settings.items():
             word = {"link_state": "state"}.get(key, key)
             argv += [word, ("on" if value else "off") if isinstance(value, bool) else str(value)]
         if settings:
-            Netns(record["nodens"]).ip(*argv)
+            Netns(record.nodens).ip(*argv)
         config = vf_config(state, record, index)
     else:
         config = {**(before if before is not None else vf_config(state, record, index)), **settings}
@@ -214,7 +213,7 @@ def configure_vf(state, record: dict, index: int, settings: dict, before=None) -
     return config
 
 
-def enforce(state, record: dict, index: int, config=None, before=None) -> None:
+def enforce(state, record: Pf, index: int, config=None, before=None) -> None:
     """Apply a VF's settings to its data plane: admin MAC on the VF netdev (if it is still on the node),
     carrier from link-state and the PF's cable, VLAN and spoofchk at the switch port. With `before` (the
     settings the data plane already has), only what differs."""
@@ -224,12 +223,12 @@ def enforce(state, record: dict, index: int, config=None, before=None) -> None:
     def changed(*keys: str) -> bool:
         return before is None or any(config.get(k) != old.get(k) for k in keys)
 
-    vf = record["vfs"][index]
+    vf = record.vf(index)
     fabric = Netns(state.netns_name("fabric"))
-    sw = switch.PfSwitch(record["switch"])
+    sw = switch.PfSwitch(record.switch)
     mac = config.get("mac")
     if mac and mac != "00:00:00:00:00:00" and changed("mac"):
-        Netns(record["nodens"]).ip("link", "set", "dev", vf["netdev"], "address", mac, check=False)
+        Netns(record.nodens).ip("link", "set", "dev", vf.netdev, "address", mac, check=False)
     if changed("link_state"):
         switch.apply_link_state(fabric, sw, index, config.get("link_state") or "auto")
     if changed("vlan") and (before is not None or config.get("vlan")):
@@ -238,7 +237,7 @@ def enforce(state, record: dict, index: int, config=None, before=None) -> None:
         return
     if config.get("spoofchk"):
         if not mac or mac == "00:00:00:00:00:00":
-            mac = Netns(record["nodens"]).ip_json("link", "show", "dev", vf["netdev"])[0]["address"]
-        switch.apply_spoofchk(fabric, vf["port"], True, mac)
+            mac = Netns(record.nodens).ip_json("link", "show", "dev", vf.netdev)[0]["address"]
+        switch.apply_spoofchk(fabric, vf.port, True, mac)
     else:
-        switch.apply_spoofchk(fabric, vf["port"], False, "")
+        switch.apply_spoofchk(fabric, vf.port, False, "")

@@ -89,12 +89,12 @@ def create(state: LabState, pod) -> dict:
     return {"netns": name, "netns_path": f"/proc/{pid}/ns/net", "container": name}
 
 
-def cni_netns(record: dict) -> str:
-    """CNI_NETNS for a pod: the container's /proc/PID/ns/net while it runs, else the attached netns."""
-    path = record.get("netns_path")
-    if path and os.path.exists(path):
-        return path
-    return f"/run/netns/{record['netns']}"
+def cni_netns(pod) -> str:
+    """CNI_NETNS for a pod (world.records.Pod): the container's /proc/PID/ns/net while it runs, else the
+    attached netns."""
+    if pod.netns_path and os.path.exists(pod.netns_path):
+        return pod.netns_path
+    return f"/run/netns/{pod.netns}"
 
 
 # -- undo handlers ---------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ def _docker_engine_stop(state: LabState, run_dir: str, data_root: str) -> None:
 HANDLERS = {"docker-lab-rm": _docker_lab_rm, "docker-engine-stop": _docker_engine_stop}
 
 
-def container_exec(state: LabState, record: dict, command: list) -> int:
+def container_exec(state: LabState, pod, command: list) -> int:
     """`bondlab exec POD -- CMD` for a docker pod: run CMD in its container (Engine API exec)."""
     import sys
 
@@ -137,7 +137,7 @@ def container_exec(state: LabState, record: dict, command: list) -> int:
 
     api = dockerpod.client(state.data["docker"]["url"])
     try:
-        code, (out, err) = api.containers.get(record["container"]).exec_run(command, demux=True)
+        code, (out, err) = api.containers.get(pod.container).exec_run(command, demux=True)
     finally:
         api.close()
     sys.stdout.write((out or b"").decode(errors="replace"))

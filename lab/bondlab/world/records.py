@@ -23,21 +23,27 @@ def _plain(cls, data: dict) -> dict:
     return {k: v for k, v in data.items() if k in names}
 
 
+class Flat:
+    """A record whose fields are all plain JSON values: its dict is its fields."""
+
+    __slots__ = ()
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        return cls(**_plain(cls, data))
+
+
 @record
-class Vf:
+class Vf(Flat):
     """One fake VF: its netdev on the node while it is not in a pod, its switch port, its PCI address."""
 
     index: int
     netdev: str
     port: str
     pci: str
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Vf:
-        return cls(**_plain(cls, data))
 
 
 @record
@@ -103,7 +109,7 @@ class Peer:
 
 
 @record
-class Cable:
+class Cable(Flat):
     """A pod interface the lab cabled to a switch port: a VF (`vf` its index) or a host link (`vf` None)."""
 
     ifname: str
@@ -112,29 +118,15 @@ class Cable:
     vf: Optional[int] = None
     pci: str = ""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Cable:
-        return cls(**_plain(cls, data))
-
 
 @record
-class Delegate:
+class Delegate(Flat):
     """One network of the pod as Multus execs it: the NAD, CNI_IFNAME, the config, the VF handed to it."""
 
     nad: str  # NAMESPACE/NAME
     ifname: str
     config: dict = field(hash=False)
     device: str = ""
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Delegate:
-        return cls(**_plain(cls, data))
 
 
 @record

@@ -1,3 +1,3 @@
 # The lab's pytest integration: kernel tests run on a bonding kernel (in the lab VM when the host kernel
 # cannot bond); YAML scenario files are test items; Python scenario tests get the lab fixtures.
-pytest_plugins = ["bondlab.pytest_plugin", "bondlab.scenario_pytest", "bondlab.fixtures"]
+pytest_plugins = ["bondlab.pytest.delegate", "bondlab.pytest.collect", "bondlab.pytest.fixtures"]

@@ -1,3 +1,3 @@
-from bondlab.cli import main
+from bondlab.cli.main import main
 
 raise SystemExit(main())

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 
-from bondlab import names
+from bondlab.util import names
 
 # What "the lab can run natively" means: without these nothing in the lab works.
 REQUIRED = ("root", "netns", "veth", "bond")

@@ -1,4 +1,4 @@
-"""deploy / destroy: files -> objects -> topology (given or derived) -> plan -> world -> pods, and back.
+"""deploy / destroy: documents -> objects -> topology (given or derived) -> plan -> world -> pods, and back.
 
 Nothing is created before the whole input is checked (YAML, schema, NAD references, pools), so bad
 input leaves nothing behind; a failure during creation, Ctrl-C or SIGTERM unwinds the undo log.
@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Optional
 
-from bondlab import derive, k8s, multus, pods, topology, world, yamlsrc
-from bondlab.labstate import LabError, LabState
+from bondlab.cni import multus
+from bondlab.model import derive, k8s, topology, yamlsrc
+from bondlab.util.paths import REPO
+from bondlab.world import build as world
+from bondlab.world.labstate import LabError, LabState
+from bondlab.world.pods import backends as pods
 
-REPO = Path(__file__).resolve().parents[2]
 HANDLERS = {**world.HANDLERS, **multus.HANDLERS, **pods.HANDLERS}
 
 
@@ -31,14 +33,10 @@ class Prepared:
     plans: list
 
 
-def prepare(
-    paths: list, backend: str = "veth", texts: Optional[dict] = None, topo: Optional[topology.Topology] = None
-) -> Prepared:
-    """Read and check everything; create nothing. `texts` (name -> YAML) stands in for files; `topo` (one
-    built in Python) is the world instead of the input's BondLab document or the one derived from it."""
-    docs = []
-    for path in paths:
-        docs += yamlsrc.load_all(texts[path], path) if texts and path in texts else yamlsrc.load_files([path])
+def prepare(docs: list, backend: str = "veth", topo: Optional[topology.Topology] = None) -> Prepared:
+    """Check everything; create nothing. `docs`: the YAML documents, parsed once by their reader
+    (yamlsrc.load_files, yamlsrc.load_all, a scenario's `documents`); `topo` (one built in Python) is the
+    world instead of the input's BondLab document or the one derived from it."""
     objects = k8s.classify(docs)
     if objects.nads and not objects.pods and not objects.daemonsets:
         # Multus attaches a NAD only to pods that name it; alone it never reaches a plugin.

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from bondlab import capabilities, kernel
+from bondlab import capabilities
+from bondlab.vm import kernels as kernel
 
 # Debian packages, each with what it is for; all of them are needed for ./dev test on a fresh machine.
 PACKAGES = {

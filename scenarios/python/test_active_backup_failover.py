@@ -1,14 +1,15 @@
-"""Proves, written in Python with the lab fixtures (bondlab.fixtures): active-backup (miimon 100) over VFs of
-two PFs fails over when the active VF's cable is cut - net2 takes over, probes stop for at most miimon + 10 ms
-each way and the new slave carries the traffic - and the bond does not fail back when net1 returns (no
-primary), losing nothing. The same claims as scenarios/modes/active-backup.yaml, on the same engine.
+"""Proves, written in Python with the lab fixtures (bondlab.pytest.fixtures): active-backup (miimon 100)
+over VFs of two PFs fails over when the active VF's cable is cut - net2 takes over, probes stop for at most
+miimon + 10 ms each way and the new slave carries the traffic - and the bond does not fail back when net1
+returns (no primary), losing nothing. The same claims as scenarios/modes/active-backup.yaml, on the same
+engine.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from bondlab.wait import until
+from bondlab.util.wait import until
 
 BOND_NAD = """
 apiVersion: k8s.cni.cncf.io/v1
@@ -38,7 +39,7 @@ def test_cutting_the_active_vf_fails_over_within_miimon(lab, pod, traffic, host)
     traffic.stop()
 
     # The bounds as the runner judges them: a sender stall that could hide an outage is a measurement
-    # error (runner.MeasurementError), never a pass.
+    # error (run.verdicts.MeasurementError), never a pass.
     traffic.expect(after=cut, outage={"max": "110ms"}, lost={"max": 110})
     for flow, window in traffic.figures(after=cut).items():
         assert 0 < window.outage_ms <= 110, f"{flow}: {window}"

@@ -7,10 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import clean, deploy, dockerpod, infra, labbench, multus, world
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns
-from bondlab.wait import until
+from bondlab import deploy
+from bondlab.bench import lab as labbench
+from bondlab.model import yamlsrc
+from bondlab.pytest import infra
+from bondlab.util.wait import until
+from bondlab.world import build as world
+from bondlab.world import clean
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
+from bondlab.world.pods import docker as dockerpod
 from tests.docker.conftest import assert_engine_gone, lab_containers
 from tests.lab.conftest import SEEDS
 
@@ -20,13 +26,13 @@ SEED = str(SEEDS / "000-sriov-bond-fixed.yaml")
 
 def test_seed_000_with_docker_pods_shows_the_bond_inside_the_container(docker_engine, lab_state, untouched):
     url, _ = docker_engine
-    state = deploy.deploy(deploy.prepare([SEED]), pods_backend="docker")
+    state = deploy.deploy(deploy.prepare(yamlsrc.load_files([SEED])), pods_backend="docker")
     try:
-        pod = multus.find_pod(state, "test-pod")
-        assert pod["netns_path"].startswith("/proc/") and pod["container"] in lab_containers(url)
+        pod = state.pod("test-pod")
+        assert pod.netns_path.startswith("/proc/") and pod.container in lab_containers(url)
         api = dockerpod.client(url)
         try:
-            code, out = api.containers.get(pod["container"]).exec_run(["ip", "a"])
+            code, out = api.containers.get(pod.container).exec_run(["ip", "a"])
         finally:
             api.close()
         text = out.decode()
@@ -45,10 +51,10 @@ def test_seed_000_with_docker_pods_shows_the_bond_inside_the_container(docker_en
 
 def test_active_backup_fails_over_in_a_docker_pod(docker_engine, lab_state, untouched):
     url, _ = docker_engine
-    state = deploy.deploy(deploy.prepare([SEED]), pods_backend="docker")
+    state = deploy.deploy(deploy.prepare(yamlsrc.load_files([SEED])), pods_backend="docker")
     try:
-        pod = multus.find_pod(state, "test-pod")
-        ns = Netns(pod["netns"])
+        pod = state.pod("test-pod")
+        ns = Netns(pod.netns)
 
         def active():
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")
@@ -78,7 +84,7 @@ def failing_plugin(tmp_path) -> str:
 
 def test_failed_deploy_leaves_no_container(docker_engine, lab_state, untouched, tmp_path):
     url, _ = docker_engine
-    prepared = deploy.prepare(["t.yaml"], texts={"t.yaml": labbench.manifest(2)})
+    prepared = deploy.prepare(yamlsrc.load_all(labbench.manifest(2), "t.yaml"))
     with pytest.raises(LabError, match="injected failure"):
         deploy.deploy(prepared, plugin=failing_plugin(tmp_path), pods_backend="docker")
     assert lab_containers(url) == [] and list_labs() == []
@@ -88,7 +94,7 @@ def test_a_lab_started_engine_is_stopped_with_the_lab_and_leaves_nothing(
     own_engine, lab_state, untouched, tmp_path
 ):
     """A deploy that had to start the engine stops it on destroy: no container, process, mount or dir."""
-    prepared = deploy.prepare(["t.yaml"], texts={"t.yaml": labbench.manifest(2)})
+    prepared = deploy.prepare(yamlsrc.load_all(labbench.manifest(2), "t.yaml"))
     state = deploy.deploy(prepared, pods_backend="docker")
     assert state.data["docker"]["started_engine"] and own_engine.owned()
     assert len(own_engine._engine_processes()) >= 2  # dockerd, containerd (+ shims)
@@ -105,7 +111,7 @@ def test_an_engine_that_cannot_start_is_one_clear_error(own_engine, lab_state, u
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory\n")
     own_engine.data_root = blocker / "docker-root"  # dockerd cannot make its data root under a file
-    prepared = deploy.prepare(["t.yaml"], texts={"t.yaml": labbench.manifest(1)})
+    prepared = deploy.prepare(yamlsrc.load_all(labbench.manifest(1), "t.yaml"))
     with pytest.raises(dockerpod.EngineError) as error:
         deploy.deploy(prepared, pods_backend="docker")
     message = str(error.value)

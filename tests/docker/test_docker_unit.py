@@ -7,9 +7,13 @@ import tarfile
 
 import pytest
 
-from bondlab import deploy, dockerpod, pods
-from bondlab.labstate import LabError
-from bondlab.yamlsrc import SourceError
+from bondlab import deploy
+from bondlab.model import yamlsrc
+from bondlab.model.yamlsrc import SourceError
+from bondlab.world.labstate import LabError
+from bondlab.world.pods import backends as pods
+from bondlab.world.pods import docker as dockerpod
+from bondlab.world.pods import image
 
 TOPO = """
 apiVersion: bondlab/v1
@@ -23,7 +27,7 @@ spec:
 
 def test_backend_choice_flag_then_topology_then_env(monkeypatch):
     monkeypatch.delenv("BONDLAB_PODS", raising=False)
-    topo = deploy.prepare(["t.yaml"], texts={"t.yaml": TOPO % "docker"}).topology
+    topo = deploy.prepare(yamlsrc.load_all(TOPO % "docker", "t.yaml")).topology
     assert topo.pods == "docker" and pods.choose(None, topo) == "docker"
     assert pods.choose("netns", topo) == "netns"
     monkeypatch.setenv("BONDLAB_PODS", "docker")
@@ -35,15 +39,15 @@ def test_backend_choice_flag_then_topology_then_env(monkeypatch):
 
 def test_topology_rejects_an_unknown_pod_backend():
     with pytest.raises(SourceError, match="spec.pods.*expected one of netns, docker"):
-        deploy.prepare(["t.yaml"], texts={"t.yaml": TOPO % "podman"})
+        deploy.prepare(yamlsrc.load_all(TOPO % "podman", "t.yaml"))
 
 
 def test_pod_image_has_a_shell_sleep_and_ip_with_its_libraries():
-    with tarfile.open(fileobj=io.BytesIO(dockerpod.image_tar())) as tar:
+    with tarfile.open(fileobj=io.BytesIO(image.image_tar())) as tar:
         names = set(tar.getnames())
     assert {"bin/busybox", "bin/sh", "bin/sleep", "bin/ping", "sbin/ip"} <= names
     assert any(n.endswith("/libc.so.6") for n in names) and any("libmnl" in n for n in names)
-    assert dockerpod.image_tag() == dockerpod.image_tag()
+    assert image.image_tag() == image.image_tag()
 
 
 def test_no_engine_installed_names_the_package(monkeypatch, tmp_path):

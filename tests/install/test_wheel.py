@@ -65,7 +65,7 @@ def test_bondlab_from_the_installed_wheel(venv, tmp_path):
         [
             bindir / "python",
             "-c",
-            "import sys; from bondlab.scenario import load; print(load(sys.argv[1]).name)",
+            "import sys; from bondlab.model.scenario import load; print(load(sys.argv[1]).name)",
             REPO / "scenarios" / "modes" / "active-backup.yaml",
         ],
         cwd=tmp_path,

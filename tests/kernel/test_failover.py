@@ -7,8 +7,8 @@ bond0 (10.99.0.1/24) == a1 ---- b1 == bond0 (10.99.0.2/24)
 
 import pytest
 
-from bondlab import netns
-from bondlab.wait import until
+from bondlab.util.wait import until
+from bondlab.world import netns
 
 pytestmark = pytest.mark.kernel
 

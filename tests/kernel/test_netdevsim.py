@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from bondlab import netns
+from bondlab.world import netns
 
 pytestmark = pytest.mark.netdevsim
 

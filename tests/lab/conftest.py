@@ -21,7 +21,7 @@ def host_links() -> list:
 @pytest.fixture
 def untouched():
     """Yields; then asserts no owned netns/link is left and the current netns's links are unchanged."""
-    from bondlab import clean
+    from bondlab.world import clean
 
     before = host_links()
     yield

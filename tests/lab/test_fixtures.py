@@ -1,5 +1,5 @@
-"""The pytest fixtures for Python scenario tests (bondlab.fixtures) on a real kernel: a topology built in
-Python, pod handles and testinfra, a bad step naming the test's line, a measurement error running the
+"""The pytest fixtures for Python scenario tests (bondlab.pytest.fixtures) on a real kernel: a topology
+built in Python, pod handles and testinfra, a bad step naming the test's line, a measurement error running the
 test again with a fresh lab, and nothing left behind (`untouched`, listed first, checks after the lab's
 teardown)."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab.runner import MeasurementError
-from bondlab.topology import PF, Node, Peer, Topology
-from bondlab.yamlsrc import SourceError
+from bondlab.model.topology import PF, Node, Peer, Topology
+from bondlab.model.yamlsrc import SourceError
+from bondlab.run.verdicts import MeasurementError
 
 # the pod from the shared lab input, the bond NAD from a YAML scenario (not its Scenario document)
 pytestmark = pytest.mark.lab(

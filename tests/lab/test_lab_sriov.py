@@ -8,9 +8,11 @@ import os
 
 import pytest
 
-from bondlab import deploy, inspect, multus
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns
+from bondlab import deploy
+from bondlab.model import yamlsrc
+from bondlab.world import inspect
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
 
 pytestmark = pytest.mark.kernel
 
@@ -36,15 +38,15 @@ spec:
 
 
 def prepare(ipam: str):
-    return deploy.prepare(["vf.yaml"], texts={"vf.yaml": MANIFEST.replace("IPAM", ipam)})
+    return deploy.prepare(yamlsrc.load_all(MANIFEST.replace("IPAM", ipam), "vf.yaml"))
 
 
 def test_sriov_ipam_section_addresses_the_vf_and_del_releases_the_lease(lab_state, untouched):
     state = deploy.deploy(prepare("host-local"))
     try:
-        pod = multus.find_pod(state, "vf-pod")
-        ns = Netns(pod["netns"])
-        result = pod["results"]["net1"]
+        pod = state.pod("vf-pod")
+        ns = Netns(pod.netns)
+        result = pod.results["net1"]
         (ip,) = result["ips"]
         address = ip["address"].split("/")[0]  # host-local goes on from its last lease in this VM session
         assert address.startswith("10.70.0.") and ip["address"].endswith("/24") and ip["interface"] == 0

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import clean, deploy, infra, labbench, multus, world
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns, delete
-from bondlab.wait import until
-from bondlab.yamlsrc import SourceError
+from bondlab import deploy
+from bondlab.bench import lab as labbench
+from bondlab.model import yamlsrc
+from bondlab.model.yamlsrc import SourceError
+from bondlab.pytest import infra
+from bondlab.util.wait import until
+from bondlab.world import build as world
+from bondlab.world import clean
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns, delete
 from tests.lab.conftest import SEEDS
 
 pytestmark = pytest.mark.kernel
 
 
 def prepare(text: str):
-    return deploy.prepare(["t.yaml"], texts={"t.yaml": text})
+    return deploy.prepare(yamlsrc.load_all(text, "t.yaml"))
 
 
 def test_yaml_error_is_one_clear_error(lab_state, untouched):
@@ -52,7 +57,7 @@ def test_plugin_failing_mid_way_rolls_back_and_names_the_network(lab_state, unto
 def test_pod_netns_that_vanished_still_tears_down(lab_state, untouched):
     state = deploy.deploy(prepare(labbench.manifest(2)))
     try:
-        delete(multus.find_pod(state, "pod-0")["netns"])
+        delete(state.pod("pod-0").netns)
     finally:
         deploy.destroy(state)
     assert list_labs() == []
@@ -71,14 +76,14 @@ def test_sixteen_pods_bond_over_two_pfs_reach_the_gateway_and_go_away(lab_state,
 
 
 def test_cutting_the_active_pf_fails_the_bond_over_and_testinfra_sees_it(lab_state, untouched):
-    state = deploy.deploy(deploy.prepare([str(SEEDS / "000-sriov-bond-fixed.yaml")]))
+    state = deploy.deploy(deploy.prepare(yamlsrc.load_files([str(SEEDS / "000-sriov-bond-fixed.yaml")])))
     try:
-        pod = multus.find_pod(state, "test-pod")
-        host = infra.host(pod["netns"])
+        pod = state.pod("test-pod")
+        host = infra.host(pod.netns)
         assert host.interface("bond0").exists and host.interface("net1").exists
         assert any(a.startswith("10.56.217.") for a in host.interface("bond0").addresses)
         assert host.file("/sys/class/net/bond0/bonding/mode").content_string.startswith("active-backup")
-        ns = Netns(pod["netns"])
+        ns = Netns(pod.netns)
 
         def active():
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import runner
-from bondlab.labstate import list_labs
+from bondlab.run import runner
+from bondlab.world.labstate import list_labs
 from tests.lab.conftest import SEEDS
 from tests.labfiles import SMALL_LAB
 

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab import deploy, inspect, multus, vf, world
-from bondlab.labstate import LabError, list_labs
-from bondlab.netns import Netns
-from bondlab.yamlsrc import SourceError
+from bondlab import deploy
+from bondlab.model import yamlsrc
+from bondlab.model.yamlsrc import SourceError
+from bondlab.world import build as world
+from bondlab.world import inspect, vf
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
 from tests.lab.conftest import SEEDS
 
 pytestmark = pytest.mark.kernel
@@ -32,7 +35,7 @@ def pings(ns: Netns, address: str) -> bool:
 
 
 def test_seed_002_daemonset_as_published_fails_at_calico_ipam_naming_pod_and_network(lab_state, untouched):
-    prepared = deploy.prepare([str(SEEDS / "002-daemonset-host-bond.yaml")])
+    prepared = deploy.prepare(yamlsrc.load_files([str(SEEDS / "002-daemonset-host-bond.yaml")]))
     assert any(text.startswith("IPPool mypool") for text in prepared.objects.ignored)
     with pytest.raises(LabError) as error:
         deploy.deploy(prepared)
@@ -44,11 +47,12 @@ def test_seed_002_daemonset_as_published_fails_at_calico_ipam_naming_pod_and_net
 
 
 def test_seed_002_daemonset_corrected_bonds_two_host_links_in_the_daemonset_pod(lab_state, untouched):
-    state = deploy.deploy(deploy.prepare([str(SEEDS / "002-daemonset-host-bond-fixed.yaml")]))
+    docs = yamlsrc.load_files([str(SEEDS / "002-daemonset-host-bond-fixed.yaml")])
+    state = deploy.deploy(deploy.prepare(docs))
     try:
-        pod = multus.find_pod(state, "bonding-node1")
-        assert pod["owner"] == "DaemonSet default/bonding"
-        got = links(Netns(pod["netns"]))
+        pod = state.pod("bonding-node1")
+        assert pod.owner == "DaemonSet default/bonding"
+        got = links(Netns(pod.netns))
         assert got["net1"]["linkinfo"]["info_kind"] == "bond"
         assert got["net1"]["linkinfo"]["info_data"]["mode"] == "active-backup"
         assert got["eth1000"]["master"] == "net1" and got["eth1001"]["master"] == "net1"
@@ -56,7 +60,7 @@ def test_seed_002_daemonset_corrected_bonds_two_host_links_in_the_daemonset_pod(
         assert address.startswith("10.10.10.") and address.endswith("/24")
         node = links(Netns(state.data["nodes"]["node1"]))
         assert "eth1000" not in node and "eth1001" not in node  # taken from the host into the pod
-        assert pings(Netns(pod["netns"]), "10.10.10.1")
+        assert pings(Netns(pod.netns), "10.10.10.1")
     finally:
         assert deploy.destroy(state) == []
 
@@ -64,7 +68,7 @@ def test_seed_002_daemonset_corrected_bonds_two_host_links_in_the_daemonset_pod(
 def rejected(seed: str) -> str:
     """The SourceError a seed file as published gets before anything is made; it names the file first."""
     with pytest.raises(SourceError) as error:
-        deploy.prepare([str(SEEDS / seed)])
+        deploy.prepare(yamlsrc.load_files([str(SEEDS / seed)]))
     message = str(error.value)
     assert message.startswith(f"{SEEDS / seed}:")
     return message
@@ -79,7 +83,7 @@ def test_seed_002_8023ad_as_published_names_the_nad_with_invalid_json(lab_state,
 
 def test_seed_002_8023ad_with_json_fixed_fails_at_the_empty_static_address(lab_state, untouched):
     with pytest.raises(LabError) as error:
-        deploy.deploy(deploy.prepare([str(SEEDS / "002-sriov-8023ad-stage1.yaml")]))
+        deploy.deploy(deploy.prepare(yamlsrc.load_files([str(SEEDS / "002-sriov-8023ad-stage1.yaml")])))
     message = str(error.value)
     # Multus names the bond net3: the NAD's "ifname" is not Multus's, the annotation gives no interface.
     assert "pod default/bond0: network default/bond0 (interface net3): bond ADD failed" in message
@@ -89,25 +93,26 @@ def test_seed_002_8023ad_with_json_fixed_fails_at_the_empty_static_address(lab_s
 
 @pytest.mark.parametrize("backend", ["veth", "netdevsim"])
 def test_seed_002_8023ad_corrected_bonds_two_vfs_with_vlan_set_through_the_pf(lab_state, untouched, backend):
-    state = deploy.deploy(deploy.prepare([str(SEEDS / "002-sriov-8023ad-fixed.yaml")], backend=backend))
+    docs = yamlsrc.load_files([str(SEEDS / "002-sriov-8023ad-fixed.yaml")])
+    state = deploy.deploy(deploy.prepare(docs, backend=backend))
     try:
-        ns = Netns(multus.find_pod(state, "bond0")["netns"])
+        ns = Netns(state.pod("bond0").netns)
         got = links(ns)
         assert got["net3"]["linkinfo"]["info_data"]["mode"] == "802.3ad"
         assert got["net1"]["master"] == "net3" and got["net2"]["master"] == "net3"
         assert inet(got["net3"]) == ["10.20.0.10/24"]
-        for record in state.data["pfs"]:
+        for record in state.pfs:
             assert vf.vf_config(state, record, 0)["vlan"] == 1350
             assert vf.vf_config(state, record, 0)["spoofchk"] is False
         # The derived peers sit on VLAN 1350 (eth0.1350), so the VLAN set through the PF is what lets the
         # pod reach them: moving both VFs to VLAN 1351 cuts the pod off, back to 1350 reconnects it.
-        assert state.data["peers"]["gw"]["vlan"] == 1350
+        assert state.peers["gw"].vlan == 1350
         assert any(line.split()[:3] == ["gw", "core", "1350"] for line in inspect.render(state).splitlines())
         assert pings(ns, "10.20.0.1")
-        for record in state.data["pfs"]:
+        for record in state.pfs:
             vf.configure_vf(state, record, 0, {"vlan": 1351}, before=vf.vf_config(state, record, 0))
         assert not pings(ns, "10.20.0.1")
-        for record in state.data["pfs"]:
+        for record in state.pfs:
             vf.configure_vf(state, record, 0, {"vlan": 1350}, before=vf.vf_config(state, record, 0))
         assert pings(ns, "10.20.0.1")
     finally:
@@ -121,9 +126,9 @@ def test_seed_003_as_given_names_the_nad_no_pod_uses(lab_state, untouched):
 
 
 def test_seed_003_corrected_deploys_and_fails_over_when_a_pf_cable_is_cut(lab_state, untouched):
-    state = deploy.deploy(deploy.prepare([str(SEEDS / "003-bond-pod-fixed.yaml")]))
+    state = deploy.deploy(deploy.prepare(yamlsrc.load_files([str(SEEDS / "003-bond-pod-fixed.yaml")])))
     try:
-        ns = Netns(multus.find_pod(state, "demo/bondpod1")["netns"])
+        ns = Netns(state.pod("demo/bondpod1").netns)
         got = links(ns)
         assert got["net1"]["master"] == "bond0" and got["net2"]["master"] == "bond0"
         assert got["bond0"]["mtu"] == 1500
@@ -134,7 +139,7 @@ def test_seed_003_corrected_deploys_and_fails_over_when_a_pf_cable_is_cut(lab_st
         def active():
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")
 
-        from bondlab.wait import until
+        from bondlab.util.wait import until
 
         until(lambda: active() == "net2", 5, "bond0 fails over to net2")
         assert pings(ns, "10.56.217.1")

@@ -7,9 +7,9 @@ import os
 import subprocess
 import tempfile
 
-from bondlab import procs
+from bondlab.util import procs
+from bondlab.util.wait import until
 from bondlab.vm import guest
-from bondlab.wait import until
 
 
 def make(root, name: str, marked: bool = True, age: float = 3600.0, runner: str = "") -> str:

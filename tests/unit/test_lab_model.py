@@ -7,15 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from bondlab import deploy, derive, k8s, multus, topology, yamlsrc
-from bondlab.labstate import LabError
+from bondlab import deploy
+from bondlab.cni import multus
+from bondlab.model import derive, k8s, topology, yamlsrc
+from bondlab.world.labstate import LabError
 from tests.labfiles import SMALL_LAB
 
 SEEDS = Path(__file__).resolve().parents[2] / "scenarios" / "lib" / "seeds"
 
 
 def prepare(text: str, **kw):
-    return deploy.prepare(["in.yaml"], texts={"in.yaml": text}, **kw)
+    return deploy.prepare(yamlsrc.load_all(text, "in.yaml"), **kw)
 
 
 def test_yaml_syntax_error_names_file_and_line():
@@ -64,7 +66,7 @@ def test_nad_with_invalid_json_config_names_the_nad():
 
 
 def test_seed_000_derives_two_pfs_one_vf_each_and_a_gateway_peer():
-    got = deploy.prepare([str(SEEDS / "000-sriov-bond-fixed.yaml")])
+    got = deploy.prepare(yamlsrc.load_files([str(SEEDS / "000-sriov-bond-fixed.yaml")]))
     (node,) = got.topology.nodes
     assert [(p.name, p.vfs, p.resource) for p in node.pfs] == [
         ("ens1f0", 1, "intel.com/intel_sriov_PF_1"),
@@ -82,7 +84,7 @@ def test_seed_000_derives_two_pfs_one_vf_each_and_a_gateway_peer():
 
 def test_seed_000_as_published_is_reported_like_multus():
     with pytest.raises(LabError) as error:
-        deploy.prepare([str(SEEDS / "000-sriov-bond.yaml")])
+        deploy.prepare(yamlsrc.load_files([str(SEEDS / "000-sriov-bond.yaml")]))
     assert 'network-attachment-definitions.k8s.cni.cncf.io "bond-net" not found' in str(error.value)
 
 

@@ -1,10 +1,10 @@
-"""The failover timeline picture (bondlab.report.svg): colours, clipping, action labels (no root)."""
+"""The failover timeline picture (bondlab.report.render.svg): colours, clipping, action labels (no root)."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from bondlab import report
+from bondlab.report import render as report
 
 
 def result(probes: dict, actions: list, end_ms: float = 1000.0):

@@ -1,12 +1,13 @@
-"""Scenario loader and schema validator (bondlab.scenario): errors name file, line and path; durations;
+"""Scenario loader and schema validator (bondlab.model.scenario): errors name file, line and path; durations;
 discovery skips lib/ (no root, no kernel)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bondlab import scenario
-from bondlab.yamlsrc import SourceError
+from bondlab.model import scenario
+from bondlab.model.yamlsrc import SourceError
+from bondlab.util.paths import REPO
 
 HEAD = """apiVersion: bondlab/v1
 kind: Scenario
@@ -95,7 +96,7 @@ def test_discover_skips_lib_and_sorts(tmp_path):
 
 
 def test_every_library_file_loads():
-    files = scenario.discover([str(scenario.REPO / "scenarios"), str(scenario.REPO / "benchmarks")])
+    files = scenario.discover([str(REPO / "scenarios"), str(REPO / "benchmarks")])
     assert files and all(scenario.load(f).name for f in files)
 
 

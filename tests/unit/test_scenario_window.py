@@ -1,11 +1,11 @@
-"""Window maths of the scenario probes (bondlab.traffic): outage, lost, dup, reorder, sender stalls and
+"""Window maths of the scenario probes (bondlab.run.traffic): outage, lost, dup, reorder, sender stalls and
 what they allow a verdict to say; failover times; rtnetlink link-event parsing (no root, no kernel)."""
 
 from __future__ import annotations
 
 import struct
 
-from bondlab import probe, traffic
+from bondlab.run import probe, traffic
 
 MS = 1_000_000
 

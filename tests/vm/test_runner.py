@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from bondlab import kernel as kernels
 from bondlab import vm
-from bondlab.wait import Timeout, until
+from bondlab.util.wait import Timeout, until
+from bondlab.vm import kernels
 
 pytestmark = pytest.mark.vm
 BONDLAB = [sys.executable, "-m", "bondlab"]

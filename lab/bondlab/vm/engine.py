@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Optional, Sequence
 
-from bondlab import procs
 from bondlab.capabilities import Verdict
+from bondlab.util import procs
 
 # Exit codes of the runner itself, chosen to stay clear of the job's own (like timeout(1) and docker run).
 EXIT_TIMEOUT = 124

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from bondlab import kernel as kernels
-from bondlab import procs
+from bondlab.util import procs
+from bondlab.vm import kernels
 from bondlab.vm.engine import (
     Engine,
     GuestKernel,

@@ -19,10 +19,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from bondlab import kernel as kernels
 from bondlab.capabilities import Verdict
-from bondlab.paths import cache_dir
-from bondlab.vm import initramfs
+from bondlab.util.paths import cache_dir
+from bondlab.vm import initramfs, kernels
 from bondlab.vm.engine import GuestKernel, Job
 from bondlab.vm.guest import GuestEngine, guest_mem
 

@@ -16,8 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from bondlab import procs
-from bondlab.paths import state_dir
+from bondlab.util import procs
+from bondlab.util.paths import state_dir
 from bondlab.vm.engine import Job, VmError, VmTimeout, group_members, job_env, kill_group
 from bondlab.vm.guest import BOOT_TIMEOUT
 from bondlab.vm.uml import UmlEngine

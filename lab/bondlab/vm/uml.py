@@ -1,7 +1,7 @@
 """The `uml` engine: a user-mode-linux guest, the way to a bonding kernel on a host that has none.
 
 The kernel is an ordinary host process; the guest's root is the host's file system over hostfs,
-and its console is a pipe. Which kernel: see bondlab.kernel (the lab kernel, else Debian's).
+and its console is a pipe. Which kernel: see bondlab.vm.kernels (the lab kernel, else Debian's).
 
 The guest runs on ONE host CPU (taskset). UML's kernel runs guest processes under ptrace, so every guest
 system call is a hand-off between two host processes; on two CPUs each hand-off is a cross-CPU wake-up
@@ -17,9 +17,9 @@ import secrets
 import shutil
 from pathlib import Path
 
-from bondlab import kernel as kernels
-from bondlab import procs
 from bondlab.capabilities import Verdict
+from bondlab.util import procs
+from bondlab.vm import kernels
 from bondlab.vm.guest import GuestEngine, GuestKernel, guest_mem
 
 

@@ -1,0 +1,179 @@
+"""The lab's containerlab-like verbs on `bondlab`: deploy FILE..., inspect, exec POD -- CMD, destroy, clean.
+
+When this kernel cannot bond, each verb re-runs itself (`python -m bondlab VERB ...`) in the lab VM that
+stays up (`bondlab vm up`; `deploy` starts it if none is up), because the lab's namespaces live there
+between commands. Inside the VM, or on a kernel that can bond, they run in place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _forward(args: argparse.Namespace) -> int:
+    """Run the same verb in the lab VM that stays up, where the lab's namespaces live; deploy and bench
+    start it when none is up."""
+    from bondlab.cli.forward import bondlab_job, forward
+    from bondlab.vm.session import LabVm
+
+    running = LabVm(args.vm_name)
+    if not running.is_up():
+        if args.verb not in ("deploy", "bench"):
+            print(f"bondlab {args.verb}: no lab VM is up, so no lab is deployed", file=sys.stderr)
+            return 0 if args.verb in ("destroy", "clean") else 1
+        print(
+            f"bondlab: this kernel cannot bond; starting lab VM {args.vm_name!r} "
+            "(`bondlab vm down` stops it)",
+            file=sys.stderr,
+        )
+        running.up()
+    return forward(bondlab_job(args.argv), session=args.vm_name)
+
+
+def _error(error: Exception) -> int:
+    print(f"bondlab: {error}", file=sys.stderr)
+    return 1
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from bondlab import deploy
+    from bondlab.model import yamlsrc
+    from bondlab.model.yamlsrc import SourceError
+    from bondlab.world.labstate import LabError
+
+    def progress(text: str) -> None:
+        print(f"  {text}", file=sys.stderr, flush=True)
+
+    try:
+        prepared = deploy.prepare(yamlsrc.load_files(args.files), backend=args.backend)
+        for ignored in prepared.objects.ignored:
+            progress(f"ignored (not a kind the lab runs): {ignored}")
+        state = deploy.deploy(
+            prepared, name=args.name, plugin=args.plugin, progress=progress, pods_backend=args.pods
+        )
+    except (LabError, SourceError) as error:
+        return _error(error)
+    from bondlab.world import inspect
+
+    print(inspect.render(state))
+    return 0
+
+
+def _load(args):
+    from bondlab.world.labstate import LabState
+
+    return LabState.load(args.name)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from bondlab.world import inspect
+    from bondlab.world.labstate import LabError
+
+    try:
+        print(inspect.render(_load(args)))
+    except LabError as error:
+        return _error(error)
+    return 0
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from bondlab.world.labstate import LabError
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        raise SystemExit("bondlab exec: give a command after --, e.g. bondlab exec test-pod -- ip a")
+    try:
+        state = _load(args)
+        pod = state.pod(args.pod)
+    except LabError as error:
+        return _error(error)
+    if pod.container:  # a docker pod: run it in the container (its mounts, its /sys), via the API
+        from bondlab.world.pods import backends as pods
+
+        return pods.container_exec(state, pod, command)
+    os.execvp("ip", ["ip", "netns", "exec", pod.netns, *command])
+    return 127
+
+
+def _destroy(args: argparse.Namespace) -> int:
+    from bondlab import deploy
+    from bondlab.world.labstate import LabError, LabState, list_labs
+
+    try:
+        names = list_labs() if args.all else [_load(args).data["name"]]
+    except LabError as error:
+        return _error(error)
+    failed = 0
+    for name in names:
+        errors = deploy.destroy(LabState.load(name))
+        print(f"lab {name}: destroyed" + (f" with {len(errors)} error(s)" if errors else ""))
+        failed += bool(errors)
+    return 1 if failed else 0
+
+
+def _clean(args: argparse.Namespace) -> int:
+    from bondlab.world import clean
+
+    found = clean.clean(args.id)
+    print(
+        f"removed {len(found['netns'])} netns, {len(found['links'])} link(s), "
+        f"{len(found.get('records', []))} lab record(s) carrying the bondlab mark, "
+        f"{found.get('containers', 0)} container(s) labelled as the lab's"
+        + (", stopped the lab's docker engine" if found.get("engine_stopped") else "")
+    )
+    return 0
+
+
+def wrap(func):
+    """The verb in place on a kernel that can bond, else in the lab VM that stays up."""
+
+    def run(args: argparse.Namespace) -> int:
+        from bondlab.cli.forward import in_place
+
+        return func(args) if in_place() else _forward(args)
+
+    return run
+
+
+def add_verbs(sub) -> None:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--name", default=None, help="which lab (default: the only one deployed)")
+    common.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")
+    deploy = sub.add_parser(
+        "deploy", parents=[common], help="deploy a lab from topology and Kubernetes YAML files"
+    )
+    deploy.add_argument("files", nargs="+", metavar="FILE")
+    deploy.add_argument("--plugin", default=None, help="bond CNI binary under test (default: bin/bond)")
+    deploy.add_argument(
+        "--backend",
+        default="veth",
+        choices=("veth", "netdevsim"),
+        help="VF backend of a derived topology (default veth)",
+    )
+    deploy.add_argument(
+        "--pods",
+        default=None,
+        choices=("netns", "docker"),
+        help="pod backend: netns, or docker (containers of a Docker engine); default: the topology's "
+        "spec.pods, else $BONDLAB_PODS, else netns",
+    )
+    deploy.set_defaults(func=wrap(_deploy))
+    sub.add_parser(
+        "inspect", parents=[common], help="table of nodes, PFs, VFs, owner pods, bonds, carrier"
+    ).set_defaults(func=wrap(_inspect))
+    execp = sub.add_parser("exec", parents=[common], help="run a command in a pod's netns: exec POD -- CMD")
+    execp.add_argument("pod")
+    execp.add_argument("command", nargs=argparse.REMAINDER)
+    execp.set_defaults(func=wrap(_exec))
+    destroy = sub.add_parser(
+        "destroy", parents=[common], help="DEL every pod (reverse order), remove the world"
+    )
+    destroy.add_argument("--all", action="store_true", help="every deployed lab")
+    destroy.set_defaults(func=wrap(_destroy))
+    cleanp = sub.add_parser("clean", parents=[common], help="remove leftovers of any lab, found by mark only")
+    cleanp.add_argument("--id", default=None, help="only the lab with this id")
+    cleanp.set_defaults(func=wrap(_clean))

@@ -1,0 +1,230 @@
+"""The lab's world as data: nodes (a netns each), physical functions with fake VFs, the switch behind
+every PF, traffic peers, and pools of VFs named like device-plugin resources.
+
+Written by hand as a `kind: BondLab` YAML document (next to the Kubernetes objects or in its own file),
+built in Python with the dataclasses, or derived from bare Kubernetes objects (see derive.py):
+
+    apiVersion: bondlab/v1
+    kind: BondLab
+    metadata: {name: two-pf}
+    spec:
+      nodes:
+        - name: node1
+          pfs:
+            - {name: ens1f0, vfs: 4, backend: veth, resourceName: intel.com/intel_sriov_PF_1}
+            - {name: ens2f0, vfs: 4, backend: netdevsim, resourceName: intel.com/intel_sriov_PF_2}
+            - {name: eth1000}            # vfs: 0 - a plain host link (a NIC without VFs)
+      peers:
+        - {name: gw, switch: core, addresses: [10.56.217.1/24]}
+        - {name: far1, switch: node1/ens1f0, addresses: [10.56.217.250/24]}
+        - {name: v1350, switch: core, vlan: 1350, addresses: [10.20.0.1/24]}   # on eth0.1350
+      pods: docker          # optional: pods as containers of a Docker engine (default netns, see pods.py)
+
+Every PF's switch is a Linux bridge; all PF switches hang off one `core` bridge through their uplink
+(the PF's "cable"), so a bond over VFs of two PFs keeps reaching the core when one PF's cable is cut.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from typing import Optional
+
+from bondlab.model.yamlsrc import SourceError, expect, get, where
+
+BACKENDS = ("veth", "netdevsim")
+POD_BACKENDS = ("netns", "docker")
+MAX_VFS = 256
+_IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+_NODE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+
+
+@dataclass
+class PF:
+    name: str
+    vfs: int = 0
+    backend: str = "veth"
+    resource: Optional[str] = None
+    mtu: int = 1500
+    bus: int = field(default=0, compare=False)  # its PCI bus: Topology.validate() gives each PF its own
+
+    def pci(self, vf: int = -1) -> str:
+        """The PF's PCI address 0000:BB:00.0; VF n's 0000:BB:(2 + n // 8).(n % 8)."""
+        if vf < 0:
+            return f"0000:{self.bus:02x}:00.0"
+        return f"0000:{self.bus:02x}:{2 + vf // 8:02x}.{vf % 8}"
+
+
+@dataclass
+class Node:
+    name: str
+    pfs: list = field(default_factory=list)
+
+
+@dataclass
+class Peer:
+    name: str
+    switch: str  # "core" or "node/pf"
+    addresses: list = field(default_factory=list)
+    vlan: int = 0  # 1..4094: the addresses sit on eth0.<vlan> (a peer on a VF VLAN); 0: untagged
+
+
+@dataclass
+class Topology:
+    name: str = "lab"
+    nodes: list = field(default_factory=list)
+    peers: list = field(default_factory=list)
+    derived: bool = False
+    pods: Optional[str] = None  # the pod backend (pods.py); None: the deploy's flag or $BONDLAB_PODS decides
+
+    def node(self, name: str) -> Node:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    def pools(self) -> dict:
+        """resourceName -> [(node name, PF)], the device plugin's view (one pool may span PFs)."""
+        out: dict = {}
+        for node in self.nodes:
+            for pf in node.pfs:
+                if pf.resource:
+                    out.setdefault(pf.resource, []).append((node.name, pf))
+        return out
+
+    def validate(self) -> Topology:
+        """Consistency checks shared by the YAML and the Python way in; raises ValueError."""
+        if not self.nodes:
+            raise ValueError("a lab needs at least one node")
+        seen = set()
+        for i, node in enumerate(self.nodes):
+            for j, pf in enumerate(node.pfs):
+                pf.bus = 0x10 + 16 * i + j  # one bus per PF, unique in the lab
+            if node.name in seen:
+                raise ValueError(f"node {node.name!r} is defined twice")
+            seen.add(node.name)
+            names = set()
+            for pf in node.pfs:
+                if not _IFNAME.match(pf.name):
+                    raise ValueError(f"node {node.name}: PF name {pf.name!r} is not a valid interface name")
+                if pf.name in names:
+                    raise ValueError(f"node {node.name}: PF {pf.name!r} is defined twice")
+                names.add(pf.name)
+                if pf.backend not in BACKENDS:
+                    raise ValueError(
+                        f"PF {node.name}/{pf.name}: backend must be one of {', '.join(BACKENDS)}"
+                    )
+                if not 0 <= pf.vfs <= MAX_VFS:
+                    raise ValueError(f"PF {node.name}/{pf.name}: vfs must be 0..{MAX_VFS}")
+                if pf.resource and not pf.vfs:
+                    raise ValueError(f"PF {node.name}/{pf.name}: a resourceName needs vfs > 0")
+        switches = {"core"} | {f"{n.name}/{p.name}" for n in self.nodes for p in n.pfs}
+        for peer in self.peers:
+            if peer.switch not in switches:
+                raise ValueError(
+                    f"peer {peer.name}: unknown switch {peer.switch!r} "
+                    f"(one of: {', '.join(sorted(switches))})"
+                )
+            for address in peer.addresses:
+                ipaddress.ip_interface(address)
+        return self
+
+
+def _ip(value, parent, key, path, subject) -> str:
+    try:
+        ipaddress.ip_interface(value)
+    except ValueError:
+        raise SourceError(
+            f"expected an address with prefix length like 192.0.2.1/24, got {value!r}",
+            where(parent, key),
+            path,
+            subject,
+        ) from None
+    if "/" not in str(value):
+        raise SourceError(f"{value!r} has no prefix length", where(parent, key), path, subject)
+    return str(value)
+
+
+def parse(doc: dict) -> Topology:
+    """A `kind: BondLab` document -> Topology, every error at its file:line with the path and expectation."""
+    meta = get(doc, "metadata", dict, "", "BondLab", default={}) or {}
+    name = get(meta, "name", str, "metadata", "BondLab", default="lab")
+    subject = f"BondLab {name}"
+    spec = get(doc, "spec", dict, "", subject, required=True)
+    known = {"nodes", "peers", "pods"}
+    for key in spec:
+        if key not in known:
+            raise SourceError(
+                f"unknown key (expected one of: {', '.join(sorted(known))})",
+                where(spec, key),
+                f"spec.{key}",
+                subject,
+            )
+    topo = Topology(name=name, pods=get(spec, "pods", str, "spec", subject))
+    if topo.pods is not None and topo.pods not in POD_BACKENDS:
+        raise SourceError(
+            f"expected one of {', '.join(POD_BACKENDS)}, got {topo.pods!r}",
+            where(spec, "pods"),
+            "spec.pods",
+            subject,
+        )
+    nodes = get(spec, "nodes", list, "spec", subject, required=True)
+    for i, raw in enumerate(nodes):
+        path = f"spec.nodes[{i}]"
+        expect(raw, dict, nodes, i, path, subject)
+        nname = get(raw, "name", str, path, subject, required=True)
+        if not _NODE.match(nname):
+            raise SourceError("expected a short lower-case name", where(raw, "name"), f"{path}.name", subject)
+        node = Node(nname)
+        pfs = get(raw, "pfs", list, path, subject, default=[]) or []
+        for j, praw in enumerate(pfs):
+            ppath = f"{path}.pfs[{j}]"
+            expect(praw, dict, pfs, j, ppath, subject)
+            for key in praw:
+                if key not in ("name", "vfs", "backend", "resourceName", "mtu"):
+                    raise SourceError(
+                        "unknown key (expected name, vfs, backend, resourceName, mtu)",
+                        where(praw, key),
+                        f"{ppath}.{key}",
+                        subject,
+                    )
+            pf = PF(
+                name=get(praw, "name", str, ppath, subject, required=True),
+                vfs=get(praw, "vfs", int, ppath, subject, default=0),
+                backend=get(praw, "backend", str, ppath, subject, default="veth"),
+                resource=get(praw, "resourceName", str, ppath, subject),
+                mtu=get(praw, "mtu", int, ppath, subject, default=1500),
+            )
+            for key, ok, what in (
+                ("name", _IFNAME.match(pf.name), "an interface name (1-15 characters)"),
+                ("vfs", 0 <= pf.vfs <= MAX_VFS, f"a VF count 0..{MAX_VFS}"),
+                ("backend", pf.backend in BACKENDS, "one of " + ", ".join(BACKENDS)),
+            ):
+                if not ok:
+                    raise SourceError(
+                        f"expected {what}, got {praw.get(key)!r}", where(praw, key), f"{ppath}.{key}", subject
+                    )
+            node.pfs.append(pf)
+        topo.nodes.append(node)
+    peers = get(spec, "peers", list, "spec", subject, default=[]) or []
+    for i, praw in enumerate(peers):
+        path = f"spec.peers[{i}]"
+        expect(praw, dict, peers, i, path, subject)
+        addresses = get(praw, "addresses", list, path, subject, default=[]) or []
+        topo.peers.append(
+            Peer(
+                name=get(praw, "name", str, path, subject, required=True),
+                switch=get(praw, "switch", str, path, subject, default="core"),
+                addresses=[
+                    _ip(a, addresses, k, f"{path}.addresses[{k}]", subject) for k, a in enumerate(addresses)
+                ],
+                vlan=get(praw, "vlan", int, path, subject, default=0),
+            )
+        )
+        if not 0 <= topo.peers[-1].vlan <= 4094:
+            raise SourceError("expected a VLAN id 0..4094", where(praw, "vlan"), f"{path}.vlan", subject)
+    try:
+        return topo.validate()
+    except ValueError as error:
+        raise SourceError(str(error), where(doc), "spec", subject) from None

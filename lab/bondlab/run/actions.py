@@ -1,0 +1,116 @@
+"""The actions a scenario step takes, one handler per kind (registered in run.steps). A handler gets the
+timeline and the step's arguments (durations in seconds, parsed at load) and returns when the kernel was
+sent its first link change (ns), 0 when the action changes no link."""
+
+from __future__ import annotations
+
+import time
+
+from bondlab.cni import multus
+from bondlab.run.reader import READER
+from bondlab.world import build as world
+from bondlab.world import lacp, vf
+from bondlab.world.labstate import LabError
+from bondlab.world.netns import Netns
+
+
+def ports(tl, names: list, up: bool) -> int:
+    """Fabric switch ports up/down in-process (no `ip` process start, ~100-400 ms of a loaded lab VM,
+    between two ports of one cut); returns when the first was sent."""
+    return READER.set_up(tl.fabric.name, names, up)
+
+
+def _target(tl, args: dict, up: bool) -> int:
+    names = tl.names
+    if "active" in args:
+        if up:
+            return ports(tl, [tl.last_cut.pop()], True)
+        pod = names.pod(args["active"])
+        active = READER.link(pod.netns, names.bond_of(pod)).get("active_slave")
+        if not active:
+            raise LabError(f"{args['active']}: the bond has no active slave to cut")
+        tl.last_cut.append(names.slave_port(f"{pod.name}/{active}"))
+        return ports(tl, [tl.last_cut[-1]], False)
+    if "vf" in args:
+        return ports(tl, [names.slave_port(args["vf"])], up)
+    if "pf" in args:  # the whole cable at once: VFs (link-state auto), PF port, uplink
+        node, pf = args["pf"].split("/", 1)
+        return ports(tl, world.pf_cable_ports(tl.state, node, pf, restore=up), up)
+    if "uplink" in args:
+        node, pf = args["uplink"].split("/", 1)
+        return ports(tl, [tl.state.pf(node, pf).uplink], up)
+    return ports(tl, [args["port"]], up)
+
+
+def cut(tl, args: dict) -> int:
+    return _target(tl, args, False)
+
+
+def restore(tl, args: dict) -> int:
+    return _target(tl, args, True)
+
+
+def link_state(tl, args: dict) -> int:
+    record, index = tl.names.vf_of(args["vf"])
+    vf.configure_vf(tl.state, record, index, {"link_state": args["state"]})
+    return 0
+
+
+def admin(tl, args: dict) -> int:
+    pod, iface = tl.names.split(args["link"])
+    return READER.set_up(pod.netns, [iface], args["state"] == "up")
+
+
+def flap(tl, args: dict) -> int:
+    port, half = tl.names.slave_port(args["vf"]), args.get("period", 0.2) / 2
+    first = 0
+    for _ in range(args.get("times", 3)):  # pacing the flaps is the action itself
+        first = first or ports(tl, [port], False)
+        time.sleep(half)
+        ports(tl, [port], True)
+        time.sleep(half)
+    return first
+
+
+def netem(tl, args: dict) -> int:
+    pod, iface = tl.names.split(args["vf"])
+    port = tl.names.slave_port(args["vf"])
+    for ns, dev in ((tl.fabric, port), (Netns(pod.netns), iface)):
+        if args.get("clear"):
+            ns.exec("tc", "qdisc", "del", "dev", dev, "root", check=False)
+            continue
+        words = ["loss", f"{args.get('loss', 0)}%"]
+        if args.get("delay"):
+            words += ["delay", f"{args['delay'] * 1000:g}ms"]
+        ns.exec("tc", "qdisc", "replace", "dev", dev, "root", "netem", *words)
+    return 0
+
+
+def set_active(tl, args: dict) -> int:
+    pod, iface = tl.names.split(args["link"])
+    Netns(pod.netns).ip("link", "set", tl.names.bond_of(pod), "type", "bond", "active_slave", iface)
+    return 0
+
+
+def delete_slave(tl, args: dict) -> int:
+    pod, iface = tl.names.split(args["link"])
+    Netns(pod.netns).ip("link", "del", iface)
+    return 0
+
+
+def restart_pod(tl, args: dict) -> int:
+    multus.restart_pod(tl.state, tl.names.pod(args["pod"]))  # writes the pod's new record
+    return 0
+
+
+def lacp_partner(tl, args: dict) -> int:
+    pod = tl.names.pod(args["pod"])
+    slave_ports = [tl.names.slave_port(f"{pod.name}/{slave}") for slave in tl.names.slaves(pod)]
+    tl.partners += 1
+    lacp.make_partner(tl.fabric, f"lag{tl.partners}", slave_ports, tl.state.mark)
+    return 0
+
+
+def wait(tl, seconds: float) -> int:
+    time.sleep(seconds)  # a scenario's own pause (e.g. let the bond run), not a state wait
+    return 0

@@ -1,0 +1,125 @@
+"""Expectations on kernel state, polled against a deadline where they stand in the timeline (one handler per
+kind, registered in run.steps): activeSlave, mii, carrier, macSeen, lacp, connectivity."""
+
+from __future__ import annotations
+
+from bondlab.run.deadline import DEFAULT_WITHIN, polled
+from bondlab.run.reader import READER
+from bondlab.run.verdicts import ExpectationFailed
+from bondlab.world import lacp as lacp_state
+from bondlab.world.netns import Netns
+
+
+def _poll(tl, args: dict, predicate, what: str, describe) -> str:
+    """Timed from the action the check directly follows (tl.since: its link change, or its end for an action
+    that lasts), else from now; see run.deadline."""
+    within = args.get("within", DEFAULT_WITHIN)
+    since = "the action" if tl.since else "the check"
+    return polled(predicate, what, describe, tl.since or tl.clock(), within, since)
+
+
+def _link(tl, link: str) -> dict:
+    pod, iface = tl.names.split(link)
+    return READER.link(pod.netns, iface)
+
+
+def active_slave(tl, args: dict) -> str:
+    pod, iface = tl.names.split(args["link"])
+    bond = tl.names.bond_of(pod)
+
+    def active():
+        return READER.link(pod.netns, bond).get("active_slave")
+
+    return _poll(tl, args, lambda: active() == iface, f"active slave of {pod.name}/{bond} is {iface}", active)
+
+
+def mii(tl, args: dict) -> str:
+    def status():
+        return _link(tl, args["link"]).get("mii_status")
+
+    want = args["status"].upper()
+    return _poll(tl, args, lambda: status() == want, f"MII status of {args['link']} is {want}", status)
+
+
+def carrier(tl, args: dict) -> str:
+    def up():
+        return _link(tl, args["link"]).get("carrier")
+
+    return _poll(
+        tl,
+        args,
+        lambda: up() == args["up"],
+        f"carrier of {args['link']} is {'up' if args['up'] else 'down'}",
+        up,
+    )
+
+
+def mac_seen(tl, args: dict) -> str:
+    names = tl.names
+    peer_ns, _, _ = names.endpoint(args["peer"])
+    pod = names.pod(args["pod"])
+    bond = names.bond_of(pod)
+    pod_ns, addrs, _ = names.endpoint(args["pod"])
+    ip = addrs[0].split("/")[0]
+
+    def seen():
+        entries = Netns(peer_ns).ip_json("neigh", "show", ip) or []
+        return entries[0].get("lladdr") if entries else None
+
+    def mac():
+        return READER.link(pod_ns, bond).get("address")
+
+    return _poll(
+        tl,
+        args,
+        lambda: seen() == mac(),
+        f"peer {args['peer']} has {ip} at {bond}'s MAC",
+        lambda: f"peer has {seen()}, bond has {mac()}",
+    )
+
+
+def lacp(tl, args: dict) -> str:
+    pod, iface = tl.names.split(args["link"])
+
+    def port():
+        return lacp_state.slave_state(pod.netns, iface)
+
+    want = args["state"] == "negotiated"
+    return _poll(
+        tl,
+        args,
+        lambda: lacp_state.negotiated(port()) == want,
+        f"{args['link']} is {args['state']} (LACP)",
+        lambda: lacp_state.describe(port()),
+    )
+
+
+def connectivity(tl, args: dict) -> str:
+    """3 pings per pair (every pod and peer, or `from` x `to`); rows go to the report's FROM/TO table."""
+    names = tl.names
+    everyone = [p.name for p in tl.state.pods] + list(tl.state.peers)
+    froms, tos = args.get("from") or everyone, args.get("to") or everyone
+    want, bad, total = args.get("connected", True), [], 0
+    for src in froms:
+        src_ns, src_addrs, _ = names.endpoint(src)
+        for dst in tos:
+            if dst == src:
+                continue
+            _ns, dst_addrs, _ = names.endpoint(dst)
+            if not dst_addrs or not src_addrs:
+                continue
+            ip = names.address_for(src_addrs, dst_addrs)
+            proc = Netns(src_ns).exec(
+                "ping", "-c", "3", "-i", "0.2", "-W", "1", "-q", ip, check=False, timeout=30
+            )
+            got = 0
+            for line in proc.stdout.splitlines():
+                if "received" in line:
+                    got = int(line.split(",")[1].split()[0])
+            tl.connectivity.append({"from": src, "to": dst, "ip": ip, "connected": got, "total": 3})
+            total += 1
+            if (got > 0) != want:
+                bad.append(f"{src} -> {dst} ({ip}) {got}/3")
+    if bad:
+        raise ExpectationFailed(f"{'not connected' if want else 'connected'}: {', '.join(bad)}")
+    return f"{total} pair(s) {'connected' if want else 'isolated'}"

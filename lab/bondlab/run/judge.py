@@ -1,0 +1,113 @@
+"""Expectations on traffic, judged after the probes stop over the window of the action they follow (one
+handler per kind, registered in run.steps): outage, lost, duplicated, spread, carriedBy, garp, lacpdu.
+
+Each handler reads the timeline's figures; the verdict itself is a pure function of them (tested without a
+kernel in tests/unit/test_run_verdicts.py)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from bondlab.run import traffic
+from bondlab.run.verdicts import ExpectationFailed, MeasurementError
+
+
+# -- verdicts: figures in, a message or an exception out -------------------------------------------------
+def bounded(
+    flow: str, kind: str, value: float, lo: Optional[float], hi: Optional[float], unit: str = ""
+) -> str:
+    if hi is not None and value > hi:
+        raise ExpectationFailed(f"{flow}: {kind} {value:g}{unit} > {hi:g}{unit}")
+    if lo is not None and value < lo:
+        raise ExpectationFailed(f"{flow}: {kind} {value:g}{unit} < {lo:g}{unit}")
+    return f"{flow} {value:g}{unit}"
+
+
+def outage(flow: str, w: traffic.Window, lo_ms: Optional[float], hi_ms: Optional[float]) -> str:
+    """A bound a sender stall leaves open is a measurement error (traffic.outage_verdict), never a pass."""
+    said = traffic.outage_verdict(w, lo_ms, hi_ms)
+    if said.startswith("measurement error"):
+        raise MeasurementError(f"{flow}: {said}")
+    return bounded(flow, "outage", w.outage_ms, lo_ms, hi_ms, " ms")
+
+
+def shares(flow: str, per_slave: dict, links: list, share: float) -> str:
+    total = sum(per_slave.values()) or 1
+    for link in links:
+        got = per_slave.get(link, 0) / total
+        if got < share:
+            raise ExpectationFailed(
+                f"{flow}: {link} carried {got:.0%} of the probes (< {share:.0%}); per slave: {per_slave}"
+            )
+    return f"{flow} " + " ".join(f"{k}={v}" for k, v in sorted(per_slave.items()))
+
+
+def garp_seen(peer: str, stamps: list, start: int, within: float, minimum: int) -> str:
+    if len(stamps) < max(1, minimum):
+        raise ExpectationFailed(f"peer {peer} saw {len(stamps)} GARP/NA after the action")
+    first = (stamps[0] - start) / 1e6
+    if first > within * 1000:
+        raise ExpectationFailed(f"first GARP at {first:.1f} ms > {within * 1000:g} ms")
+    return f"{len(stamps)} GARP/NA, first after {first:.1f} ms"
+
+
+def lacpdus_seen(link: str, seen: list, minimum: int) -> str:
+    sent = [p for p in seen if not p["outgoing"]]
+    if len(sent) < minimum:
+        raise ExpectationFailed(f"{link}: {len(sent)} LACPDU(s) from the bond at the switch port")
+    return f"{len(sent)} LACPDUs from the bond, {len(seen) - len(sent)} to it"
+
+
+# -- handlers: (timeline, args, index of the action whose window is judged) -------------------------------
+def _ms(value) -> Optional[float]:
+    return value * 1000 if value is not None else None
+
+
+def outage_of(tl, args: dict, action: int) -> str:
+    lo, hi = _ms(args.get("min")), _ms(args.get("max"))
+    return "; ".join(
+        outage(f.name, tl.window_of(f, action), lo, hi) for f in tl.flows_named(args.get("flow"))
+    )
+
+
+def _count(kind: str):
+    def judge(tl, args: dict, action: int) -> str:
+        return "; ".join(
+            bounded(f.name, kind, getattr(tl.window_of(f, action), kind), args.get("min"), args.get("max"))
+            for f in tl.flows_named(args.get("flow"))
+        )
+
+    return judge
+
+
+lost = _count("lost")
+duplicated = _count("duplicated")
+
+
+def spread(tl, args: dict, action: int) -> str:
+    share = args.get("minShare", 0.1)
+    return "; ".join(
+        shares(f.name, tl.window_of(f, action).per_slave, args["links"], share)
+        for f in tl.flows_named(args.get("flow"))
+    )
+
+
+def carried_by(tl, args: dict, action: int) -> str:
+    share = args.get("minShare", 0.9)
+    return "; ".join(
+        shares(f.name, tl.window_of(f, action).per_slave, [args["link"]], share)
+        for f in tl.flows_named(args.get("flow"))
+    )
+
+
+def garp(tl, args: dict, action: int) -> str:
+    # from when the cut was sent when there is one (not from the action's start, which includes looking
+    # the ports up)
+    start = (tl.actions[action].done_at or tl.actions[action].t) if action >= 0 else tl.traffic.started
+    stamps = traffic.garps(tl.traffic.tap_events(), f"peer {args['peer']}", start)
+    return garp_seen(args["peer"], stamps, start, args.get("within", 1.0), args.get("min", 1))
+
+
+def lacpdu(tl, args: dict, action: int) -> str:
+    seen = traffic.lacpdus(tl.traffic.tap_events(), args["link"])
+    return lacpdus_seen(args["link"], seen, args.get("min", 1))

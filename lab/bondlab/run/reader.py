@@ -1,0 +1,80 @@
+"""Kernel state over one netlink socket per netns (pyroute2), for the timeline's actions and polled checks."""
+
+from __future__ import annotations
+
+import time
+
+from bondlab.world.labstate import LabError
+
+
+class Reader:
+    """Kernel state over one netlink socket per netns (pyroute2): polling spawns no process, which in the lab
+    VM costs ~30 ms of CPU each time and would starve the probes."""
+
+    MII = {0: "UP", 1: "FAIL", 2: "DOWN", 3: "BACK"}
+
+    def __init__(self) -> None:
+        self.sockets: dict = {}
+
+    def _ipr(self, netns: str):
+        if netns not in self.sockets:
+            from pyroute2 import IPRoute
+
+            for attempt in range(3):  # pyroute2 forks a helper to enter the netns; a loaded VM can lose it
+                try:
+                    self.sockets[netns] = IPRoute(netns=netns)
+                    break
+                except RuntimeError as error:
+                    if attempt == 2:
+                        raise LabError(f"netlink socket in netns {netns}: {error}") from None
+        return self.sockets[netns]
+
+    def link(self, netns: str, ifname: str) -> dict:
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        try:
+            (msg,) = self._ipr(netns).link("get", ifname=ifname)
+        except NetlinkError:
+            return {}
+        info = msg.get("IFLA_LINKINFO") or {}
+        data = (info.get("IFLA_INFO_DATA") if info else None) or {}
+        slave = (info.get("IFLA_INFO_SLAVE_DATA") if info else None) or {}
+        active = data.get("IFLA_BOND_ACTIVE_SLAVE") if data else None
+        return {
+            "carrier": bool(msg["flags"] & (1 << 16)),
+            "address": msg.get("IFLA_ADDRESS"),
+            "active_slave": self.name(netns, active) if active else None,
+            "mii_status": self.MII.get(slave.get("IFLA_BOND_SLAVE_MII_STATUS"), "?") if slave else "?",
+        }
+
+    def set_up(self, netns: str, names: list, up: bool) -> int:
+        """Set links up/down in one netns over the open netlink socket, back to back (indexes resolved
+        first); returns when the first change was sent (ns): the cut's own timestamp. Sent, not acknowledged:
+        in the lab VM the runner can lose the CPU between the kernel's change and reading the answer, while
+        the bond already fails over and sends its gratuitous ARP, which must not look older than the cut."""
+        ipr = self._ipr(netns)
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        indexes = []
+        for name in names:  # one RTM_GETLINK each: link_lookup() dumps and parses every link (~200 ms)
+            try:
+                indexes.append(ipr.link("get", ifname=name)[0]["index"])
+            except NetlinkError:
+                raise LabError(f"netns {netns}: no link {name!r}") from None
+        first = 0
+        for index in indexes:
+            first = first or time.time_ns()
+            ipr.link("set", index=index, state="up" if up else "down")
+        return first
+
+    def name(self, netns: str, index: int):
+        got = self._ipr(netns).link("get", index=index)
+        return got[0].get("IFLA_IFNAME") if got else None
+
+    def close(self) -> None:
+        for ipr in self.sockets.values():
+            ipr.close()
+        self.sockets.clear()
+
+
+READER = Reader()

@@ -1,0 +1,136 @@
+"""Run one scenario file: check it, deploy its lab, start the probes, play the timeline, stop, judge, tear
+down; again (run.verdicts.RETRY) when its only failures were measurement errors."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+import time
+from typing import Callable, Optional
+
+from bondlab import deploy
+from bondlab.cni import libcni
+from bondlab.model import scenario as scenarios
+from bondlab.model.scenario import Scenario
+from bondlab.model.yamlsrc import SourceError
+from bondlab.run import traffic
+from bondlab.run.results import ScenarioResult, StepResult
+from bondlab.run.timeline import Timeline
+from bondlab.run.verdicts import RETRY
+from bondlab.world.labstate import LabError
+from bondlab.world.netns import CommandError
+
+
+def run_scenario(
+    path: str, plugin: Optional[str] = None, progress: Callable = lambda text: None
+) -> ScenarioResult:
+    """Run one scenario file; bad input and lab errors become status 'error' with one clear message."""
+    began = time.monotonic()
+    result = ScenarioResult(path=path, name=os.path.basename(path), plugin=plugin or deploy.default_plugin())
+    try:
+        scen = scenarios.load(path)
+        result.name, result.description, result.expect_failure = (
+            scen.name,
+            scen.description,
+            scen.expect_failure,
+        )
+        for attempt in range(1, RETRY.attempts + 1):
+            failures = _run(scen, result, plugin, progress)
+            if not RETRY.wanted(failures) or attempt == RETRY.attempts:
+                break
+            progress(f"attempt {attempt}: measurement error only; running again")
+            result.retried.append(result.message)
+            result.steps, result.windows, result.connectivity, result.failovers = [], [], [], []
+    except (SourceError, LabError, traffic.TrafficError, CommandError, libcni.CniError) as error:
+        result.status, result.message = "error", str(error)
+    result.seconds = round(time.monotonic() - began, 2)
+    if result.status in ("failed", "passed") and result.expect_failure:
+        result.status = "xfailed" if result.status == "failed" else "xpassed"
+        if result.status == "xpassed":
+            result.message = f"expected to fail ({result.expect_failure}) but every expectation held"
+    return result
+
+
+def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress: Callable) -> list:
+    """One attempt; returns its failures (run.verdicts.Failure, or teardown messages)."""
+    prepared = deploy.prepare(scen.documents, backend=scen.backend)
+    scenarios.check_names(scen, prepared)
+    name = f"sc-{secrets.token_hex(3)}"
+    if scen.deploy_fails is not None:
+        _deploy_must_fail(scen, prepared, name, plugin, result)
+        return []
+    progress("deploying the lab")
+    state = deploy.deploy(prepared, name=name, plugin=plugin, progress=progress)
+    tl = Timeline(state, progress)
+    failures: list = []
+    try:
+        tl.open_sockets()
+        with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
+            tl.start_traffic(scen.flows, scen.rate, workdir)
+            total = len(scen.steps)
+            for step in scen.steps:
+                sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
+                result.steps.append(sr)
+                tl.play(step, sr, failures)
+                if step.is_action:
+                    progress(f"[{step.index + 1}/{total}] {sr.text}")
+                    continue
+                verdict = "ok" if sr.ok is not False else "FAILED"
+                progress(f"[{step.index + 1}/{total}] {sr.text}: {verdict} {sr.message}")
+            if tl.traffic:
+                tl.stop_traffic(failures)
+                _figures(tl, result)
+    finally:
+        tl.close()
+        errors = deploy.destroy(state)
+        if errors:
+            failures.append("teardown: " + "; ".join(errors))
+    result.connectivity = tl.connectivity
+    result.status = "failed" if failures else "passed"
+    result.message = "\n".join(str(f) for f in failures)
+    return failures
+
+
+def _deploy_must_fail(
+    scen: Scenario, prepared, name: str, plugin: Optional[str], result: ScenarioResult
+) -> None:
+    try:
+        state = deploy.deploy(prepared, name=name, plugin=plugin)
+    except LabError as error:
+        match = scen.deploy_fails.get("match", "")
+        if match.lower() in str(error).lower():
+            result.status, result.message = "passed", f"deploy failed as expected: {error}"
+        else:
+            result.status, result.message = "failed", f"deploy failed without {match!r}: {error}"
+        return
+    deploy.destroy(state)
+    result.status, result.message = "failed", "deploy succeeded; the scenario expects it to fail"
+
+
+def _figures(tl: Timeline, result: ScenarioResult) -> None:
+    """Per action and flow: the step's window; and the timeline picture's data."""
+    tr = tl.traffic
+    result.started, result.stopped = tr.started, tr.stopped
+    marks = [(-1, "start")] + [(i, a.text) for i, a in enumerate(tl.actions)]
+    for flow in tl.flows:
+        for index, text in marks:
+            w = tl.window_of(flow, index)
+            result.windows.append(
+                {"action": text, "flow": flow.name, "from": flow.src, "to": flow.dst, **w.as_dict()}
+            )
+    probes = {}
+    for flow in tl.flows:
+        carriers = tr.carriers(flow)
+        got = {seq for seq, _s, _r in tr.received(flow)}
+        probes[flow.name] = [
+            [round((t - tr.started) / 1e6, 3), carriers.get(seq, "?") if seq in got else None]
+            for seq, t in enumerate(tr.sent(flow))
+        ]
+    result.failovers = tl.failovers()
+    result.timeline = {
+        "flows": [f.name for f in tl.flows],
+        "probes": probes,
+        "actions": [[round((a.t - tr.started) / 1e6, 3), a.text] for a in tl.actions],
+        "end_ms": round((tr.stopped - tr.started) / 1e6, 3),
+    }

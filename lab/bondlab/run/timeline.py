@@ -1,0 +1,172 @@
+"""A scenario's timeline on one deployed lab: steps played in order through the step registry (run.steps),
+the probes started before and stopped after, the traffic windows between actions.
+
+Actions are timestamped (CLOCK_REALTIME ns, the probes' clock) when they start; the traffic figures of a
+step are those of the probes sent from its action to the next action. Expectations on kernel state are
+polled against a deadline at their place in the timeline; expectations on traffic are judged after the
+probes stop, over the window of the action they follow. The YAML runner (run.runner) and the pytest
+fixtures (pytest.fixtures) both drive this class.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+from bondlab.run import traffic
+from bondlab.run.names import Names
+from bondlab.run.reader import READER
+from bondlab.run.results import StepResult
+from bondlab.run.steps import STEPS
+from bondlab.run.verdicts import verdict
+from bondlab.world.labstate import LabError
+from bondlab.world.netns import Netns
+
+TAIL = 0.3  # probes keep flowing this long after the last step, so its window has data
+
+
+class Timeline:
+    """Steps on one deployed lab."""
+
+    def __init__(self, state, progress: Callable = lambda text: None) -> None:
+        self.state, self.progress = state, progress
+        self.names = Names(state)
+        self.fabric = Netns(state.netns_name("fabric"))
+        self.flows: list = []
+        self.traffic: Optional[traffic.Traffic] = None
+        self.deferred: list = []  # (StepResult, kind, args)
+        self.actions: list = []  # StepResult of actions that open a traffic window, in order
+        self.connectivity: list = []  # rows of connectivity checks
+        self.last_cut: list = []  # switch ports cut by `cut: {active: POD}`
+        self.since = 0  # ns: what a `within` right after an action counts from (see play)
+        self.partners = 0  # LACP partners made by `lacpPartner` (lag1, lag2, ...)
+        self.clock = time.time_ns
+
+    def open_sockets(self) -> None:
+        """Open the netlink sockets (and import pyroute2) before the timeline; cuts use the fabric's."""
+        for pod in self.state.pods:
+            READER.link(pod.netns, "lo")
+        READER.link(self.fabric.name, "lo")
+
+    def play(self, step, sr: StepResult, failures: list) -> None:
+        """One step into `sr` (stamped when it started): an action opens a traffic window (a `wait` does not);
+        an expectation polls kernel state now and defers traffic figures until the probes stop."""
+        if step.is_action:
+            kind = STEPS[step.kind]
+            sr.done_at = kind.handler(self, step.args) or 0
+            # A check right after the action counts from its first link change, or from its end when it
+            # lasts (a flap, a pod restart, ...): a `within` is about what follows the action.
+            self.since = self.clock() if kind.lasts else sr.done_at
+            if kind.window:
+                self.actions.append(sr)
+            return
+        sr.action = len(self.actions) - 1
+        for name, args in step.args.items():
+            kind = STEPS[name]
+            if kind.deferred:
+                self.deferred.append((sr, name, args))
+                continue
+            verdict(sr, name, lambda kind=kind, args=args: kind.handler(self, args), failures)
+        self.since = 0  # a later check is timed from when it starts
+
+    def stop_traffic(self, failures: list) -> None:
+        """Stop the probes (after a tail: the last step's window needs probes after it), then judge the
+        deferred expectations on what they recorded."""
+        time.sleep(TAIL)
+        self.traffic.stop()
+        for sr, name, args in self.deferred:
+            verdict(sr, name, lambda s=sr, k=STEPS[name], a=args: k.handler(self, a, s.action), failures)
+
+    def close(self) -> None:
+        """Kill probe helpers still running and close the netlink sockets (the lab itself stays)."""
+        if self.traffic:
+            self.traffic.kill()
+        READER.close()
+
+    # -- traffic ------------------------------------------------------------------------------
+    def start_traffic(self, flows: list, rate: int, workdir: str) -> None:
+        """Probes for `flows` (spec.traffic.flows mappings) at `rate`/s, and taps at the switch ports of the
+        pods' slaves (per-slave accounting) and on the peers (GARP/NA)."""
+        if not flows:
+            return
+        names = self.names
+        taps, tapped, fid = [], set(), 0
+        peers = self.state.peers
+        for raw in flows:
+            pairs = [(raw["from"], raw["to"])]
+            if raw.get("bidirectional", True):
+                pairs.append((raw["to"], raw["from"]))
+            for src, dst in pairs:
+                src_ns, src_addrs, _ = names.endpoint(src)
+                dst_ns, dst_addrs, _ = names.endpoint(dst)
+                peer_src = list(peers[src].addresses) if src in peers else []
+                ip = names.address_for(src_addrs if not peer_src else peer_src, dst_addrs)
+                if not src_addrs:
+                    raise traffic.TrafficError(f"traffic cannot start: {src} has no IPv4 address")
+                fid += 1
+                self.flows.append(traffic.Flow(fid, src, dst, src_ns, dst_ns, ip, raw.get("rate", rate)))
+            for end in (raw["from"], raw["to"]):
+                if end in tapped:
+                    continue
+                tapped.add(end)
+                if end in peers:
+                    taps.append(traffic.Tap(peers[end].netns, "eth0", f"peer {end}", neighbour_only=True))
+                    continue
+                pod = names.pod(end)
+                for slave in names.slaves(pod):
+                    link = f"{pod.name}/{slave}"
+                    try:
+                        taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
+                    except LabError:
+                        continue
+        self.traffic = traffic.Traffic(self.flows, taps, workdir)
+        self.traffic.start()
+        self.traffic.wait_flowing()
+        self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {rate}/s")
+
+    def flows_named(self, name: Optional[str]) -> list:
+        return [f for f in self.flows if name in (None, f.name)]
+
+    def window_of(self, flow, action: int):
+        start = self.actions[action].t if action >= 0 else self.traffic.started
+        later = [a.t for a in self.actions if a.t > start]
+        end = later[0] if later else self.traffic.stopped
+        return traffic.window(
+            self.traffic.sent(flow),
+            self.traffic.received(flow),
+            self.traffic.carriers(flow),
+            start,
+            end,
+            self.traffic.stopped,
+        )
+
+    def failovers(self) -> list:
+        """Per link-changing action and bonded pod: when the kernel failed over (traffic.failover_times)."""
+        tr, out = self.traffic, []
+        taps = tr.tap_events()
+        for i, action in enumerate(self.actions):
+            if not action.done_at or not STEPS[action.kind].failover:
+                continue
+            before = self.actions[i + 1].t if i + 1 < len(self.actions) else tr.stopped
+            for pod in self.state.pods:
+                bond = pod.bond
+                if not bond:
+                    continue
+                labels = [t.label for t in tr.taps if t.label.startswith(pod.name + "/")]
+                got = traffic.failover_times(
+                    tr.link_events(pod.netns), taps, bond, labels, action.done_at, before
+                )
+                if got["garp_ns"] or got["event_ns"]:
+                    out.append(
+                        {
+                            "action": action.text,
+                            "pod": pod.name,
+                            "garp_ms": _ms_after(got["garp_ns"], action.done_at),
+                            "event_ms": _ms_after(got["event_ns"], action.done_at),
+                        }
+                    )
+        return out
+
+
+def _ms_after(ns: int, since: int) -> Optional[float]:
+    return round((ns - since) / 1e6, 3) if ns else None

@@ -1,0 +1,344 @@
+"""Runner side of the traffic probes: one helper (bondlab.run.probe) per network namespace, and the figures
+derived from what they recorded.
+
+Figures, per flow and per time window (a step: from one action to the next):
+- sent / delivered / lost (sent in the window, never delivered), duplicated, reordered;
+- outage: the longest gap between the send times of consecutive delivered probes that overlaps the
+  window (t_send(first after) - t_send(last before), the reference's method; 1 ms at 1000/s when nothing
+  is lost);
+- carriers: which tapped switch port carried each delivered probe (per-slave accounting);
+- first GARP / unsolicited NA seen by a peer after a time; LACPDUs per switch port;
+- stall: the longest pause of the sender inside the window. The schedule is absolute, so a sender the
+  scheduler starved sends the probes it owes in a burst afterwards: they are delivered and count as neither
+  lost nor outage. A stall longer than STALL_LIMIT_MS makes the window's outage/lost figures a measurement
+  error (an outage shorter than the stall can hide in it), never a silent pass;
+- failover: when the kernel moved the active slave after a cut, from two independent clocks: the kernel's
+  receive timestamp of the bond's gratuitous ARP at a slave's switch port, and the read time of the
+  rtnetlink IFLA_EVENT_BONDING_FAILOVER in the pod's netns (an upper bound).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+from bondlab.run.probe import PORT
+
+STALL_LIMIT_MS = 10.0  # 10x the resolution at 1000/s
+IFLA_EVENT_BONDING_FAILOVER = 3
+# The probe helpers run at the kernel's own workers' priority, on purpose. Raised above them (SCHED_FIFO, or
+# nice -10) on the lab VM's single CPU, they starved the kworkers and the RCU grace-period thread that hold
+# RTNL: RTNL stayed taken for up to ~1 s, the bond's MII commit and failover waited on it (290 ms instead of
+# ~100 with miimon 100) and so did every netlink read of the runner - the lab distorting what it measures.
+# A sender the scheduler stalls shows as a stall in its window and is judged as such (outage_verdict).
+
+
+class TrafficError(Exception):
+    pass
+
+
+@dataclass
+class Flow:
+    id: int
+    src: str  # endpoint name (pod or peer)
+    dst: str
+    src_ns: str
+    dst_ns: str
+    dst_ip: str
+    rate: int = 1000
+
+    @property
+    def name(self) -> str:
+        return f"{self.src} -> {self.dst}"
+
+
+@dataclass
+class Tap:
+    netns: str
+    ifname: str
+    label: str  # e.g. "test-pod/net1" (a slave's switch port) or "peer gw"
+    neighbour_only: bool = False  # ARP/ND/LACP only, no probes (a peer watching for GARP)
+
+
+@dataclass
+class Traffic:
+    flows: list
+    taps: list
+    workdir: str
+    procs: dict = field(default_factory=dict)  # netns -> Popen
+    records: dict = field(default_factory=dict)  # netns -> helper record
+    started: int = 0
+    stopped: int = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        spaces = sorted(
+            {f.src_ns for f in self.flows} | {f.dst_ns for f in self.flows} | {t.netns for t in self.taps}
+        )
+        for ns in spaces:
+            spec = {
+                "port": PORT,
+                "out": os.path.join(self.workdir, f"{ns}.json"),
+                "send": [
+                    {"flow": f.id, "dst": f.dst_ip, "rate": f.rate} for f in self.flows if f.src_ns == ns
+                ],
+                "links": True,
+                "taps": [
+                    {"ifname": t.ifname, "label": t.label, "neighbour_only": t.neighbour_only}
+                    for t in self.taps
+                    if t.netns == ns
+                ],
+            }
+            path = os.path.join(self.workdir, f"{ns}.spec.json")
+            with open(path, "w") as stream:
+                json.dump(spec, stream)
+            self.procs[ns] = subprocess.Popen(
+                ["ip", "netns", "exec", ns, sys.executable, "-m", "bondlab.run.probe", path],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
+        for ns, proc in self.procs.items():
+            line = _readline(proc, timeout)
+            if line != "ready":
+                self.kill()
+                raise TrafficError(f"traffic cannot start: the probe helper in netns {ns} said {line!r}")
+        self.started = time.time_ns()
+
+    def counts(self) -> dict:
+        """Delivered probes per flow id so far (asks every helper)."""
+        out: dict = {}
+        for ns, proc in self.procs.items():
+            try:
+                proc.stdin.write("stat\n")
+                proc.stdin.flush()
+            except OSError:
+                raise TrafficError(f"traffic cannot start: the probe helper in netns {ns} exited") from None
+            line = _readline(proc, 5)
+            try:
+                out.update({int(k): v for k, v in json.loads(line).items()})
+            except ValueError:
+                raise TrafficError(f"probe helper in netns {ns} answered {line!r}") from None
+        return out
+
+    def wait_flowing(self, timeout: float = 5.0) -> None:
+        """Every flow must deliver probes before the timeline starts (ARP resolved, paths up)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.counts()
+            dead = [f for f in self.flows if got.get(f.id, 0) < 10]
+            if not dead:
+                return
+            if time.monotonic() >= deadline:
+                names = ", ".join(f"{f.name} ({f.dst_ip})" for f in dead)
+                raise TrafficError(
+                    f"traffic cannot start: no probe delivered within {timeout:g} s on {names}"
+                )
+            time.sleep(0.05)  # pacing the poll, not waiting for state: the deadline is the wait
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.stopped = time.time_ns()
+        for proc in self.procs.values():
+            try:
+                proc.stdin.write("stop\n")
+                proc.stdin.flush()
+            except OSError:
+                pass
+        for ns, proc in self.procs.items():
+            line = _readline(proc, timeout)
+            if line != "done":
+                self.kill()
+                raise TrafficError(f"the probe helper in netns {ns} did not finish ({line!r})")
+            proc.wait(timeout)
+            with open(os.path.join(self.workdir, f"{ns}.json")) as stream:
+                self.records[ns] = json.load(stream)
+        self.procs.clear()
+
+    def kill(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(5)
+        self.procs.clear()
+
+    # -- data --------------------------------------------------------------------------------
+    def sent(self, flow: Flow) -> list:
+        return self.records[flow.src_ns]["sent"].get(str(flow.id), [])
+
+    def received(self, flow: Flow) -> list:
+        return self.records[flow.dst_ns]["recv"].get(str(flow.id), [])
+
+    def tap_events(self) -> list:
+        out = []
+        for record in self.records.values():
+            out += record["taps"]
+        return out
+
+    def link_events(self, netns: str) -> list:
+        """[read time ns, ifname, IFLA_EVENT, carrier, master] seen by the helper in `netns`."""
+        return self.records.get(netns, {}).get("links", [])
+
+    def carriers(self, flow: Flow) -> dict:
+        """seq -> label of the tapped port that carried it (the first one seen)."""
+        out: dict = {}
+        for label, _out, kind, fid, seq, _ts, _raw in self.tap_events():
+            if kind == "p" and fid == flow.id and seq not in out and label.count("/") == 1:
+                out[seq] = label
+        return out
+
+
+def _readline(proc: subprocess.Popen, timeout: float) -> str:
+    import select
+
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    if not ready:
+        return "<no answer>"
+    return (proc.stdout.readline() or "<exited>").strip()
+
+
+@dataclass
+class Window:
+    sent: int
+    delivered: int
+    lost: int
+    duplicated: int
+    reordered: int
+    outage_ms: float
+    per_slave: dict
+    stall_ms: float = 0.0  # the sender's longest pause between two probes in the window
+    gap_stall_ms: float = 0.0  # the longest pause inside the outage's gap (the part that may not be outage)
+
+    @property
+    def stalled(self) -> bool:
+        return self.stall_ms > STALL_LIMIT_MS
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def window(sent: list, received: list, carriers: dict, start: int, end: int, stop: int) -> Window:
+    """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there)."""
+    first_seen: dict = {}
+    dup = reordered = 0
+    highest = -1
+    for seq, _sent_ns, recv_ns in received:
+        if seq in first_seen:
+            dup += 1
+            continue
+        first_seen[seq] = recv_ns
+        if seq < highest:
+            reordered += 1
+        highest = max(highest, seq)
+    in_window = [seq for seq, t in enumerate(sent) if start <= t < end]
+    delivered = [seq for seq in in_window if seq in first_seen]
+    per_slave: dict = {}
+    for seq in delivered:
+        label = carriers.get(seq, "?")
+        per_slave[label] = per_slave.get(label, 0) + 1
+    # Outage: the longest run of lost probes, from the send time of the last delivered probe before it to
+    # that of the first delivered after it (or to the end of sending). A sender the scheduler stalled loses
+    # nothing and is not an outage.
+    got = sorted(seq for seq in first_seen if seq < len(sent))
+    gap = gap_stall = 0
+    bounds = [-1, *got, len(sent)]
+    for a, b in zip(bounds, bounds[1:]):
+        if b - a <= 1:
+            continue
+        t_a = sent[a] if a >= 0 else sent[0]
+        t_b = sent[b] if b < len(sent) else stop
+        if t_b > start and t_a < end and t_b - t_a > gap:
+            gap = t_b - t_a
+            inside = [t_a, *sent[max(a, 0) + 1 : b], t_b]
+            gap_stall = max(y - x for x, y in zip(inside, inside[1:]))
+    stamps = [sent[seq] for seq in in_window]
+    stall = max((b - a for a, b in zip(stamps, stamps[1:])), default=0)
+    dup_in = sum(1 for seq, _s, _r in received if start <= _s < end) - len(delivered)
+    return Window(
+        sent=len(in_window),
+        delivered=len(delivered),
+        lost=len(in_window) - len(delivered),
+        duplicated=max(0, dup_in),
+        reordered=reordered,
+        outage_ms=round(gap / 1e6, 3),
+        per_slave=per_slave,
+        stall_ms=round(stall / 1e6, 3),
+        gap_stall_ms=round(gap_stall / 1e6, 3),
+    )
+
+
+def outage_verdict(w: Window, low_ms, high_ms) -> str:
+    """'' when the outage figure supports the bounds; 'measurement error: ...' when a sender stall leaves it
+    open; 'above'/'below' when the outage is out of bounds for sure. A stall hides at most its own length:
+    the true outage is <= max(outage, stall), and >= outage - the pause inside the gap."""
+    if high_ms is not None:
+        if w.outage_ms <= high_ms < w.stall_ms:
+            return (
+                f"measurement error: the probe sender stalled {w.stall_ms:g} ms in this window, longer than "
+                f"the {high_ms:g} ms bound: an outage could hide in it (measured {w.outage_ms:g} ms, "
+                f"lost {w.lost})"
+            )
+        if w.outage_ms > high_ms:
+            if w.outage_ms - w.gap_stall_ms <= high_ms and w.gap_stall_ms > STALL_LIMIT_MS:
+                return (
+                    f"measurement error: outage {w.outage_ms:g} ms > {high_ms:g} ms, but the sender stalled "
+                    f"{w.gap_stall_ms:g} ms inside that gap"
+                )
+            return "above"
+    if low_ms is not None and w.outage_ms < low_ms:
+        return "below"
+    return ""
+
+
+def failover_times(events: list, taps: list, bond: str, slaves: list, after: int, before: int) -> dict:
+    """When the kernel failed over after `after` (ns), before `before`: `garp_ns`, the kernel timestamp of the
+    first gratuitous ARP/NA entering the switch from one of the pod's slave ports (`slaves`: tap labels);
+    `event_ns`, the read time of the first IFLA_EVENT_BONDING_FAILOVER of `bond` in the pod's netns."""
+    out = {"garp_ns": 0, "event_ns": 0}
+    for ts, name, event, _carrier, _master in events:
+        if name == bond and event == IFLA_EVENT_BONDING_FAILOVER and after <= ts < before:
+            out["event_ns"] = ts
+            break
+    firsts = [
+        stamp
+        for label in slaves
+        for stamp in garps([t for t in taps if not t[1]], label, after)
+        if stamp < before
+    ]
+    out["garp_ns"] = min(firsts, default=0)
+    return out
+
+
+def garps(events: list, label: str, after: int, ip: str = "") -> list:
+    """Timestamps of gratuitous ARPs (sender IP == target IP) and unsolicited NAs on one tap after `after`."""
+    out = []
+    for tap, _out, kind, _f, _s, ts, raw in events:
+        if tap != label or ts < after or not raw:
+            continue
+        frame = bytes.fromhex(raw)
+        if kind == "arp" and len(frame) >= 42:
+            sip, tip = frame[28:32], frame[38:42]
+            if sip == tip and (not ip or ".".join(str(b) for b in sip) == ip):
+                out.append(ts)
+        elif kind == "nd" and len(frame) > 54 and frame[54] == 136:
+            out.append(ts)
+    return out
+
+
+def lacpdus(events: list, label: str, after: int = 0, before: int = 1 << 62) -> list:
+    """LACPDUs seen on a tap in [after, before), dissected with scapy (only its slow-protocols layer)."""
+    from scapy.contrib.lacp import LACP  # noqa: F401  (binds the layer to ethertype 0x8809)
+    from scapy.layers.l2 import Ether
+
+    out = []
+    for tap, outgoing, kind, _f, _s, ts, raw in events:
+        if tap == label and kind == "lacp" and raw and after <= ts < before:
+            frame = Ether(bytes.fromhex(raw))
+            lacp = frame.getlayer("LACP")
+            if lacp is not None:
+                out.append({"ts": ts, "outgoing": outgoing, "actor_state": int(lacp.actor_state)})
+    return out

@@ -1,0 +1,163 @@
+"""The switches: one Linux bridge behind every PF, all hanging off a `core` bridge, in the lab's fabric netns.
+
+    node netns                fabric netns
+    ens1f0v0 ====veth==== n0p1v0 -+
+    ens1f0v1 ====veth==== n0p1v1 -+- [bridge n0p1] -- n0p1up ==veth== n0p1cu -- [bridge core] -- peers
+    ens1f0   ====veth==== n0p1pf -+        (the PF's cable is the uplink pair)
+
+The data plane of a VF is its switch port, so what SR-IOV CNI asks of a VF through its PF is enforced
+here, identically for every backend:
+- link-state disable: the port goes admin-down, so the VF (its veth peer) loses carrier;
+- link-state enable: the port stays up even when the PF's cable is cut (carrier forced up);
+- link-state auto (default): the port follows the PF's cable;
+- spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest;
+- vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged).
+
+A PF's bridge forwards like an SR-IOV NIC's embedded switch (VEB), not like a learning switch: it learns
+no MAC from the wire (uplink `learning off`), so a bond MAC that comes back through the core - broadcast
+mode sends every frame on both PFs - does not move to the uplink and black-hole the replies; and it
+floods no unknown unicast to VFs (VF ports `flood off`), so one pod's traffic is not copied to every VF.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from bondlab.world.netns import Netns, batch, run, tc_batch
+
+CORE = "core"
+
+
+@dataclass(frozen=True)
+class PfSwitch:
+    """Names of one PF's switch pieces in the fabric netns (prefix `n<node>p<pf>`, within IFNAMSIZ)."""
+
+    prefix: str
+
+    @property
+    def bridge(self) -> str:
+        return self.prefix
+
+    @property
+    def uplink(self) -> str:
+        return f"{self.prefix}up"
+
+    @property
+    def core_port(self) -> str:
+        return f"{self.prefix}cu"
+
+    @property
+    def pf_port(self) -> str:
+        return f"{self.prefix}pf"
+
+    def vf_port(self, index: int) -> str:
+        return f"{self.prefix}v{index}"
+
+
+def create_core(fabric: Netns, mark: str) -> None:
+    batch(
+        fabric.name,
+        [
+            f"link add name {CORE} type bridge forward_delay 0",
+            f"link set {CORE} alias {mark}",
+            f"link set {CORE} up",
+        ],
+    )
+
+
+def create_pf_switch(fabric: Netns, sw: PfSwitch, mark: str) -> None:
+    """The PF's bridge and its cable (uplink veth pair to the core)."""
+    batch(
+        fabric.name,
+        [
+            f"link add name {sw.bridge} type bridge forward_delay 0",
+            f"link add name {sw.uplink} type veth peer name {sw.core_port}",
+            *(f"link set {name} alias {mark}" for name in (sw.bridge, sw.uplink, sw.core_port)),
+            f"link set {sw.uplink} master {sw.bridge} up",
+            f"link set {sw.uplink} type bridge_slave learning off",
+            f"link set {sw.core_port} master {CORE} up",
+            f"link set {sw.bridge} up",
+        ],
+    )
+
+
+def attach_lines(ports: list, bridge: str, mark: str, vf: bool = False) -> list:
+    """ip-batch lines that make fabric-side veth ends ports of a bridge, marked and up; a VF's port gets
+    no flooded unknown unicast (see the module's docstring)."""
+    lines = []
+    for port in ports:
+        lines += [f"link set {port} alias {mark}", f"link set {port} master {bridge} up"]
+        if vf:
+            lines.append(f"link set {port} type bridge_slave flood off")
+    return lines
+
+
+def set_port(fabric: Netns, port: str, up: bool) -> None:
+    fabric.ip("link", "set", port, "up" if up else "down")
+
+
+def cable_is_up(fabric: Netns, sw: PfSwitch) -> bool:
+    return "UP" in fabric.ip_json("link", "show", "dev", sw.uplink)[0].get("flags", [])
+
+
+def apply_link_state(fabric: Netns, sw: PfSwitch, index: int, link_state: str) -> None:
+    """Carrier of one VF from its link-state and the PF's cable."""
+    up = {"disable": False, "enable": True}.get(link_state, None)
+    set_port(fabric, sw.vf_port(index), cable_is_up(fabric, sw) if up is None else up)
+
+
+def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
+    """Drop frames entering the switch from the VF unless their source MAC is the VF's MAC.
+
+    `tc -n` (no `ip netns exec` process in front) and the filters in one `tc -batch`."""
+    run(["tc", "-n", fabric.name, "qdisc", "del", "dev", port, "clsact"], check=False)
+    if not on:
+        return
+    tc_batch(
+        fabric.name,
+        [
+            f"qdisc add dev {port} clsact",
+            f"filter add dev {port} ingress pref 1 protocol all flower src_mac {mac} action pass",
+            f"filter add dev {port} ingress pref 2 protocol all flower action drop",
+        ],
+    )
+
+
+def apply_vlan(fabric: Netns, sw: PfSwitch, index: int, vlan: int) -> None:
+    """A VF's VLAN (`ip link set PF vf N vlan V`, VST) at its switch port: frames from the VF are tagged V,
+    frames to it untagged, and it hears only VLAN V. The PF's bridge becomes VLAN-aware (untagged
+    traffic keeps VLAN 1, as before) and its other ports (uplink, PF, peers) carry V tagged."""
+    port = sw.vf_port(index)
+    shown = run(["bridge", "-n", fabric.name, "-j", "vlan", "show", "dev", port], check=False).stdout
+    entries = (json.loads(shown or "[]") or [{}])[0].get("vlans", [])
+    pvid = next((v["vlan"] for v in entries if "PVID" in v.get("flags", [])), 0)
+    if pvid == (vlan or 1):
+        return
+    lines = [f"link set {sw.bridge} type bridge vlan_filtering 1"]
+    batch(fabric.name, lines)
+    cmds = [f"vlan del dev {port} vid {pvid}"] if pvid else []
+    cmds.append(f"vlan add dev {port} vid {vlan or 1} pvid untagged")
+    if vlan:
+        members = fabric.ip_json("link", "show", "master", sw.bridge) or []
+        trunks = [m["ifname"] for m in members if not m["ifname"].startswith(f"{sw.prefix}v")]
+        cmds += [f"vlan add dev {trunk} vid {vlan}" for trunk in trunks]
+    batch(fabric.name, cmds, tool="bridge")
+
+
+def cable_ports(sw: PfSwitch, vf_states: dict, pf_port: bool, up: bool) -> list:
+    """The fabric ports a PF's cable takes with it: every VF whose link-state is auto (a VF forced `enable`
+    keeps carrier, one forced `disable` stays without), the PF's own port, and the uplink."""
+    keep = "disable" if up else "enable"
+    ports = [sw.vf_port(i) for i, state in vf_states.items() if state != keep]
+    return ports + ([sw.pf_port] if pf_port else []) + [sw.uplink]
+
+
+def set_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool, up: bool) -> None:
+    """Pull (up=False) or plug back the PF's cable: every port it takes with it in ONE `ip -batch`.
+
+    One batch, not an `ip` for the uplink and another for the VFs: in the lab VM a process start costs
+    100-400 ms, and in between the PF switch had no uplink while its VFs kept carrier - a silent failure
+    miimon cannot see - so a PF cut measured the process start plus miimon (454 ms seen in seed 000)."""
+    word = "up" if up else "down"
+    batch(fabric.name, [f"link set {port} {word}" for port in cable_ports(sw, vf_states, pf_port, up)])

@@ -1,0 +1,169 @@
+"""Verdicts on traffic figures (bondlab.run.judge), the retry policy on error types (bondlab.run.verdicts)
+and the name check of scenario files (bondlab.model.scenario.check_names), without a kernel."""
+
+from __future__ import annotations
+
+import pytest
+
+from bondlab import deploy
+from bondlab.model import scenario
+from bondlab.model.yamlsrc import SourceError
+from bondlab.run import judge, traffic
+from bondlab.run.results import StepResult
+from bondlab.run.verdicts import RETRY, ExpectationFailed, Failure, MeasurementError, as_error, verdict
+from bondlab.util.paths import REPO
+
+MS = 1_000_000
+
+
+def steady(n: int, t0: int = 0) -> list:
+    return [t0 + i * MS for i in range(n)]
+
+
+def window(lost: range = range(0), n: int = 300, sent=None):
+    sent = sent or steady(n)
+    received = [(s, t, t + 100_000) for s, t in enumerate(sent) if s not in lost]
+    return traffic.window(sent, received, {}, 0, n * MS, n * MS)
+
+
+def test_an_outage_within_its_bound_passes_and_says_how_long():
+    assert judge.outage("a -> b", window(range(100, 150)), None, 110.0) == "a -> b 51 ms"
+
+
+def test_an_outage_above_its_bound_fails_and_below_its_minimum_fails():
+    with pytest.raises(ExpectationFailed, match=r"a -> b: outage 151 ms > 110 ms") as got:
+        judge.outage("a -> b", window(range(100, 250)), None, 110.0)
+    assert not isinstance(got.value, MeasurementError)
+    with pytest.raises(ExpectationFailed, match=r"a -> b: outage 0 ms < 200 ms"):
+        judge.outage("a -> b", window(), 200.0, None)
+
+
+def test_a_sender_stall_longer_than_the_bound_is_a_measurement_error():
+    sent = steady(100) + steady(200, t0=221 * MS)  # the sender paused 121 ms, then caught up
+    with pytest.raises(MeasurementError, match="a -> b: measurement error: the probe sender stalled"):
+        judge.outage("a -> b", window(sent=sent), None, 110.0)
+
+
+def test_counts_are_bounded_both_ways():
+    assert judge.bounded("f", "lost", 3, None, 5) == "f 3"
+    with pytest.raises(ExpectationFailed, match="f: lost 7 > 5"):
+        judge.bounded("f", "lost", 7, None, 5)
+    with pytest.raises(ExpectationFailed, match="f: duplicated 0 < 1"):
+        judge.bounded("f", "duplicated", 0, 1, None)
+
+
+def test_shares_of_the_slaves():
+    assert judge.shares("f", {"p/net1": 30, "p/net2": 70}, ["p/net2"], 0.5) == "f p/net1=30 p/net2=70"
+    with pytest.raises(ExpectationFailed, match=r"p/net1 carried 30% of the probes \(< 40%\)"):
+        judge.shares("f", {"p/net1": 30, "p/net2": 70}, ["p/net1", "p/net2"], 0.4)
+
+
+def test_garp_count_and_delay():
+    assert judge.garp_seen("gw", [105 * MS, 300 * MS], 100 * MS, 1.0, 1) == "2 GARP/NA, first after 5.0 ms"
+    with pytest.raises(ExpectationFailed, match="peer gw saw 0 GARP/NA after the action"):
+        judge.garp_seen("gw", [], 0, 1.0, 1)
+    with pytest.raises(ExpectationFailed, match=r"first GARP at 200.0 ms > 110 ms"):
+        judge.garp_seen("gw", [300 * MS], 100 * MS, 0.11, 1)
+
+
+def test_lacpdus_from_the_bond():
+    seen = [{"outgoing": False}, {"outgoing": False}, {"outgoing": True}]
+    assert judge.lacpdus_seen("p/net1", seen, 2) == "2 LACPDUs from the bond, 1 to it"
+    with pytest.raises(ExpectationFailed, match="p/net1: 0 LACPDU"):
+        judge.lacpdus_seen("p/net1", seen[2:], 1)
+
+
+def test_the_retry_policy_asks_the_types_of_the_failures():
+    blind = Failure("s.yaml:9", "outage", MeasurementError("measurement error: stalled"))
+    real = Failure("s.yaml:10", "lost", ExpectationFailed("lost 7 > 5"))
+    assert RETRY.attempts == 3
+    assert RETRY.wanted([blind]) and RETRY.wanted([MeasurementError("x")])
+    assert not RETRY.wanted([blind, real]) and not RETRY.wanted([]) and not RETRY.wanted(["teardown: x"])
+    # a message that merely mentions the words is not a measurement error
+    assert not RETRY.wanted([ExpectationFailed("measurement error in the words only")])
+    assert isinstance(as_error([blind]), MeasurementError)
+    assert (
+        type(as_error([blind, real])) is ExpectationFailed
+        and str(as_error([real])) == "s.yaml:10: lost: lost 7 > 5"
+    )
+
+
+def test_a_verdict_records_the_failure_with_its_type():
+    sr, failures = StepResult(0, "expect", "expect", "s.yaml:9"), []
+
+    def blind():
+        raise MeasurementError("measurement error: x")
+
+    verdict(sr, "mii", lambda: "after 5 ms", failures)
+    verdict(sr, "outage", blind, failures)
+    assert sr.ok is False and sr.message == "mii: after 5 ms; outage: measurement error: x"
+    assert [type(f.error) for f in failures] == [MeasurementError] and str(failures[0]).startswith(
+        "s.yaml:9: outage"
+    )
+
+
+# -- names: every pod, link, peer, PF and flow a scenario mentions exists in the lab it deploys -------------
+HEAD = f"""apiVersion: bondlab/v1
+kind: Scenario
+metadata: {{name: t}}
+spec:
+  lab: {{files: [{REPO / "scenarios" / "lib" / "two-pf-pod.yaml"}]}}
+"""
+GOOD = "  traffic: {flows: [{from: test-pod, to: gw}]}\n  steps:\n"
+
+
+BOND_NAD = """---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: bond-net}
+spec:
+  config: '{"type": "bond", "mode": "active-backup", "miimon": "100", "linksInContainer": true,
+    "links": [{"name": "net1"}, {"name": "net2"}],
+    "ipam": {"type": "host-local", "subnet": "10.56.217.0/24", "gateway": "10.56.217.1"}}'
+"""
+
+
+def check(tmp_path, steps: str, head: str = GOOD):
+    path = tmp_path / "s.yaml"
+    path.write_text(HEAD + head + steps + BOND_NAD)
+    scen = scenario.load(str(path))
+    scenario.check_names(scen, deploy.prepare(scen.documents, backend=scen.backend))
+    return scen
+
+
+def test_known_names_pass(tmp_path):
+    check(
+        tmp_path,
+        "    - cut: {vf: test-pod/net1}\n"
+        "    - expect: {activeSlave: {link: test-pod/net2}, garp: {peer: gw}}\n"
+        "    - expect: {outage: {max: 110ms, flow: test-pod -> gw}}\n",
+    )
+
+
+@pytest.mark.parametrize(
+    "step, message",
+    [
+        ("    - cut: {vf: nopod/net1}", "unknown pod 'nopod' in 'nopod/net1' (pods: test-pod)"),
+        ("    - cut: {vf: test-pod/net9}", "pod test-pod has no link 'net9' (links: "),
+        ("    - expect: {garp: {peer: nobody}}", "unknown peer 'nobody' (peers: "),
+        ("    - cut: {pf: node9/pf1}", "unknown PF 'node9/pf1' (NODE/PF: "),
+        (
+            "    - expect: {lost: {max: 1, flow: a -> b}}",
+            "unknown flow 'a -> b' (flows: gw -> test-pod, test-pod -> gw)",
+        ),
+    ],
+)
+def test_an_unknown_name_is_an_error_at_its_line(tmp_path, step, message):
+    with pytest.raises(SourceError) as got:
+        check(tmp_path, "    - wait: 1ms\n" + step + "\n")
+    text = str(got.value)
+    assert f"{tmp_path}/s.yaml:9: Scenario t: spec.steps[1]" in text and message in text, text
+
+
+def test_an_unknown_flow_endpoint_is_an_error_at_its_line(tmp_path):
+    with pytest.raises(SourceError, match=r"s\.yaml:6: .*unknown endpoint 'nowhere'"):
+        check(
+            tmp_path,
+            "    - wait: 1ms\n",
+            head="  traffic: {flows: [{from: test-pod, to: nowhere}]}\n  steps:\n",
+        )

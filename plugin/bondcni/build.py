@@ -41,9 +41,11 @@ SKIP_DIRS = {"__pycache__", "tests", "test"}
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))
 
-# The archive's entry point.  The running minor's byte-code is one entry, py3NN.pack (marshal: module name ->
-# (is package, code)), read in one piece and served by a meta-path finder: zipimport opens and reads the
-# archive again for every module, ~15% of an ADD in the lab VM.  Another minor compiles once into a byte-code
+# The archive's entry point.  The running minor's byte-code is one entry, py3NN.pack (see pack()), read in one
+# piece and served by a meta-path finder: zipimport opens and reads the archive again for every module, ~15%
+# of an ADD in the lab VM. Only the modules a command imports are unmarshalled, from slices of that one read:
+# in the lab VM every page a process touches first is a trap to the host (unmarshalling the whole pack into
+# one bytes object per module cost 6 ms).  Another minor compiles once into a byte-code
 # cache (bondcni/_bytecode_cache.py); `--version` answers from _build.py.
 MAIN_TEMPLATE = """\
 import marshal
@@ -55,17 +57,18 @@ from _frozen_importlib import ModuleSpec
 _archive = sys.path[0]
 _pack = "%s/py%d%d.pack" % (_archive, sys.version_info[0], sys.version_info[1])
 try:
-    _code = marshal.loads(zipimport.zipimporter(_archive).get_data(_pack))
+    _data = zipimport.zipimporter(_archive).get_data(_pack)
 except OSError:  # a minor the build had no interpreter for
-    _code = None
-if _code is not None:
+    _data = None
+if _data is not None:
+    _start = 4 + int.from_bytes(_data[:4], "little")
+    _index = marshal.loads(_data[4:_start])  # module -> (is package, offset, size)
+    _code = memoryview(_data)[_start:]
 
     class _PackFinder:
-        code = _code
-
         @classmethod
         def find_spec(cls, name, path=None, target=None):
-            entry = cls.code.get(name)
+            entry = _index.get(name)
             return None if entry is None else ModuleSpec(name, cls, origin=_pack, is_package=entry[0])
 
         @staticmethod
@@ -74,7 +77,8 @@ if _code is not None:
 
         @classmethod
         def exec_module(cls, module):
-            exec(marshal.loads(cls.code[module.__spec__.name][1]), module.__dict__)
+            _, offset, size = _index[module.__spec__.name]
+            exec(marshal.loads(_code[offset : offset + size]), module.__dict__)
 
     sys.meta_path.insert(0, _PackFinder)
 else:
@@ -225,7 +229,9 @@ def _compile(python: str, src: str, out: str, rels: List[str]) -> None:
     # A fixed hash seed: the order of a frozenset constant in marshalled code follows the string hashes.
     # (-I would ignore PYTHONHASHSEED; a minimal environment and -s -S keep user paths out instead.)
     proc = subprocess.run(
-        [python, "-s", "-S", "-c", COMPILE_SCRIPT, src, out],
+        # no_debug_ranges (3.11+; older minors ignore an -X they do not know): no column table per
+        # instruction (py311.pack: 261 -> 242 KiB to read and page in per exec); tracebacks lose their carets.
+        [python, "-s", "-S", "-X", "no_debug_ranges", "-c", COMPILE_SCRIPT, src, out],
         input="\n".join(rels),
         capture_output=True,
         text=True,
@@ -255,11 +261,13 @@ def build_info_module(commit: str, epoch: int, pythons: Pythons, bundled: List[s
 
 
 def pack(tree: str, rels: Sequence[str]) -> bytes:
-    """One minor's byte-code as one entry: marshal of {module: (is package, code)} (the .pyc bodies without
-    their 16-byte headers), in a marshal format every python3 >= 3.9 reads."""
+    """One minor's byte-code as one entry: a 4-byte little-endian length, the marshalled index
+    {module: (is package, offset, size)}, then the modules' code (the .pyc bodies without their 16-byte
+    headers) back to back, offsets counted from the end of the index. Marshal format 4: every python3 >= 3.9
+    reads it."""
     import marshal
 
-    code = {}
+    index, bodies, offset = {}, [], 0
     for rel in sorted(rels):
         if not rel.endswith(".py"):
             continue
@@ -268,8 +276,21 @@ def pack(tree: str, rels: Sequence[str]) -> bytes:
         if package:
             name = name[: -len(".__init__")]
         with open(os.path.join(tree, rel + "c"), "rb") as fh:
-            code[name] = (package, fh.read()[16:])
-    return marshal.dumps(code, 4)
+            body = fh.read()[16:]
+        index[name] = (package, offset, len(body))
+        bodies.append(body)
+        offset += len(body)
+    head = marshal.dumps(index, 4)
+    return len(head).to_bytes(4, "little") + head + b"".join(bodies)
+
+
+def unpack(data: bytes) -> Dict[str, Tuple[bool, bytes]]:
+    """pack()'s inverse, for tests and inspection: {module: (is package, marshalled code)}."""
+    import marshal
+
+    start = 4 + int.from_bytes(data[:4], "little")
+    index = marshal.loads(data[4:start])
+    return {name: (pkg, data[start + off : start + off + size]) for name, (pkg, off, size) in index.items()}
 
 
 def content_digest(entries: Dict[str, bytes]) -> str:

@@ -61,7 +61,7 @@ def test_byte_code_of_the_building_minor_is_there_sourceless(artifact):
     assert f"{tag}.pack" in names and not any(n.startswith(f"{tag}/") for n in names)
     import marshal
 
-    code = marshal.loads(zipfile.ZipFile(artifact).read(f"{tag}.pack"))
+    code = build.unpack(zipfile.ZipFile(artifact).read(f"{tag}.pack"))
     assert code["bondcni"][0] is True and code["bondcni.skel"][0] is False
     assert marshal.loads(code["bondcni.skel"][1]).co_filename.endswith("skel.py")
     assert "bondcni/skel.py" in names and "bondcni/build.py" not in names

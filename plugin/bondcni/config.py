@@ -8,13 +8,13 @@ and what was given.
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from . import inet, result
 from .errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, INVALID_CONFIG, MISSING, CniError, config_error
 from .jsonio import dumps, loads
 from .record import Record
 from .spec import SUPPORTED_VERSIONS  # noqa: F401 (re-exported)
+
+MappingProxyType = type(type.__dict__)  # types.MappingProxyType, without importing types on every exec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs ~30 modules per exec

@@ -122,7 +122,6 @@ PLUGIN_STDLIB = {n for n in NETLINK_ALLOWED if not n.startswith("bondcni.")} | {
     "_json",
     "fcntl",
     "select",
-    "types",
     "time",
 }
 HEAVY = {
@@ -141,6 +140,7 @@ HEAVY = {
     "functools",
     "inspect",
     "ctypes",
+    "types",
 }
 
 

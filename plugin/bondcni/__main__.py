@@ -5,11 +5,25 @@ from __future__ import annotations
 import os
 import sys
 
+# Each command's module is imported only when that command runs: an exec pays for one command's code.
+COMMANDS = {
+    "ADD": ("add", "cmd_add"),
+    "DEL": ("delete", "cmd_del"),
+    "CHECK": ("check", "cmd_check"),
+    "GC": ("delete", "cmd_gc"),
+    "STATUS": ("check", "cmd_status"),
+}
+
+
+def _command(module: str, function: str):
+    def run(args, log):
+        return getattr(__import__(f"bondcni.{module}", fromlist=[function]), function)(args, log)
+
+    return run
+
 
 def _handlers() -> dict:
-    from .commands import HANDLERS
-
-    return HANDLERS
+    return {command: _command(*where) for command, where in COMMANDS.items()}
 
 
 def main() -> int:

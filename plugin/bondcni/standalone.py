@@ -105,7 +105,9 @@ def _pyinstaller(src: str, entry: str, work: str, bundled_modules: List[str]) ->
     ]
     argv += ["--strip"] if shutil.which("strip") else []
     argv += ["--distpath", os.path.join(work, "dist"), "--workpath", os.path.join(work, "build")]
-    argv += ["--specpath", work, "--paths", src, "--log-level", "WARN", "--hidden-import", "bondcni.commands"]
+    argv += ["--specpath", work, "--paths", src, "--log-level", "WARN", "--hidden-import", "bondcni.add"]
+    for command_module in ("delete", "check"):  # imported by name when their command runs (__main__)
+        argv += ["--hidden-import", f"bondcni.{command_module}"]
     for module in bundled_modules:
         argv += ["--collect-submodules", module]
     for module in EXCLUDES:

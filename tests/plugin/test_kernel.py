@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from bondcni.commands import ADD_STEPS
+from bondcni.add import ADD_STEPS
 
 from ..unit import seeds
 from .conftest import bond_conf, link, links, sh

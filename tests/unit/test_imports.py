@@ -147,11 +147,30 @@ HEAVY = {
 def test_add_path_import_budget():
     names = _importtime(
         "print('MARK', file=sys.stderr, flush=True)\n"
-        "import bondcni.__main__, bondcni.skel, bondcni.settings, bondcni.commands\n"
+        "import bondcni.__main__, bondcni.skel, bondcni.settings, bondcni.add\n"
         "bondcni.netlink.setns_function()\n"
     )
     added = set(names[names.index("MARK") + 1 :])
     own = {n for n in added if n.split(".")[0] == "bondcni"}
-    assert {"bondcni.commands", "bondcni.config", "bondcni.netlink", "bondcni.state"} <= own
+    assert {"bondcni.add", "bondcni.config", "bondcni.netlink", "bondcni.state"} <= own
     assert not added & HEAVY, sorted(added & HEAVY)
     assert added - own <= PLUGIN_STDLIB | SETNS_ALLOWED, sorted(added - own - PLUGIN_STDLIB - SETNS_ALLOWED)
+
+
+def test_del_path_loads_none_of_adds_code():
+    names = _importtime(
+        "print('MARK', file=sys.stderr, flush=True)\nimport bondcni.__main__, bondcni.skel, bondcni.delete\n"
+    )
+    added = set(names[names.index("MARK") + 1 :])
+    assert "bondcni.delete" in added
+    assert not added & {"bondcni.add", "bondcni.host_policy", "bondcni.check"}, sorted(added)
+
+
+def test_every_command_names_a_function_of_its_module():
+    import importlib
+
+    from bondcni.__main__ import COMMANDS
+
+    assert set(COMMANDS) == {"ADD", "DEL", "CHECK", "GC", "STATUS"}
+    for module, function in COMMANDS.values():
+        assert callable(getattr(importlib.import_module(f"bondcni.{module}"), function))

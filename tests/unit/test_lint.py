@@ -187,3 +187,31 @@ def test_cli_exit_codes_and_json(tmp_path, capsys):
     assert main(["lint", os.path.join(SEEDS, "002-sriov-8023ad.yaml")]) == 2  # a NAD's JSON is broken
     assert "002-sriov-8023ad.yaml:12: " in capsys.readouterr().err
     assert main(["lint", str(tmp_path / "missing.yaml")]) == 2
+
+
+TOPOLOGY = """apiVersion: bondlab/v1
+kind: BondLab
+metadata: {name: one-pf}
+spec:
+  nodes:
+    - name: node1
+      pfs:
+        - {name: ens1f0, vfs: 4, resourceName: intel.com/PF_1, mtu: 1500}
+"""
+
+
+def test_a_topology_gives_the_pools_pfs_and_mtu(tmp_path):
+    path = _lab(tmp_path, {"mtu": 9000}, pools=("PF_1", "PF_1"))
+    with open(path, "a") as stream:
+        stream.write("---\n" + TOPOLOGY)
+    found = {f.code: f for f in rules.run(inputs.load([path]))}
+    assert sorted(found) == ["mtu-above-links", "same-pool-links"]
+    assert "pool intel.com/PF_1 holds only PF ens1f0" in found["same-pool-links"].message
+    assert "MTU 1500" in found["mtu-above-links"].message
+
+
+@pytest.mark.parametrize("junk", [[], {}, 1.5, None, True, "x"])
+def test_malformed_values_are_findings_never_tracebacks(tmp_path, junk):
+    keys = ("mode", "miimon", "links", "mtu", "failOverMac", "updelay", "primary", "lacpRate")
+    path = _lab(tmp_path, dict.fromkeys(keys, junk))
+    assert "parse-error" in _codes(path)

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from bondcni import config as plugin_config
 from bondcni.errors import CniError
 from bondlab.lint.inputs import Bond, Inputs
-from bondlab.model import k8s
+from bondlab.model import derive, k8s
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -67,7 +67,7 @@ def per_bond(check: Callable) -> Callable:
 
 
 def lookup(bond: Bond, key: str):
-    """A field as the plugin reads it (Go's case-insensitive binding); None when absent."""
+    """A field as the plugin reads it (its own lookup: Go's case-insensitive binding); None when absent."""
     value = plugin_config._get(bond.config, key)
     return None if value is plugin_config.MISSING else value
 
@@ -137,7 +137,8 @@ def _same_pool(bond: Bond, inputs: Inputs) -> Iterator:
     for link, nad in inputs.link_nads(bond).items():
         if nad is not None and nad.resource:
             by_pool.setdefault(nad.resource, []).append(link)
-    bonded = {lookup_name(item) for item in (lookup(bond, "links") or [])}
+    links = lookup(bond, "links")
+    bonded = {_link_name(item) for item in (links if isinstance(links, list) else [])}
     for pool, links in sorted(by_pool.items()):
         links = [lk for lk in links if lk in bonded]
         if len(links) > 1:
@@ -153,7 +154,7 @@ def _same_pool(bond: Bond, inputs: Inputs) -> Iterator:
             )
 
 
-def lookup_name(item) -> object:
+def _link_name(item) -> object:
     return item.get("name") if isinstance(item, dict) else None
 
 
@@ -178,9 +179,7 @@ def _spoofchk(bond: Bond, inputs: Inputs) -> Iterator:
 
 
 def _plugins(nad: k8s.Nad) -> list:
-    from bondlab.model.derive import plugins
-
-    return [p for p in plugins(nad.config) if isinstance(p, dict)]
+    return [p for p in derive.plugins(nad.config) if isinstance(p, dict)]
 
 
 @rule("no-link-monitor", "warning")
@@ -211,7 +210,12 @@ def _off_mode(options: dict, effect: str) -> Callable:
     def check(bond: Bond, inputs: Inputs) -> Iterator:
         mode = lookup(bond, "mode")
         for key, modes in options.items():
-            if mode in plugin_config.MODES and lookup(bond, key) is not None and mode not in modes:
+            if (
+                isinstance(mode, str)
+                and mode in plugin_config.MODES
+                and lookup(bond, key) is not None
+                and mode not in modes
+            ):
                 yield (
                     key,
                     f"{key} has no effect in mode {mode}; {effect}",

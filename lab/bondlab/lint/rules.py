@@ -1,0 +1,301 @@
+"""The lint rules, each declared once in RULES: a code, a severity and a check that yields findings.
+
+What they know comes from the plugin's parser (bondcni.config, the same code as ADD) and from the lab's
+pitfall scenarios (scenarios/pitfalls/*.yaml) and the upstream bond-cni reference.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass
+from typing import Callable, Iterator
+
+from bondcni import config as plugin_config
+from bondcni.errors import CniError
+from bondlab.lint.inputs import Bond, Inputs
+from bondlab.model import derive, k8s
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    file: str
+    line: int
+    severity: str
+    code: str
+    message: str
+    fix: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    severity: str
+    check: Callable  # (Inputs) -> Iterator[(file, line, message, fix)]
+
+
+RULES: list = []
+
+
+def rule(code: str, severity: str):
+    def register(check: Callable) -> Callable:
+        assert severity in SEVERITIES and all(r.code != code for r in RULES), code
+        RULES.append(Rule(code, severity, check))
+        return check
+
+    return register
+
+
+def per_bond(check: Callable) -> Callable:
+    """A check of one bond config (bond, inputs) -> (key, message, fix), run on every bond found."""
+
+    def run(inputs: Inputs) -> Iterator:
+        for bond in inputs.bonds:
+            for key, message, fix in check(bond, inputs):
+                yield (
+                    bond.text.file,
+                    bond.line_of(key) if key else bond.line,
+                    f"{bond.subject}: {message}",
+                    fix,
+                )
+
+    return run
+
+
+def lookup(bond: Bond, key: str):
+    """A field as the plugin reads it (its own lookup: Go's case-insensitive binding); None when absent."""
+    value = plugin_config._get(bond.config, key)
+    return None if value is plugin_config.MISSING else value
+
+
+def _int(value) -> int:
+    """miimon and friends as the parser takes them (an int or upstream's string of digits), 0 otherwise."""
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+
+
+def parse(bond: Bond):
+    """The plugin's verdict on a config: its BondConf or the CniError ADD would return."""
+    try:
+        return plugin_config.parse_obj(bond.config)
+    except CniError as error:
+        return error
+
+
+@rule("parse-error", "error")
+@per_bond
+def _parse_error(bond: Bond, inputs: Inputs) -> Iterator:
+    verdict = parse(bond)
+    if isinstance(verdict, CniError):
+        message = verdict.msg + (f": {verdict.details}" if verdict.details else "")
+        key = verdict.msg.split(":", 1)[0] if ":" in verdict.msg else ""
+        yield (
+            key.split(" ")[0].split("[")[0],
+            f"the plugin refuses this config (ADD fails): {message}",
+            ("fix the field the message names; this is the error the pod's ADD would return"),
+        )
+
+
+@rule("nad-not-found", "error")
+def _nad_not_found(inputs: Inputs) -> Iterator:
+    for pod, text, line in inputs.pods:
+        for selection in pod.networks:
+            if inputs.nad(pod, selection):
+                continue
+            namespace = selection.namespace or pod.namespace
+            names = sorted(n.name for n in inputs.objects.nads.values() if n.namespace == namespace)
+            close = difflib.get_close_matches(selection.name, names, n=1)
+            fix = f"did you mean {close[0]!r}? " if close else ""
+            fix += (
+                f"NADs in namespace {namespace}: {', '.join(names)}"
+                if names
+                else (f"no NAD in namespace {namespace} in the given files: pass the NAD's file too")
+            )
+            yield (
+                text.file,
+                text.find(line, f"{selection.name}"),
+                (
+                    f"{pod.owner or 'Pod ' + pod.key}: the {k8s.NETWORKS} annotation names NAD "
+                    f"{namespace}/{selection.name}, which is not defined (Multus fails the pod's sandbox)"
+                ),
+                fix,
+            )
+
+
+@rule("same-pool-links", "warning")
+@per_bond
+def _same_pool(bond: Bond, inputs: Inputs) -> Iterator:
+    by_pool: dict = {}
+    for link, nad in inputs.link_nads(bond).items():
+        if nad is not None and nad.resource:
+            by_pool.setdefault(nad.resource, []).append(link)
+    links = lookup(bond, "links")
+    bonded = {_link_name(item) for item in (links if isinstance(links, list) else [])}
+    for pool, links in sorted(by_pool.items()):
+        links = [lk for lk in links if lk in bonded]
+        if len(links) > 1:
+            pfs = inputs.pools.get(pool, [])
+            how = f"pool {pool} holds only PF {pfs[0][1].name}" if len(pfs) == 1 else f"one pool, {pool}"
+            yield (
+                "links",
+                (
+                    f"links {', '.join(links)} draw VFs from {how}: both may be VFs of one PF, and that PF "
+                    "failing takes every leg down at once (pitfall two-vfs-same-pf)"
+                ),
+                "give each link a NAD whose resourceName pool is a different PF; set requireDistinctPF: true",
+            )
+
+
+def _link_name(item) -> object:
+    return item.get("name") if isinstance(item, dict) else None
+
+
+@rule("spoofchk-failovermac", "warning")
+@per_bond
+def _spoofchk(bond: Bond, inputs: Inputs) -> Iterator:
+    if lookup(bond, "mode") != "active-backup" or lookup(bond, "failOverMac") not in (None, 0, "none"):
+        return
+    for link, nad in sorted(inputs.link_nads(bond).items()):
+        sriov = [p for p in (nad and _plugins(nad)) or [] if p.get("type") == "sriov"]
+        if any(str(p.get("spoofchk", "")).lower() == "on" for p in sriov):
+            yield (
+                "failOverMac" if lookup(bond, "failOverMac") is not None else "mode",
+                (
+                    f"link {link} comes from NAD {nad.key} with spoofchk on, and failOverMac is 0: after a "
+                    "failover the backup VF sends with the first VF's MAC and its PF drops it (pitfall "
+                    "spoofchk-failovermac-0)"
+                ),
+                'set "failOverMac": 1 (active), or spoofchk off on the SR-IOV NADs',
+            )
+            return
+
+
+def _plugins(nad: k8s.Nad) -> list:
+    return [p for p in derive.plugins(nad.config) if isinstance(p, dict)]
+
+
+@rule("no-link-monitor", "warning")
+@per_bond
+def _no_monitor(bond: Bond, inputs: Inputs) -> Iterator:
+    if not _int(lookup(bond, "miimon")) and not _int(lookup(bond, "arpInterval")):
+        yield (
+            "miimon" if lookup(bond, "miimon") is not None else "",
+            (
+                "no link monitor (miimon 0 or absent, no arpInterval): the bond never notices a dead link "
+                "and never fails over"
+            ),
+            '"miimon": "100", or arpInterval with arpIpTarget to see failures past the first switch',
+        )
+
+
+# option -> the modes the kernel uses it in
+REFUSED_OFF_MODE = {  # the plugin's parser refuses these outside their modes (ADD fails)
+    "primary": plugin_config.PRIMARY_MODES,
+    "lacpRate": ("802.3ad",),
+    "adSelect": ("802.3ad",),
+    "tlbDynamicLb": plugin_config.TLB_MODES,
+}
+IGNORED_OFF_MODE = {"xmitHashPolicy": ("balance-xor", "802.3ad", "balance-tlb")}  # accepted, no effect
+
+
+def _off_mode(options: dict, effect: str) -> Callable:
+    def check(bond: Bond, inputs: Inputs) -> Iterator:
+        mode = lookup(bond, "mode")
+        for key, modes in options.items():
+            if (
+                isinstance(mode, str)
+                and mode in plugin_config.MODES
+                and lookup(bond, key) is not None
+                and mode not in modes
+            ):
+                yield (
+                    key,
+                    f"{key} has no effect in mode {mode}; {effect}",
+                    (f"remove {key}, or use a mode that uses it: {', '.join(modes)}"),
+                )
+
+    return per_bond(check)
+
+
+rule("mode-refuses-option", "error")(_off_mode(REFUSED_OFF_MODE, "this plugin refuses it (ADD fails)"))
+rule("mode-ignores-option", "warning")(_off_mode(IGNORED_OFF_MODE, "the kernel ignores it"))
+
+
+@rule("delay-not-multiple", "error")
+@per_bond
+def _delays(bond: Bond, inputs: Inputs) -> Iterator:
+    miimon = _int(lookup(bond, "miimon"))
+    for key in ("updelay", "downdelay", "peerNotifyDelay"):
+        value = _int(lookup(bond, key))
+        if miimon and value % miimon:
+            rounded = value - value % miimon
+            yield (
+                key,
+                (
+                    f"{key} {value} is not a multiple of miimon {miimon}: the kernel rounds it down to "
+                    f"{rounded}, and this plugin refuses it (ADD fails)"
+                ),
+                f'"{key}": {rounded} or {rounded + miimon}',
+            )
+
+
+@rule("mtu-above-links", "error")
+@per_bond
+def _mtu(bond: Bond, inputs: Inputs) -> Iterator:
+    mtu = _int(lookup(bond, "mtu"))
+    if not mtu:
+        return
+    for link, nad in sorted(inputs.link_nads(bond).items()):
+        known = [_int(p.get("mtu")) for p in (_plugins(nad) if nad else []) if _int(p.get("mtu"))]
+        known += [pf.mtu for _, pf in inputs.pools.get(nad.resource, [])] if nad and nad.resource else []
+        if known and mtu > min(known):
+            yield (
+                "mtu",
+                (
+                    f"mtu {mtu} is above link {link}'s MTU {min(known)} (NAD {nad.key}): ADD fails "
+                    "(pitfall mtu-mismatch)"
+                ),
+                f'"mtu": {min(known)} or less, or raise the VFs\' MTU',
+            )
+            return
+
+
+# The fields this plugin honours that upstream bond-cni has no field for (its Go decoder drops them).
+UPSTREAM_IGNORES = (
+    "primary", "primaryReselect", "updelay", "downdelay", "peerNotifyDelay", "arpInterval", "arpIpTarget",
+    "arpValidate", "arpAllTargets", "lacpRate", "adSelect", "minLinks", "numGratArp", "numUnsolNa",
+    "requireDistinctPF",
+)  # fmt: skip
+
+
+@rule("upstream-ignores", "info")
+@per_bond
+def _portability(bond: Bond, inputs: Inputs) -> Iterator:
+    for key in UPSTREAM_IGNORES:
+        if lookup(bond, key) is not None:
+            yield (
+                key,
+                f"{key} is honoured by this plugin but ignored by upstream bond-cni",
+                (f"keep this plugin on every node, or do not rely on {key}"),
+            )
+
+
+def run(inputs: Inputs) -> list:
+    """Every rule's findings, sorted by file and line; a parser error another error already explains at
+    the same line is dropped."""
+    found = [
+        Finding(file, line, r.severity, r.code, message, fix)
+        for r in RULES
+        for file, line, message, fix in r.check(inputs)
+    ]
+    explained = {(f.file, f.line) for f in found if f.severity == "error" and f.code != "parse-error"}
+    found = [f for f in found if f.code != "parse-error" or (f.file, f.line) not in explained]
+    return sorted(found, key=lambda f: (f.file, f.line, SEVERITIES.index(f.severity), f.code))

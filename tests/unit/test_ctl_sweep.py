@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 
 from bondlab.util import procs
@@ -34,6 +35,15 @@ def dead_runner() -> str:
     return line
 
 
+def fake_vm(ctl: str) -> subprocess.Popen:
+    """A process whose command line names `ctl` for its whole life, as a lab VM's does; returned once /proc
+    shows it (`sh -c "sleep 30" DIR` was flaky: dash execs sleep in its place and the name goes away)."""
+    argv = [sys.executable, "-c", "import time; time.sleep(30)", ctl]
+    proc = subprocess.Popen(argv, start_new_session=True)
+    until(lambda: ctl in procs.command_line(proc.pid), 10, f"process {proc.pid} names {ctl}")
+    return proc
+
+
 def test_only_old_marked_unused_directories_go(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     stale = make(tmp_path, "bondlab-vm-stale")
@@ -41,7 +51,7 @@ def test_only_old_marked_unused_directories_go(tmp_path, monkeypatch):
     unmarked = make(tmp_path, "bondlab-vm-notours", marked=False)
     other = make(tmp_path, "someone-else")
     live = make(tmp_path, "bondlab-vm-live")
-    with subprocess.Popen(["sh", "-c", "sleep 30", live], start_new_session=True) as vm:  # names its dir
+    with fake_vm(live) as vm:
         try:
             assert guest.sweep_stale_ctl_dirs() == [stale]
         finally:
@@ -55,7 +65,7 @@ def test_a_vm_whose_runner_died_is_stopped_and_its_directory_removed_at_once(tmp
     orphan = make(tmp_path, "bondlab-vm-orphan", age=0, runner=dead_runner())
     me = f"{os.getpid()} {procs.start_time(os.getpid())}"
     owned = make(tmp_path, "bondlab-vm-owned", age=0, runner=me)
-    vms = [subprocess.Popen(["sh", "-c", "sleep 30", p], start_new_session=True) for p in (orphan, owned)]
+    vms = [fake_vm(p) for p in (orphan, owned)]
     try:
         assert guest.sweep_stale_ctl_dirs() == [orphan]
         until(lambda: vms[0].poll() is not None, 5, "the orphaned VM stopped")

@@ -170,7 +170,7 @@ class BondConf(Record):
 _FOLDED: dict = {}  # id(obj) -> (obj, {lower-case key: value}): each config object is folded once
 
 
-def _get(obj: Mapping[str, Any], key: str) -> Any:
+def json_field(obj: Mapping[str, Any], key: str) -> Any:
     """Look a key up as Go's encoding/json binds it: exact name first, then case-insensitively."""
     if key in obj:
         return obj[key]
@@ -185,7 +185,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _opt_int(obj: Mapping[str, Any], key: str, lo: int, hi: int, path: str = "") -> Optional[int]:
-    value = _get(obj, key)
+    value = json_field(obj, key)
     if value is MISSING or value is None:
         return None
     if not _is_int(value) or not lo <= value <= hi:
@@ -194,7 +194,7 @@ def _opt_int(obj: Mapping[str, Any], key: str, lo: int, hi: int, path: str = "")
 
 
 def _opt_bool(obj: Mapping[str, Any], key: str) -> bool:
-    value = _get(obj, key)
+    value = json_field(obj, key)
     if value is MISSING or value is None:
         return False
     if not isinstance(value, bool):
@@ -203,7 +203,7 @@ def _opt_bool(obj: Mapping[str, Any], key: str) -> bool:
 
 
 def _opt_str(obj: Mapping[str, Any], key: str, path: str = "") -> Optional[str]:
-    value = _get(obj, key)
+    value = json_field(obj, key)
     if value is MISSING or value is None:
         return None
     if not isinstance(value, str):
@@ -215,7 +215,7 @@ def _opt_choice(
     obj: Mapping[str, Any], key: str, table: Mapping[str, int], numeric: bool = False
 ) -> Optional[int]:
     """A named kernel value ("fast"); with numeric=True also its number (upstream's int form)."""
-    value = _get(obj, key)
+    value = json_field(obj, key)
     if value is MISSING or value is None:
         return None
     if isinstance(value, str) and value in table:
@@ -229,7 +229,7 @@ def _opt_choice(
 
 def _ms(obj: Mapping[str, Any], key: str, allow_digit_string: bool = False) -> Optional[int]:
     """A millisecond count: an int, or (upstream's miimon form) a string of digits."""
-    value = _get(obj, key)
+    value = json_field(obj, key)
     if value is MISSING or value is None:
         return None
     if allow_digit_string and isinstance(value, str) and value.isascii() and value.isdigit():
@@ -264,7 +264,7 @@ def decode(raw: bytes) -> dict:
 
 
 def check_version(obj: Mapping[str, Any]) -> str:
-    version = _get(obj, "cniVersion")
+    version = json_field(obj, "cniVersion")
     if version is MISSING or version is None:
         version = ""
     if not isinstance(version, str):
@@ -300,7 +300,7 @@ def refuse_node_fields(obj: Mapping[str, Any]) -> None:
 def parse_obj(obj: Mapping[str, Any]) -> BondConf:
     version = check_version(obj)
     refuse_node_fields(obj)
-    name = _get(obj, "name")
+    name = json_field(obj, "name")
     if name is MISSING or name == "" or name is None:
         raise CniError(INVALID_CONFIG, "missing network name", "name: expected a non-empty string")
     if not is_name(name):
@@ -308,7 +308,7 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
     ptype = _opt_str(obj, "type") or ""
 
     ipam = _parse_ipam(obj)
-    mode_value = _get(obj, "mode")
+    mode_value = json_field(obj, "mode")
     if not isinstance(mode_value, str) or mode_value not in MODES:
         raise config_error("mode", "one of " + ", ".join(MODES), mode_value)
     mode = mode_value
@@ -408,14 +408,14 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         ad_select=ad_select,
         tlb_dynamic_lb=tlb,
     )
-    prev = _get(obj, "prevResult")
+    prev = json_field(obj, "prevResult")
     if prev is MISSING or prev is None:
         prev = None
     elif not isinstance(prev, dict):
         raise config_error("prevResult", "an object", prev)
     else:  # malformed: refused before anything is touched (code 7), not half-way through ADD
         prev = result.normalize(prev, "prevResult", INVALID_CONFIG)
-    distinct = _get(obj, "requireDistinctPF")
+    distinct = json_field(obj, "requireDistinctPF")
     return BondConf(
         cni_version=version,
         name=name,
@@ -436,7 +436,7 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
 
 
 def _opt_object(obj: Mapping[str, Any], key: str) -> dict:
-    value = _get(obj, key)
+    value = json_field(obj, key)
     if value is MISSING or value is None:
         return {}
     if not isinstance(value, dict):
@@ -475,7 +475,7 @@ def _parse_dns(obj: Mapping[str, Any]) -> dict:
 
 
 def _parse_arp_targets(obj: Mapping[str, Any]) -> Optional[Tuple[str, ...]]:
-    value = _get(obj, "arpIpTarget")
+    value = json_field(obj, "arpIpTarget")
     if value is MISSING or value is None:
         return None
     if isinstance(value, str):  # the sysfs form: "192.0.2.1,192.0.2.2"
@@ -514,20 +514,20 @@ def _handed_devices(obj: Mapping[str, Any]) -> list:
     """The devices the runtime handed to this pod: Multus puts the device plugin's device in the top-level
     deviceID/pciBusID and in runtimeConfig.deviceID (path, PCI address) pairs."""
     out = []
-    runtime = _get(obj, "runtimeConfig")
+    runtime = json_field(obj, "runtimeConfig")
     if isinstance(runtime, dict):
-        dev = _get(runtime, "deviceID")
+        dev = json_field(runtime, "deviceID")
         if dev not in (MISSING, None, ""):
             out.append(("runtimeConfig.deviceID", _pci(dev, "runtimeConfig.deviceID")))
     for key in ("deviceID", "pciBusID"):
-        dev = _get(obj, key)
+        dev = json_field(obj, key)
         if dev not in (MISSING, None, ""):
             out.append((key, _pci(dev, key)))
     return out
 
 
 def _parse_links(obj: Mapping[str, Any]) -> Tuple[Link, ...]:
-    value = _get(obj, "links")
+    value = json_field(obj, "links")
     if value is MISSING or value is None:
         value = []
     if not isinstance(value, list):
@@ -541,10 +541,10 @@ def _parse_links(obj: Mapping[str, Any]) -> Tuple[Link, ...]:
             raise config_error(
                 path, 'an object like {"name": "net1"} or {"pciAddress": "0000:03:02.0"}', item
             )
-        name = _get(item, "name")
-        pci = _get(item, "pciAddress")
+        name = json_field(item, "name")
+        pci = json_field(item, "pciAddress")
         if pci is MISSING:
-            pci = _get(item, "deviceID")
+            pci = json_field(item, "deviceID")
         if name is not MISSING:
             if not is_ifname(name):
                 raise config_error(
@@ -604,15 +604,15 @@ def parse_for_del(raw: bytes) -> DelConf:
         parse_obj(obj)
     except CniError as exc:
         problem = exc
-    version = _get(obj, "cniVersion")
-    ipam = _get(obj, "ipam")
+    version = json_field(obj, "cniVersion")
+    ipam = json_field(obj, "ipam")
     ipam_type = ""
     if isinstance(ipam, dict) and is_plugin_name(ipam.get("type")) and ipam["type"] != "bond":
         ipam_type = ipam["type"]  # never a path from the config, even on DEL
     return DelConf(
         cni_version=version if isinstance(version, str) and version in SUPPORTED_VERSIONS else "",
         ipam_type=ipam_type,
-        links_in_container=_get(obj, "linksInContainer") is True,
+        links_in_container=json_field(obj, "linksInContainer") is True,
         problem=problem,
     )
 

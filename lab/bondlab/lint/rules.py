@@ -68,7 +68,7 @@ def per_bond(check: Callable) -> Callable:
 
 def lookup(bond: Bond, key: str):
     """A field as the plugin reads it (its own lookup: Go's case-insensitive binding); None when absent."""
-    value = plugin_config._get(bond.config, key)
+    value = plugin_config.json_field(bond.config, key)
     return None if value is plugin_config.MISSING else value
 
 

@@ -77,8 +77,8 @@ def plan(objects: Objects, topo, pods: list) -> list:
             result.devices[resource] = [avail.pop(0) for _ in range(count)]
         handed: dict = {}
         for idx, selection in enumerate(pod.networks, start=1):
-            namespace = selection.namespace or pod.namespace
-            nad = objects.nads.get(f"{namespace}/{selection.name}")
+            namespace = selection.namespace_in(pod.namespace)
+            nad = derive.resolve(objects, pod, selection)
             if nad is None:
                 known = ", ".join(sorted(n.key for n in objects.nads.values())) or "none"
                 raise _multus_error(
@@ -87,7 +87,7 @@ def plan(objects: Objects, topo, pods: list) -> list:
                     f'({namespace}): network-attachment-definitions.k8s.cni.cncf.io "{selection.name}" '
                     f"not found (known: {known})",
                 )
-            ifname = selection.interface or f"net{idx}"
+            ifname = selection.ifname(idx)
             if ifname in names:
                 raise _multus_error(
                     pod, f"interface name {ifname!r} is used twice in the networks annotation"

@@ -58,14 +58,14 @@ class Inputs:
     pools: dict = field(default_factory=dict)  # resourceName -> [(node, topology.PF)] from BondLab docs
 
     def nad(self, pod: k8s.PodSpec, selection: k8s.Selection) -> Optional[k8s.Nad]:
-        return self.objects.nads.get(f"{selection.namespace or pod.namespace}/{selection.name}")
+        return derive.resolve(self.objects, pod, selection)
 
     def link_nads(self, bond: Bond) -> dict:
         """link name -> the NAD each attaching pod takes it from (Multus names the n-th network netN)."""
         out: dict = {}
         for pod in bond.pods:
-            for index, selection in enumerate(pod.networks):
-                out.setdefault(selection.interface or f"net{index + 1}", self.nad(pod, selection))
+            for position, selection in enumerate(pod.networks, start=1):
+                out.setdefault(selection.ifname(position), self.nad(pod, selection))
         return out
 
 

@@ -110,7 +110,7 @@ def _nad_not_found(inputs: Inputs) -> Iterator:
         for selection in pod.networks:
             if inputs.nad(pod, selection):
                 continue
-            namespace = selection.namespace or pod.namespace
+            namespace = selection.namespace_in(pod.namespace)
             names = sorted(n.name for n in inputs.objects.nads.values() if n.namespace == namespace)
             close = difflib.get_close_matches(selection.name, names, n=1)
             fix = f"did you mean {close[0]!r}? " if close else ""

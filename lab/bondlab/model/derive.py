@@ -41,7 +41,7 @@ def _on(pod: PodSpec, name: str, node: str) -> PodSpec:
 
 
 def resolve(objects: Objects, pod: PodSpec, selection) -> Optional[object]:
-    return objects.nads.get(f"{selection.namespace or pod.namespace}/{selection.name}")
+    return objects.nads.get(selection.nad_key(pod.namespace))
 
 
 def needs(objects: Objects, pod: PodSpec) -> dict:

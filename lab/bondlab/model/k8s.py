@@ -46,6 +46,17 @@ class Selection:
     mac: Optional[str] = None
     cni_args: Optional[dict] = None
 
+    def namespace_in(self, pod_namespace: str) -> str:
+        """The NAD's namespace: the selection's own, else the pod's (Multus)."""
+        return self.namespace or pod_namespace
+
+    def nad_key(self, pod_namespace: str) -> str:
+        return f"{self.namespace_in(pod_namespace)}/{self.name}"
+
+    def ifname(self, position: int) -> str:
+        """The interface for the `position`-th network (from 1): the annotation's, else netN (Multus)."""
+        return self.interface or f"net{position}"
+
 
 @dataclass
 class PodSpec:

@@ -23,6 +23,7 @@ import tempfile
 from typing import Dict, List, Optional
 
 from . import build
+from .__main__ import COMMANDS
 
 ENTRY = """\
 import sys
@@ -105,9 +106,9 @@ def _pyinstaller(src: str, entry: str, work: str, bundled_modules: List[str]) ->
     ]
     argv += ["--strip"] if shutil.which("strip") else []
     argv += ["--distpath", os.path.join(work, "dist"), "--workpath", os.path.join(work, "build")]
-    argv += ["--specpath", work, "--paths", src, "--log-level", "WARN", "--hidden-import", "bondcni.add"]
-    for command_module in ("delete", "check"):  # imported by name when their command runs (__main__)
-        argv += ["--hidden-import", f"bondcni.{command_module}"]
+    argv += ["--specpath", work, "--paths", src, "--log-level", "WARN"]
+    for module in sorted({module for module, _ in COMMANDS.values()}):  # imported by name when run
+        argv += ["--hidden-import", f"bondcni.{module}"]
     for module in bundled_modules:
         argv += ["--collect-submodules", module]
     for module in EXCLUDES:

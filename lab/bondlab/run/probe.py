@@ -16,6 +16,12 @@ With `links` in its spec it also listens to rtnetlink link events in its netns (
 IFLA_EVENT_BONDING_FAILOVER), each stamped when read: an upper bound of when the kernel changed (a helper
 the scheduler stalls reads late), next to the kernel-stamped GARP the bond sends at failover.
 
+The helper runs at the kernel's own workers' priority, on purpose. Raised above them (SCHED_FIFO, or nice -10)
+on the lab VM's single CPU, helpers starved the kworkers and the RCU grace-period thread that hold RTNL: RTNL
+stayed taken for up to ~1 s, the bond's MII commit and failover waited on it (290 ms instead of ~100 with
+miimon 100) and so did every netlink read of the runner - the lab distorting what it measures. A sender the
+scheduler stalls shows as a stall in its window and is judged as such (run.traffic.outage_verdict).
+
 Control on stdin, one word per line: `stat` prints a JSON line of delivered counts per flow; `stop` stops
 sending, keeps receiving for `drain` seconds, writes the record to `out` and prints `done`.
 Payload: magic b"BLP1", flow id (u16), seq (u32), send time (u64 ns), padding to `size` bytes.

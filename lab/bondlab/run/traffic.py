@@ -30,11 +30,6 @@ from bondlab.run.probe import PORT
 
 STALL_LIMIT_MS = 10.0  # 10x the resolution at 1000/s
 IFLA_EVENT_BONDING_FAILOVER = 3
-# The probe helpers run at the kernel's own workers' priority, on purpose. Raised above them (SCHED_FIFO, or
-# nice -10) on the lab VM's single CPU, they starved the kworkers and the RCU grace-period thread that hold
-# RTNL: RTNL stayed taken for up to ~1 s, the bond's MII commit and failover waited on it (290 ms instead of
-# ~100 with miimon 100) and so did every netlink read of the runner - the lab distorting what it measures.
-# A sender the scheduler stalls shows as a stall in its window and is judged as such (outage_verdict).
 
 
 class TrafficError(Exception):

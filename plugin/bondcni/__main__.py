@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import sys
+
+from . import lean_os as os
 
 # Each command's module is imported only when that command runs: an exec pays for one command's code.
 COMMANDS = {

@@ -4,9 +4,8 @@ it was."""
 
 from __future__ import annotations
 
-import os
-
 from . import config, errors, host_policy, inet, ipam, netlink, result, state, sysfs
+from . import lean_os as os
 from .attachment import (
     ATTACHMENT_WAIT,
     NODE_WAIT,

@@ -8,9 +8,8 @@ SECURITY.md).
 
 from __future__ import annotations
 
-import os
-
 from . import errors, netlink, state
+from . import lean_os as os
 from .errors import CniError
 
 TYPE_CHECKING = False

@@ -3,9 +3,8 @@ node can serve an ADD)."""
 
 from __future__ import annotations
 
-import os
-
 from . import config, errors, inet, ipam, netlink, state, sysfs
+from . import lean_os as os
 from .attachment import Ctx, read_record, verify_options
 from .errors import CniError
 

@@ -3,9 +3,8 @@ link), and GC of the attachments the runtime no longer lists."""
 
 from __future__ import annotations
 
-import os
-
 from . import config, errors, ipam, netlink, state
+from . import lean_os as os
 from .attachment import ATTACHMENT_WAIT, bond_mark, read_record, teardown
 from .errors import CniError
 

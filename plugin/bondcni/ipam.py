@@ -8,10 +8,10 @@ lab VM.
 
 from __future__ import annotations
 
-import os
 import select
 import time
 
+from . import lean_os as os
 from .errors import IPAM_RESULT, TRY_AGAIN_LATER, CniError
 
 TYPE_CHECKING = False

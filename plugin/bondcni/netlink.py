@@ -10,10 +10,10 @@ third-party module.
 from __future__ import annotations
 
 import errno
-import os
 from _socket import AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_RAW, socket
 
 from . import errors, rtnl
+from . import lean_os as os
 from .errors import CniError
 from .rtnl import LinkInfo
 

@@ -16,9 +16,8 @@ BONDCNI_DEBUG=1.
 
 from __future__ import annotations
 
-import os
-
 from . import errors
+from . import lean_os as os
 from .errors import CniError
 from .record import Record
 
@@ -59,7 +58,7 @@ def _read_secure(path: str) -> Tuple[Optional[bytes], str]:
         return None, f"node settings {path}: cannot open ({exc.strerror}); using defaults"
     try:
         st = os.fstat(fd)
-        import stat
+        import _stat as stat
 
         if not stat.S_ISREG(st.st_mode):
             return None, f"node settings {path}: not a regular file; ignored"

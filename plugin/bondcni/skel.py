@@ -7,10 +7,10 @@ file (settings.py: the node chooses it, never a network config); a traceback nev
 
 from __future__ import annotations
 
-import os
 import time
 
 from . import errors
+from . import lean_os as os
 from .errors import CniError
 from .jsonio import dumps
 from .spec import CURRENT_VERSION, SUPPORTED_VERSIONS

@@ -64,16 +64,9 @@ def test_no_plugin_module_imports_pyroute2():
 
 # What netlink.py may add to a process that has already imported bondcni.errors (its one plugin dependency):
 # the codec and the C modules under it; _ctypes where os.setns is missing (Python < 3.12).  Not `socket`
-# (its enum import is ~19 ms in the lab VM), no json/re/dataclasses/typing/contextlib.
-NETLINK_ALLOWED = {"__future__", "bondcni.netlink", "bondcni.rtnl", "_socket", "struct", "_struct", "errno"}
-NETLINK_ALLOWED |= {
-    "os",
-    "stat",
-    "_stat",
-    "posixpath",
-    "genericpath",
-    "_collections_abc",
-}  # preloaded unless -S
+# (its enum import is ~19 ms in the lab VM), no json/re/dataclasses/typing/contextlib, and not `os` (see
+# lean_os.py: `python3 -IS` starts without it).
+NETLINK_ALLOWED = {"bondcni.netlink", "bondcni.rtnl", "bondcni.lean_os", "_socket", "_struct", "errno"}
 SETNS_ALLOWED = set() if sys.version_info >= (3, 12) else {"_ctypes"}
 
 
@@ -125,6 +118,11 @@ PLUGIN_STDLIB = {n for n in NETLINK_ALLOWED if not n.startswith("bondcni.")} | {
     "time",
 }
 HEAVY = {
+    "os",
+    "posixpath",
+    "_collections_abc",
+    "stat",
+    "struct",
     "json",
     "re",
     "typing",

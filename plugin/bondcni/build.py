@@ -1,20 +1,17 @@
-"""Build bin/bond: one executable file (a zip behind a one-line #! launcher) holding bondcni, run by the
-node's python3 (>= 3.9).
+"""Build bin/bond: one executable file holding bondcni, run by the node's python3 (>= 3.9).
 
     python -m bondcni.build [--output bin/bond] [--interpreter "/usr/bin/python3 -IS"] [--python PATH ...]
 
-Reproducible: two builds of one commit are byte-identical. Entries are sorted, their times are
-SOURCE_DATE_EPOCH (default: the commit's time), their permissions fixed (0644), the archive is stored
-(uncompressed), and the byte-code is unchecked-hash .pyc (no timestamps).
+Reproducible: two builds of one commit are byte-identical. Zip entries are sorted, their times are
+SOURCE_DATE_EPOCH (default: the commit's time), their permissions fixed (0644), the zip is stored
+(uncompressed), and the byte-code carries no timestamps.
 
-No recompilation on exec: zipimport cannot write a byte-code cache, and it reads only one `.pyc` per
-module, which another Python minor ignores (it then compiles every source on every exec). So the archive
-holds the byte-code of every python3 minor found on the build machine (py39.pack, py310.pack, ...: see
---python), one entry each, and the archive's __main__ serves the running minor's. The sources stay at the
-top level for a minor without byte-code (compiled once into a byte-code cache, _bytecode_cache.py).
+No recompilation on exec: the file holds the byte-code of every python3 minor found on the build machine
+(see --python), and its boot serves the running minor's (the layout: archive.py). The sources are in the
+file's zip for a minor without byte-code (compiled once into a byte-code cache, _bytecode_cache.py).
 
-Contents: bondcni (without this module), any third-party package bondcni imports (found by reading its
-imports; none once the plugin talks rtnetlink itself) with its licence files, LICENSE, and
+Contents: bondcni (without its build-time modules), any third-party package bondcni imports (found by reading
+its imports; none once the plugin talks rtnetlink itself) with its licence files, LICENSE, and
 bondcni/_build.py naming the commit, build date and byte-code minors (`bond --version` prints it).
 """
 
@@ -31,77 +28,35 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import archive
 
 DEFAULT_INTERPRETER = "/usr/bin/python3 -IS"  # what the lab runs: no site, no user paths, no pyenv shim
 OLDEST_MINOR, NEWEST_MINOR = 9, 14
-EXCLUDED = {"build.py", "standalone.py"}  # build-time only
+EXCLUDED = {"build.py", "standalone.py", "archive.py"}  # build-time only
 SKIP_DIRS = {"__pycache__", "tests", "test"}
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))
 
-# The archive's entry point.  The running minor's byte-code is one entry, py3NN.pack (see pack()), read in one
-# piece and served by a meta-path finder: zipimport opens and reads the archive again for every module, ~15%
-# of an ADD in the lab VM. Only the modules a command imports are unmarshalled, from slices of that one read:
-# in the lab VM every page a process touches first is a trap to the host (unmarshalling the whole pack into
-# one bytes object per module cost 6 ms).  Another minor compiles once into a byte-code
-# cache (bondcni/_bytecode_cache.py); `--version` answers from _build.py.
-MAIN_TEMPLATE = """\
-import marshal
-import sys
-import zipimport
-
-from _frozen_importlib import ModuleSpec
-
-_archive = sys.path[0]
-_pack = "%s/py%d%d.pack" % (_archive, sys.version_info[0], sys.version_info[1])
-try:
-    _data = zipimport.zipimporter(_archive).get_data(_pack)
-except OSError:  # a minor the build had no interpreter for
-    _data = None
-if _data is not None:
-    _start = 4 + int.from_bytes(_data[:4], "little")
-    _index = marshal.loads(_data[4:_start])  # module -> (is package, offset, size)
-    _code = memoryview(_data)[_start:]
-
-    class _PackFinder:
-        @classmethod
-        def find_spec(cls, name, path=None, target=None):
-            entry = _index.get(name)
-            return None if entry is None else ModuleSpec(name, cls, origin=_pack, is_package=entry[0])
-
-        @staticmethod
-        def create_module(spec):
-            return None
-
-        @classmethod
-        def exec_module(cls, module):
-            _, offset, size = _index[module.__spec__.name]
-            exec(marshal.loads(_code[offset : offset + size]), module.__dict__)
-
-    sys.meta_path.insert(0, _PackFinder)
-else:
-    from bondcni._bytecode_cache import enable
-
-    enable(_archive, {digest!r})
-if sys.argv[1:] == ["--version"]:
-    from bondcni._build import BUILD_INFO
-
-    print("bond", BUILD_INFO["version"], "commit", BUILD_INFO["commit"], "built", BUILD_INFO["buildDate"])
-    raise SystemExit(0)
-from bondcni.__main__ import main
-
-raise SystemExit(main())
-"""
-
-# Run by each interpreter: compile the tree's sources into sourceless byte-code under OUT.
+# Run by each interpreter: compile the tree's sources into marshalled code objects under OUT. `from __future__
+# import annotations` is compiled in as its flag, not as an import: the same code without loading __future__
+# on every exec (the sources keep it: they run on 3.9, where `int | None` cannot be evaluated).
 COMPILE_SCRIPT = """\
-import os, py_compile, sys
+import ast, marshal, os, sys
+import __future__
 src, out = sys.argv[1], sys.argv[2]
 for rel in sys.stdin.read().split():
-    py_compile.compile(os.path.join(src, rel), cfile=os.path.join(out, rel + "c"), dfile=rel, doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+    with open(os.path.join(src, rel), "rb") as fh:
+        tree = ast.parse(fh.read(), rel)
+    body = [n for n in tree.body if not (isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                                          and [a.name for a in n.names] == ["annotations"])]
+    flags = __future__.annotations.compiler_flag if len(body) < len(tree.body) else 0
+    tree.body = body
+    code = compile(tree, rel, "exec", flags=flags, dont_inherit=True)
+    os.makedirs(os.path.dirname(os.path.join(out, rel)), exist_ok=True)
+    with open(os.path.join(out, rel + "c"), "wb") as fh:
+        fh.write(marshal.dumps(code))
 """
 
 
@@ -230,7 +185,7 @@ def _compile(python: str, src: str, out: str, rels: List[str]) -> None:
     # (-I would ignore PYTHONHASHSEED; a minimal environment and -s -S keep user paths out instead.)
     proc = subprocess.run(
         # no_debug_ranges (3.11+; older minors ignore an -X they do not know): no column table per
-        # instruction (py311.pack: 261 -> 242 KiB to read and page in per exec); tracebacks lose their carets.
+        # instruction (3.11's byte-code: 261 -> 242 KiB); tracebacks lose their carets.
         [python, "-s", "-S", "-X", "no_debug_ranges", "-c", COMPILE_SCRIPT, src, out],
         input="\n".join(rels),
         capture_output=True,
@@ -260,88 +215,25 @@ def build_info_module(commit: str, epoch: int, pythons: Pythons, bundled: List[s
     )
 
 
-def pack(tree: str, rels: Sequence[str]) -> bytes:
-    """One minor's byte-code as one entry: a 4-byte little-endian length, the marshalled index
-    {module: (is package, offset, size)}, then the modules' code (the .pyc bodies without their 16-byte
-    headers) back to back, offsets counted from the end of the index. Marshal format 4: every python3 >= 3.9
-    reads it."""
-    import marshal
-
-    index, bodies, offset = {}, [], 0
-    for rel in sorted(rels):
+def compiled_modules(tree: str, rels: Sequence[str]) -> Dict[str, Tuple[bool, bytes]]:
+    """{module: (is package, marshalled code)} of what COMPILE_SCRIPT wrote under tree."""
+    modules = {}
+    for rel in rels:
         if not rel.endswith(".py"):
             continue
         name = rel[: -len(".py")].replace("/", ".")
         package = name.endswith(".__init__")
-        if package:
-            name = name[: -len(".__init__")]
         with open(os.path.join(tree, rel + "c"), "rb") as fh:
-            body = fh.read()[16:]
-        index[name] = (package, offset, len(body))
-        bodies.append(body)
-        offset += len(body)
-    head = marshal.dumps(index, 4)
-    return len(head).to_bytes(4, "little") + head + b"".join(bodies)
+            modules[name[: -len(".__init__")] if package else name] = (package, fh.read())
+    return modules
 
 
-def unpack(data: bytes) -> Dict[str, Tuple[bool, bytes]]:
-    """pack()'s inverse, for tests and inspection: {module: (is package, marshalled code)}."""
-    import marshal
-
-    start = 4 + int.from_bytes(data[:4], "little")
-    index = marshal.loads(data[4:start])
-    return {name: (pkg, data[start + off : start + off + size]) for name, (pkg, off, size) in index.items()}
-
-
-def content_digest(entries: Dict[str, bytes]) -> str:
-    """sha256 over the entries' names and contents: names the byte-code cache of this very build."""
+def content_digest(entries: Dict[str, bytes], packs: Dict[str, Tuple[bytes, bytes]]) -> str:
+    """sha256 over the entries (names, contents) and the byte-code: names this build's byte-code cache."""
     digest = hashlib.sha256()
-    for name in sorted(entries):
-        digest.update(b"%d:%s:%d:" % (len(name), name.encode(), len(entries[name])) + entries[name])
+    for name, data in sorted({**entries, **{f"py{t}": b"".join(p) for t, p in packs.items()}}.items()):
+        digest.update(b"%d:%s:%d:" % (len(name), name.encode(), len(data)) + data)
     return digest.hexdigest()
-
-
-# The archive starts with one #! line that runs python3 with `-c` glued to its flags: Linux passes everything
-# after the interpreter's path as one argument, and python reads `-IScCODE` as -I -S -c CODE, so the line
-# itself is the launcher (the archive's path comes next in argv). Not a #!python3 zipapp: python3 starts a
-# zipapp through runpy, which imports ~20 modules more (importlib.util, contextlib, collections, functools,
-# ...) on every exec. Not a sh script that execs python3 (what this was): one exec of /bin/sh less per call.
-# The code only puts the archive first on sys.path and imports the boot module from it.
-BOOT_MODULE = "_bond_boot"
-LAUNCH_CODE = "import sys;a=sys.argv;z=a.pop(1);a[0]=z;sys.path[:0]=z,;import " + BOOT_MODULE
-SHEBANG_MAX = 127  # Linux before 5.1 reads 128 bytes of a #! line (newline included) and cuts the rest
-
-
-def launcher(interpreter: str) -> bytes:
-    """`#!PATH -FLAGScCODE`: the interpreter is an absolute path and at most one group of one-letter flags."""
-    words = interpreter.split()
-    if not words or not words[0].startswith("/") or len(words) > 2:
-        raise BuildError(f"the interpreter {interpreter!r} must be an absolute path and optional flags (-IS)")
-    flags = words[1] if len(words) == 2 else "-"
-    if not (flags.startswith("-") and (flags == "-" or flags[1:].isalpha()) and "c" not in flags):
-        raise BuildError(f"the interpreter's flags {flags!r} must be one group of letters, like -IS")
-    line = f"#!{words[0]} {flags}c{LAUNCH_CODE}\n".encode()
-    if len(line) > SHEBANG_MAX:
-        raise BuildError(f"the #! line is {len(line)} bytes; kernels before 5.1 read {SHEBANG_MAX}")
-    return line
-
-
-def write_archive(output: str, interpreter: str, entries: Dict[str, bytes], epoch: int) -> None:
-    """An executable zip whose bytes depend only on its entries, the interpreter line and the epoch."""
-    date_time = time.gmtime(epoch)[:6]
-    os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
-    tmp = output + ".tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(launcher(interpreter))
-        with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED) as zf:
-            for name in sorted(entries):
-                info = zipfile.ZipInfo(name, date_time)
-                info.create_system = 3  # unix, so that external_attr means a mode
-                info.external_attr = 0o100644 << 16
-                zf.writestr(info, entries[name])
-    os.chmod(tmp, 0o755)
-    os.utime(tmp, (epoch, epoch))
-    os.replace(tmp, output)
 
 
 def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) -> Dict[str, object]:
@@ -368,19 +260,17 @@ def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) 
         for rel in rels:
             with open(os.path.join(src, rel), "rb") as fh:
                 entries[rel] = fh.read()
+        packs = {}
         for (major, minor), (python, _) in pythons.items():
             out = os.path.join(tree, f"py{major}{minor}")
             _compile(python, src, out, rels)
-            entries[f"py{major}{minor}.pack"] = pack(out, rels)
+            packs[f"{major}{minor}"] = archive.pack(compiled_modules(out, rels))
     for name, path in licences.items():
         if not os.path.exists(path):
             raise BuildError(f"missing licence file {path}")
         with open(path, "rb") as fh:
             entries[name] = fh.read()
-    entries[BOOT_MODULE + ".py"] = MAIN_TEMPLATE.format(digest=content_digest(entries)).encode()
-    # `python3 bin/bond` (through runpy) starts the same way
-    entries["__main__.py"] = f"import {BOOT_MODULE}\n".encode()
-    write_archive(output, interpreter, entries, epoch)
+    archive.write(output, interpreter, content_digest(entries, packs), packs, entries, epoch)
     return {"output": output, "commit": commit, "epoch": epoch, "pythons": pythons, "bundled": bundled}
 
 
@@ -400,7 +290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     opts = parser.parse_args(argv)
     try:
         done = build(opts.output, opts.interpreter, opts.python)
-    except BuildError as exc:
+    except (BuildError, archive.LayoutError) as exc:
         print(f"python -m bondcni.build: error: {exc}", file=sys.stderr)
         return 1
     size = os.path.getsize(opts.output)

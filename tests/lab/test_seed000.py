@@ -1,9 +1,9 @@
 """Seed 000 (bond-cni README): two SR-IOV NADs on two PF pools, a bond NAD with linksInContainer, a pod.
 
-    node1                              fabric
-    pod: bond0 (host-local 10.56.217.x) core -- gw 10.56.217.1
-           net1 = VF 0 of ens1f0 ====== [n0p0] --+
-           net2 = VF 0 of ens2f0 ====== [n0p1] --+
+node1                              fabric
+pod: bond0 (host-local 10.56.217.x) core -- gw 10.56.217.1
+       net1 = VF 0 of ens1f0 ====== [n0p0] --+
+       net2 = VF 0 of ens2f0 ====== [n0p1] --+
 """
 
 from __future__ import annotations

@@ -272,7 +272,7 @@ def test_del_succeeds_when_a_host_link_name_was_taken(lab):
     lab.veth(lab.host, "eth1")  # someone took the name while eth1 was in the pod
     res = lab.run("DEL", conf)
     assert_ok(res)
-    assert "came back as \"bcni" in res.stderr and "its name is taken on the host" in res.stderr
+    assert 'came back as "bcni' in res.stderr and "its name is taken on the host" in res.stderr
     names = {ln["ifname"] for ln in json.loads(sh("ip", "-n", lab.host, "-j", "link").stdout)}
     assert "eth2" in names and any(n.startswith("bcni") for n in names)
     assert not (lab.state_dir / f"{lab.container_id}-bond0.json").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import bondcni
-from bondcni import build
+from bondcni import archive, build
 
 
 def _build(tmp_path, name, python=sys.executable):
@@ -57,15 +57,37 @@ def test_entries_are_sorted_with_fixed_times_and_modes(artifact):
 
 def test_byte_code_of_the_building_minor_is_there_sourceless(artifact):
     names = set(zipfile.ZipFile(artifact).namelist())
-    tag = "py{}{}".format(*sys.version_info[:2])
-    assert f"{tag}.pack" in names and not any(n.startswith(f"{tag}/") for n in names)
+    tag = "{}{}".format(*sys.version_info[:2])
+    code = archive.read_packs(str(artifact))[tag]
+    assert not any(n.startswith("py3") for n in names)
     import marshal
 
-    code = build.unpack(zipfile.ZipFile(artifact).read(f"{tag}.pack"))
     assert code["bondcni"][0] is True and code["bondcni.skel"][0] is False
-    assert marshal.loads(code["bondcni.skel"][1]).co_filename.endswith("skel.py")
-    assert "bondcni/skel.py" in names and "bondcni/build.py" not in names
-    assert "LICENSE" in names
+    assert marshal.loads(code["bondcni.skel"][1]).co_filename == "bondcni/skel.py"
+    assert "bondcni/skel.py" in names
+    assert "bondcni/build.py" not in names and "bondcni/archive.py" not in names
+    assert "bondcni.build" not in code and "bondcni.archive" not in code
+    assert "LICENSE" in names and "__main__.py" in names
+
+
+def test_byte_code_has_the_future_flag_but_imports_no_future(artifact):
+    """`from __future__ import annotations` is compiled in as its flag: no exec loads __future__."""
+    import __future__
+
+    import marshal
+
+    code = archive.read_packs(str(artifact))["{}{}".format(*sys.version_info[:2])]
+    skel = marshal.loads(code["bondcni.skel"][1])
+    assert skel.co_flags & __future__.annotations.compiler_flag
+    assert all("__future__" not in marshal.loads(c).co_names for _, c in code.values())
+
+
+def test_the_version_exec_loads_neither_os_nor_future(artifact):
+    argv = [sys.executable, "-X", "importtime", "-ISc", archive.LAUNCH_CODE, str(artifact)]
+    proc = subprocess.run(argv, capture_output=True, text=True, env={"CNI_COMMAND": "VERSION"}, check=True)
+    loaded = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "bondcni.skel" in loaded and "zipimport" in loaded  # (zipimport: the interpreter's own start)
+    assert not loaded & {"os", "posixpath", "_collections_abc", "__future__", "runpy"}, sorted(loaded)
 
 
 def test_version_names_the_commit(artifact):
@@ -97,12 +119,13 @@ def test_version_names_the_commit(artifact):
 def test_version_command_runs_from_byte_code_and_from_sources(artifact, tmp_path):
     answer = json.loads(_run(artifact, CNI_COMMAND="VERSION"))
     assert "1.0.0" in answer["supportedVersions"]
-    # A minor without byte-code in the archive imports the sources instead.
+    # A minor without byte-code in the file imports the sources instead.
     with zipfile.ZipFile(artifact) as zf:
-        entries = {i.filename: zf.read(i) for i in zf.infolist() if not i.filename.startswith("py3")}
+        entries = {i.filename: zf.read(i) for i in zf.infolist()}
     stripped = tmp_path / "bond-sources"
-    build.write_archive(str(stripped), "/usr/bin/python3 -IS", entries, 1700000000)
-    assert json.loads(_run(stripped, CNI_COMMAND="VERSION")) == answer
+    archive.write(str(stripped), "/usr/bin/python3 -IS", "f00d" * 16, {}, entries, 1700000000)
+    cache = str(tmp_path / "cache")
+    assert json.loads(_run(stripped, CNI_COMMAND="VERSION", BONDCNI_BYTECODE_CACHE=cache)) == answer
 
 
 def test_third_party_imports_are_found_by_reading_the_sources(tmp_path):
@@ -167,12 +190,12 @@ def test_the_kernel_runs_the_one_line_launcher(artifact):
 @pytest.mark.parametrize(
     "interpreter, line",
     [
-        ("/usr/bin/python3 -IS", b"#!/usr/bin/python3 -ISc" + build.LAUNCH_CODE.encode() + b"\n"),
-        ("/opt/py/bin/python3", b"#!/opt/py/bin/python3 -c" + build.LAUNCH_CODE.encode() + b"\n"),
+        ("/usr/bin/python3 -IS", b"#!/usr/bin/python3 -ISc" + archive.LAUNCH_CODE.encode() + b"\n"),
+        ("/opt/py/bin/python3", b"#!/opt/py/bin/python3 -c" + archive.LAUNCH_CODE.encode() + b"\n"),
     ],
 )
 def test_launcher_glues_c_to_the_flags(interpreter, line):
-    assert build.launcher(interpreter) == line
+    assert archive.launcher(interpreter) == line
 
 
 @pytest.mark.parametrize(
@@ -187,5 +210,5 @@ def test_launcher_glues_c_to_the_flags(interpreter, line):
     ],
 )
 def test_launcher_refuses_what_one_line_cannot_carry(interpreter):
-    with pytest.raises(build.BuildError):
-        build.launcher(interpreter)
+    with pytest.raises(archive.LayoutError):
+        archive.launcher(interpreter)

@@ -17,8 +17,17 @@ RECORD = {
     "linksInContainer": False,
     "ipam": "host-local",
     "slaves": [
-        {"name": "eth1", "index": 7, "mac": "02:00:00:00:00:01", "perm_mac": "", "mtu": 1500, "up": True,
-         "origin": "host", "pci": "0000:03:02.0", "path": "links[0]"}
+        {
+            "name": "eth1",
+            "index": 7,
+            "mac": "02:00:00:00:00:01",
+            "perm_mac": "",
+            "mtu": 1500,
+            "up": True,
+            "origin": "host",
+            "pci": "0000:03:02.0",
+            "path": "links[0]",
+        }
     ],
 }
 

@@ -44,7 +44,8 @@ def python_argv(plugin: list) -> list:
         return []
     if not first.startswith(b"#!") or b"python" not in first:
         return []
-    return [*first[2:].decode().split(), "-X", "importtime", *plugin]
+    interpreter, *args = first[2:].decode().split(" ", 1)  # Linux passes the rest as one argument
+    return [interpreter, "-X", "importtime", *args[:1], *plugin]
 
 
 def main() -> int:

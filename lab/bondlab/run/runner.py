@@ -132,5 +132,6 @@ def _figures(tl: Timeline, result: ScenarioResult) -> None:
         "flows": [f.name for f in tl.flows],
         "probes": probes,
         "actions": [[round((a.t - tr.started) / 1e6, 3), a.text] for a in tl.actions],
+        "events": tl.kernel_events(),
         "end_ms": round((tr.stopped - tr.started) / 1e6, 3),
     }

@@ -28,6 +28,10 @@ SHAPES = {
     "GARP/NA": "M-4,0 A4,4 0 1,0 4,0 A4,4 0 1,0 -4,0",  # circle
 }
 LEGEND_KINDS = ("MII down", "MII up", "active", "GARP/NA")
+CLOCKS = (
+    "+0 ms: the action's first link change (solid line; dashed: the step started). Probes at their send "
+    "time, GARP/NA at the switch port's kernel timestamp, MII and active when read from rtnetlink (a bound)."
+)
 
 
 @dataclass(frozen=True)
@@ -76,10 +80,16 @@ def overview(timeline: dict, title: str) -> str:
     return _picture(timeline, overview_axis(timeline["end_ms"]), title, False)
 
 
+def origin_ms(action: list) -> float:
+    """Where an action's close-up puts +0 ms: when its first link change was sent (what the failover
+    figures count from; on a loaded lab VM it can be 100-200 ms after the step started), else its start."""
+    return action[2] if len(action) > 2 and action[2] is not None else action[0]
+
+
 def close_up(timeline: dict, index: int, title: str) -> str:
-    """The 300 ms around action `index` (BEFORE_MS before it, AFTER_MS after)."""
-    action_ms = timeline["actions"][index][0]
-    return _picture(timeline, close_axis(action_ms), title, True, origin=action_ms)
+    """The 300 ms around action `index` (BEFORE_MS before its origin_ms, AFTER_MS after)."""
+    origin = origin_ms(timeline["actions"][index])
+    return _picture(timeline, close_axis(origin), title, True, origin=origin)
 
 
 def _picture(tl: dict, axis: Axis, title: str, labelled: bool, origin: float = 0.0) -> str:
@@ -88,7 +98,7 @@ def _picture(tl: dict, axis: Axis, title: str, labelled: bool, origin: float = 0
     kernel_top = 52 + BAND * len(flows)
     events_rows = 3 if labelled else 1  # label rows per pod in a close-up
     bottom = kernel_top + len(pods) * EVENT_ROW * events_rows + 10
-    height = bottom + 50
+    height = bottom + (66 if labelled else 50)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">',
@@ -106,6 +116,8 @@ def _picture(tl: dict, axis: Axis, title: str, labelled: bool, origin: float = 0
     out += _actions(tl["actions"], axis, bottom, labelled)
     out += _axis_labels(axis, origin, labelled, bottom + 20)
     out += _legend(colour, bottom + 40)
+    if labelled:
+        out.append(f'<text x="10" y="{bottom + 58}" font-size="10" fill="#555">{html.escape(CLOCKS)}</text>')
     out.append("</svg>")
     return "\n".join(out)
 
@@ -170,9 +182,15 @@ def _event_band(events: list, pod: str, axis: Axis, top: float, colour: dict, la
 
 
 def _actions(actions: list, axis: Axis, bottom: float, labelled: bool) -> list:
-    """Dashed lines at the actions, labels on two rows where close actions would overlap."""
+    """Per action a dashed line where its step started, labelled (on two rows where close actions would
+    overlap), and a solid one where it sent its first link change."""
     out, free = [], [0.0, 0.0]
-    for ms, text in actions:
+    for action in actions:
+        ms, text = action[:2]
+        changed = origin_ms(action)
+        if axis.covers(changed) and changed != ms:
+            px = axis.x(changed)
+            out.append(f'<line x1="{px:.1f}" y1="46" x2="{px:.1f}" y2="{bottom}" stroke="#000"/>')
         if not axis.covers(ms):
             continue
         px, label = axis.x(ms), text[:30] if not labelled else text[:80]

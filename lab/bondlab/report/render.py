@@ -242,9 +242,13 @@ def write_timeline(r, directory: str) -> str:
     per_flow: dict = {}
     for w in r.windows:  # each flow's windows: the start's, then one per action in order (runner._figures)
         per_flow.setdefault(w["flow"], []).append(w)
-    for k, (ms, text) in enumerate(tl["actions"]):
+    for k, action in enumerate(tl["actions"]):
         caption = _caption([ws[k + 1] for ws in per_flow.values() if len(ws) > k + 1])
-        title = f"{text} at {ms:.0f} ms" + (f": {caption}" if caption else "")
+        changed = pictures.origin_ms(action)
+        when = f"at {action[0]:.0f} ms" + (
+            f", link change at {changed:.0f} ms" if changed != action[0] else ""
+        )
+        title = f"{action[1]} {when}" + (f": {caption}" if caption else "")
         figures.append((title, f"{base}-{k + 1}.svg", pictures.close_up(tl, k, f"{r.name}: {title}")))
     body = [
         _head(f"{r.name} timeline"),

@@ -161,8 +161,8 @@ class Timeline:
                         {
                             "action": action.text,
                             "pod": pod.name,
-                            "garp_ms": _ms_after(got["garp_ns"], action.done_at),
-                            "event_ms": _ms_after(got["event_ns"], action.done_at),
+                            "garp_ms": ms_after(got["garp_ns"], action.done_at),
+                            "event_ms": ms_after(got["event_ns"], action.done_at),
                         }
                     )
         return out
@@ -182,9 +182,10 @@ class Timeline:
                     (ts, slave, "GARP/NA")
                     for ts in traffic.garps(entering, f"{pod.name}/{slave}", tr.started)
                 ]
-            out += [[_ms_after(ts, tr.started), pod.name, slave, what] for ts, slave, what in got]
+            out += [[ms_after(ts, tr.started), pod.name, slave, what] for ts, slave, what in got]
         return sorted(out)
 
 
-def _ms_after(ns: int, since: int) -> Optional[float]:
+def ms_after(ns: int, since: int) -> Optional[float]:
+    """ns on the probes' clock -> ms after `since`, rounded to the µs; None for 0 (never happened)."""
     return round((ns - since) / 1e6, 3) if ns else None

@@ -81,3 +81,21 @@ def test_a_slave_keeps_its_colour_in_marks_and_probes():
     close = pictures.close_up(result.timeline, 0, "t")
     assert f'fill="{colour["test-pod/net2"]}" stroke="#000"' in close  # net2's failover and GARP marks
     assert colour["test-pod/net1"] == pictures.PALETTE[0] and colour["test-pod/net2"] == pictures.PALETTE[1]
+
+
+def test_close_events_get_a_label_row_each_and_labels_near_the_right_edge_go_left():
+    events = [
+        [1000 + d, "p", "net2", what] for d, what in ((0, "GARP/NA"), (0.1, "GARP/NA"), (0.2, "active"))
+    ]
+    events += [
+        [1000.9, "p", "net1", "MII down"],
+        [1200, "p", "net1", "MII up"],
+        [1245, "p", "net2", "GARP/NA"],
+    ]
+    tl = timeline({"a -> b": []}, [[990, "cut vf=p/net1", 1000]], events=events)
+    placed = pictures._placed(events, pictures.close_axis(1000), True)
+    assert [row for *_, row, _label in placed] == [0, 1, 2, 3, 0, 1]
+    drawing = pictures.close_up(tl, 0, "t")
+    assert 'text-anchor="end" y="' in drawing and ">net2 GARP/NA +245.0 ms</text>" in drawing
+    height = int(re.search(r'height="(\d+)"', drawing).group(1))
+    assert height >= 52 + pictures.BAND + 4 * pictures.EVENT_ROW  # the band grew to four rows

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 LOST, UNKNOWN = "#d62728", "#999999"
 WIDTH, LEFT, BAND, EVENT_ROW = 1100, 170, 60, 26
+CHAR_PX = 6.5  # the width of a character of an 11 px sans-serif label, about
 BEFORE_MS, AFTER_MS = 50.0, 250.0  # a close-up spans the action -50 ms .. +250 ms
 TICK_MS = 50.0
 # the kernel's events by kind: a shape (SVG path around 0,0) and whether the kind is a loss or a recovery
@@ -95,9 +96,10 @@ def close_up(timeline: dict, index: int, title: str) -> str:
 def _picture(tl: dict, axis: Axis, title: str, labelled: bool, origin: float = 0.0) -> str:
     colour = colours(tl)
     flows, pods = tl["flows"], _pods_with_events(tl)
+    placed = {pod: _placed([e for e in tl.get("events", ()) if e[1] == pod], axis, labelled) for pod in pods}
+    rows = {pod: 1 + max((p[4] for p in got), default=0) for pod, got in placed.items()}
     kernel_top = 52 + BAND * len(flows)
-    events_rows = 3 if labelled else 1  # label rows per pod in a close-up
-    bottom = kernel_top + len(pods) * EVENT_ROW * events_rows + 10
+    bottom = kernel_top + EVENT_ROW * sum(rows.values()) + 10
     height = bottom + (66 if labelled else 50)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
@@ -109,10 +111,10 @@ def _picture(tl: dict, axis: Axis, title: str, labelled: bool, origin: float = 0
         out += _grid(axis, origin, 30, bottom)
     for i, flow in enumerate(flows):
         out += _flow_band(tl["probes"][flow], flow, axis, 52 + i * BAND, colour, labelled)
-    for i, pod in enumerate(pods):
-        top = kernel_top + i * EVENT_ROW * events_rows
-        events = [e for e in tl.get("events", ()) if e[1] == pod]
-        out += _event_band(events, pod, axis, top, colour, labelled, bottom)
+    top = kernel_top
+    for pod in pods:
+        out += _event_band(placed[pod], pod, axis, top, colour)
+        top += EVENT_ROW * rows[pod]
     out += _actions(tl["actions"], axis, bottom, labelled)
     out += _axis_labels(axis, origin, labelled, bottom + 20)
     out += _legend(colour, bottom + 40)
@@ -150,23 +152,38 @@ def _flow_band(probes: list, flow: str, axis: Axis, y0: float, colour: dict, lab
     return out
 
 
-def _event_band(events: list, pod: str, axis: Axis, top: float, colour: dict, labelled: bool, bottom) -> list:
-    """A bonded pod's kernel events: a mark each (and a faint line up through the flows); in a close-up a
-    label each, on the first of three rows where it fits."""
+def _placed(events: list, axis: Axis, labelled: bool) -> list:
+    """(x, ms, slave, what, row, label) of the events inside the axis. In a close-up each has a label (its
+    time from the action), on the first row where it does not overlap an earlier label; near the right
+    edge the label goes left of its mark."""
+    out, free = [], []  # free: per row, the x where it is free again
+    for ms, _pod, slave, what in events:
+        if not axis.covers(ms):
+            continue
+        px = axis.x(ms)
+        if not labelled:
+            out.append((px, ms, slave, what, 0, ""))
+            continue
+        label = f"{slave} {what} {ms - axis.start_ms - BEFORE_MS:+.1f} ms"
+        wide = CHAR_PX * len(label) + 16
+        start = px - wide if px + wide > WIDTH else px - 6
+        row = next((r for r, x in enumerate(free) if start >= x), len(free))
+        if row == len(free):
+            free.append(0.0)
+        free[row] = max(px, start + wide) + 6
+        out.append((px, ms, slave, what, row, label))
+    return out
+
+
+def _event_band(placed: list, pod: str, axis: Axis, top: float, colour: dict) -> list:
+    """A bonded pod's kernel events (_placed): a mark each on its row, a faint line from it up through the
+    flows, its label beside it."""
     out = [
         f'<text x="10" y="{top + 16}">kernel: {html.escape(pod)}</text>',
         f'<line x1="{axis.left}" y1="{top + 2}" x2="{axis.right}" y2="{top + 2}" stroke="#eee"/>',
     ]
-    free = [axis.left] * 3
-    for ms, _pod, slave, what in events:
-        if not axis.covers(ms):
-            continue
-        px, fill = axis.x(ms), colour.get(f"{pod}/{slave}", UNKNOWN)
-        row, text = 0, ""
-        if labelled:  # the mark and its label on the first row where the label fits
-            text = f"{slave} {what} {ms - axis.start_ms - BEFORE_MS:+.1f} ms"
-            row = next((r for r in range(3) if px - 6 >= free[r]), min(range(3), key=lambda r: free[r]))
-            free[row] = px + 6 * len(text) + 16
+    for px, ms, slave, what, row, label in placed:
+        fill = colour.get(f"{pod}/{slave}", UNKNOWN)
         y = top + 13 + row * EVENT_ROW
         out.append(
             f'<line x1="{px:.1f}" y1="30" x2="{px:.1f}" y2="{y - 6}" stroke="{fill}" stroke-opacity="0.35"/>'
@@ -176,8 +193,10 @@ def _event_band(events: list, pod: str, axis: Axis, top: float, colour: dict, la
             f'fill="{fill}" stroke="#000" stroke-width="0.5">'
             f"<title>{html.escape(f'{ms:.1f} ms {slave} {what}')}</title></path>"
         )
-        if text:
-            out.append(f'<text x="{px + 8:.1f}" y="{y + 4}">{html.escape(text)}</text>')
+        if label:
+            right = px + 8 + CHAR_PX * len(label) > WIDTH
+            anchor = f'x="{px - 8:.1f}" text-anchor="end"' if right else f'x="{px + 8:.1f}"'
+            out.append(f'<text {anchor} y="{y + 4}">{html.escape(label)}</text>')
     return out
 
 

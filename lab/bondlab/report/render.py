@@ -211,7 +211,9 @@ def write_all(results: list, directory: str) -> dict:
     page = (
         _head("bondlab scenarios")
         + "<h1>bondlab scenarios</h1>"
-        + f"<p>{html.escape(outage_summary(results))}</p>"
+        + "<ul>"
+        + "".join(f"<li>{html.escape(line)}" for line in outage_summary(results).splitlines())
+        + "</ul>"
         "<p><a href=results.json>results.json</a> · <a href=junit.xml>junit.xml</a></p><table>"
         "<tr><th>scenario<th>status<th>s<th>max outage ms<th>plugin<th>picture<th>notes</tr>"
         + "".join(rows)

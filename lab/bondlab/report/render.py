@@ -1,7 +1,7 @@
 """Reports of a scenario run: the console table (in the spirit of Multi-NIC CNI's connection check: FROM,
-TO, CONNECTED/TOTAL, plus the outage and losses of every step), JSON, JUnit XML, a timeline picture per
-scenario (SVG written by hand: probes over time coloured by the slave that carried them, actions marked)
-and an HTML page linking them.
+TO, CONNECTED/TOTAL, plus the outage and losses of every step), JSON, JUnit XML, and HTML: index.html with
+one row per scenario, and per scenario with traffic a timeline page of pictures (report.pictures: the whole
+run and a close-up of each action).
 """
 
 from __future__ import annotations

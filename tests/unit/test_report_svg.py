@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from bondlab.report import pictures
+from bondlab.report import pictures, render
 from tests import report_results
 
 
@@ -99,3 +99,11 @@ def test_close_events_get_a_label_row_each_and_labels_near_the_right_edge_go_lef
     assert 'text-anchor="end" y="' in drawing and ">net2 GARP/NA +245.0 ms</text>" in drawing
     height = int(re.search(r'height="(\d+)"', drawing).group(1))
     assert height >= 52 + pictures.BAND + 4 * pictures.EVENT_ROW  # the band grew to four rows
+
+
+def test_each_run_of_a_repeated_scenario_gets_its_own_timeline_page(tmp_path):
+    render.write_all([report_results.run_result("a") for _ in range(3)], str(tmp_path))
+    pages = sorted(p.name for p in tmp_path.glob("*.html"))
+    assert len(pages) == 4 and pages[-1] == "index.html"
+    index = (tmp_path / "index.html").read_text()
+    assert all(f"href={page!r}".replace("'", '"') in index for page in pages[:-1])

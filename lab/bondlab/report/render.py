@@ -198,9 +198,11 @@ def write_all(results: list, directory: str) -> dict:
     paths = {"json": os.path.join(directory, "results.json"), "junit": os.path.join(directory, "junit.xml")}
     write_json(results, paths["json"])
     write_junit(results, paths["junit"])
-    rows = []
+    rows, runs = [], {}
     for r in results:
-        page = write_timeline(r, directory)
+        base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
+        runs[base] = runs.get(base, 0) + 1
+        page = write_timeline(r, directory, base + (f"-run{runs[base]}" if runs[base] > 1 else ""))
         worst = max((w["outage_ms"] for w in r.windows), default=0)
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
@@ -234,12 +236,12 @@ def _head(title: str) -> str:
     )
 
 
-def write_timeline(r, directory: str) -> str:
-    """The scenario's timeline page and its pictures; returns the page's file name ("" without traffic)."""
+def write_timeline(r, directory: str, base: str) -> str:
+    """The scenario's timeline page BASE.html and its pictures BASE*.svg; returns the page's file name (""
+    without traffic)."""
     tl = r.timeline
     if not tl:
         return ""
-    base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
     figures = [("whole run", f"{base}.svg", pictures.overview(tl, f"{r.name}: {STATUS[r.status]}"))]
     per_flow: dict = {}
     for w in r.windows:  # each flow's windows: the start's, then one per action in order (runner._figures)

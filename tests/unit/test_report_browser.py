@@ -8,6 +8,7 @@ page it reaches:
 - the browser logs no console message of level WARNING or SEVERE;
 - index.html's table has one row per scenario, in order.
 The same checks on a report with a broken link, a broken anchor and a broken SVG find each of them.
+With BONDLAB_REPORT_SCREENSHOTS=DIR the pages' screenshots go to DIR (PNG) for a person to look at.
 
 Chromium and its driver are Debian packages `bondlab doctor --fix` installs (./dev test runs it first); the
 test is skipped only where they are missing and cannot be installed (not root), and fails where they could.
@@ -15,6 +16,7 @@ test is skipped only where they are missing and cannot be installed (not root), 
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 from urllib.parse import unquote, urlsplit
@@ -142,8 +144,23 @@ def test_every_page_link_and_picture_of_the_report_works_in_chromium(browser, re
         "return [...document.querySelectorAll('table tr')].slice(1).map(r => r.cells[0].textContent)"
     )
     assert rows == [r.name for r in results]
-    pages = [os.path.basename(p) for p in os.listdir(os.path.dirname(index)) if p.endswith(".html")]
+    pages = sorted(p for p in os.listdir(os.path.dirname(index)) if p.endswith(".html"))
     assert len(pages) == 1 + sum(bool(r.timeline) for r in results)  # index + a timeline page each
+    shots = os.environ.get("BONDLAB_REPORT_SCREENSHOTS")  # for a person to look at (CI artifacts)
+    if shots:
+        os.makedirs(shots, exist_ok=True)
+        for page in pages:
+            browser.get("file://" + os.path.join(os.path.dirname(index), page))
+            full_page_png(browser, os.path.join(shots, page.replace(".html", ".png")))
+
+
+def full_page_png(driver, path: str) -> None:
+    """The whole page, not the window's height (headless chromium's window cannot grow past its screen)."""
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"captureBeyondViewport": True, "clip": clip})
+    with open(path, "wb") as stream:
+        stream.write(base64.b64decode(shot["data"]))
 
 
 def test_the_checks_find_a_missing_file_a_missing_anchor_a_broken_svg_and_a_console_error(

@@ -258,6 +258,7 @@ def write_timeline(r, directory: str, base: str) -> str:
         _head(f"{r.name} timeline"),
         "<p><a href=index.html>all scenarios</a></p>",
         f"<h1>{html.escape(r.name)}: {STATUS[r.status]}</h1><p>{html.escape(r.description)}</p>",
+        f"<pre>{html.escape(r.message)}</pre>" if r.message else "",
     ]
     for title, name, drawing in figures:
         with open(os.path.join(directory, name), "w") as stream:

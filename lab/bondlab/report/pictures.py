@@ -2,7 +2,8 @@
 each action, where a 100 ms outage is ~300 px wide instead of ~10.
 
 Both draw the same things on their own time axis: per flow a band with a mark per probe coloured by the
-slave that carried it (red ticks: lost), dashed lines at the actions, and the kernel's events of each bonded
+slave that carried it (red ticks: lost), lines at the actions (dashed where the step started, solid where
+it sent its first link change), and the kernel's events of each bonded
 pod (run.timeline.Timeline.kernel_events: a slave's MII status changing, the active slave changing, a
 GARP/NA sent) as marks on a band of their own, shaped by kind and coloured by slave; the close-up labels
 each mark, the overview has them in its legend.
@@ -19,7 +20,7 @@ WIDTH, LEFT, BAND, EVENT_ROW = 1100, 170, 60, 26
 CHAR_PX = 6.5  # the width of a character of an 11 px sans-serif label, about
 BEFORE_MS, AFTER_MS = 50.0, 250.0  # a close-up spans the action -50 ms .. +250 ms
 TICK_MS = 50.0
-# the kernel's events by kind: a shape (SVG path around 0,0) and whether the kind is a loss or a recovery
+# the kernel's events by kind: a shape (an SVG path around 0,0)
 SHAPES = {
     "MII down": "M-5,-4 L5,-4 L0,5 Z",  # triangle down
     "MII going down": "M-5,-4 L5,-4 L0,5 Z",

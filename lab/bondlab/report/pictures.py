@@ -31,8 +31,9 @@ SHAPES = {
 }
 LEGEND_KINDS = ("MII down", "MII up", "active", "GARP/NA")
 CLOCKS = (
-    "+0 ms: the action's first link change (solid line; dashed: the step started). Probes at their send "
-    "time, GARP/NA at the switch port's kernel timestamp, MII and active when read from rtnetlink (a bound)."
+    "+0 ms: the action's first link change (solid line; dashed: the step started). Probes at their send time "
+    "(a blank: none sent, the sender paused), GARP/NA at the switch port's kernel timestamp, MII and active "
+    "when read from rtnetlink (a bound)."
 )
 
 

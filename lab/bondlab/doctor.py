@@ -36,6 +36,8 @@ PACKAGES = {
     f"libpython3.{sys.version_info[1]}": "bin/bond-standalone (PyInstaller bundles libpython)",
     "qemu-system-x86": "the qemu engine (a full VM; fast where KVM works)",
     "docker.io": "the docker pod backend: dockerd, containerd, runc (the lab starts its own engine)",
+    "chromium": "the HTML report's browser test (headless)",
+    "chromium-driver": "chromedriver: selenium drives chromium with it in the report's browser test",
 }
 CNI_PLUGINS = ("host-local", "static", "host-device", "dhcp", "bridge", "macvlan", "tuning")
 CNI_DIR = "/usr/lib/cni"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import struct
 
+from bondcni import rtnl
 from bondlab.run import probe, traffic
 
 MS = 1_000_000
@@ -116,4 +117,61 @@ def test_link_events_parse_rtm_newlink():
     attrs += struct.pack("=HHI", 8, probe.IFLA_EVENT, 3) + struct.pack("=HHI", 8, probe.IFLA_MASTER, 0)
     body = probe.IFINFO.pack(0, 1, 7, probe.IFF_LOWER_UP, 0) + attrs
     msg = probe.NLMSG.pack(probe.NLMSG.size + len(body), probe.RTM_NEWLINK, 0, 0, 0) + body
-    assert probe.link_events(msg + msg, 42) == [[42, "bond0", 3, True, 0]] * 2
+    assert probe.link_events(msg + msg, 42) == [[42, "bond0", 3, True, 0, 7, None, None, None]] * 2
+
+
+def newlink(name: bytes, index: int, flags: int, *attrs: bytes) -> bytes:
+    name += b"\0" * (-len(name) % 4 or 4)
+    body = (
+        probe.IFINFO.pack(0, 1, index, flags, 0) + struct.pack("=HH", 4 + len(name), probe.IFLA_IFNAME) + name
+    )
+    body += b"".join(attrs)
+    return probe.NLMSG.pack(probe.NLMSG.size + len(body), probe.RTM_NEWLINK, 0, 0, 0) + body
+
+
+def nest(kind: int, *attrs: bytes) -> bytes:
+    inner = b"".join(attrs)
+    return struct.pack("=HH", 4 + len(inner), kind | 0x8000) + inner
+
+
+def u8(kind: int, value: int) -> bytes:
+    return struct.pack("=HHB3x", 5, kind, value)
+
+
+def test_link_events_read_a_slaves_mii_status_and_role_and_a_bonds_active_slave():
+    """The messages as the kernel nests them: IFLA_LINKINFO {kind, IFLA_INFO_DATA | IFLA_INFO_SLAVE_DATA}."""
+    kind = struct.pack("=HH", 9, 1) + b"bond\0\0\0\0"  # IFLA_INFO_KIND "bond"
+    slave_kind = struct.pack("=HH", 9, 4) + b"bond\0\0\0\0"  # IFLA_INFO_SLAVE_KIND
+    slave = newlink(
+        b"net1",
+        3,
+        0,
+        struct.pack("=HHI", 8, probe.IFLA_MASTER, 5),
+        nest(rtnl.IFLA_LINKINFO, slave_kind, nest(probe.IFLA_INFO_SLAVE_DATA, u8(1, 1), u8(2, 2))),
+    )
+    bond = newlink(
+        b"bond0",
+        5,
+        probe.IFF_LOWER_UP,
+        struct.pack("=HHI", 8, probe.IFLA_EVENT, 3),
+        nest(rtnl.IFLA_LINKINFO, kind, nest(rtnl.IFLA_INFO_DATA, struct.pack("=HHI", 8, 2, 4))),
+    )
+    rows = probe.link_events(slave + bond, 9)
+    assert rows == [[9, "net1", 0, False, 5, 3, 2, 1, None], [9, "bond0", 3, True, 0, 5, None, None, 4]]
+
+
+def test_bond_events_are_mii_changes_per_slave_and_failovers_naming_the_new_active_slave():
+    rows = [
+        [10, "net1", 0, False, 5, 3, None, None, None],  # carrier only: no MII status, no event
+        [20, "net1", 0, False, 5, 3, 2, 0, None],
+        [21, "bond0", traffic.IFLA_EVENT_BONDING_FAILOVER, True, 0, 5, None, None, 4],
+        [22, "net1", 0, False, 5, 3, 2, 1, None],  # same MII status: no event
+        [22, "net2", 0, True, 5, 4, 0, 0, None],  # net2's index known only after the failover's message
+        [30, "eth9", 0, False, 0, 9, 2, 0, None],  # not a slave of this bond
+        [40, "net1", 0, True, 5, 3, 0, 1, None],
+    ]
+    assert traffic.bond_events(rows, "bond0", ["net1", "net2"]) == [
+        (20, "net1", "MII down"),
+        (21, "net2", "active"),
+        (40, "net1", "MII up"),
+    ]

@@ -1,7 +1,7 @@
 """Reports of a scenario run: the console table (in the spirit of Multi-NIC CNI's connection check: FROM,
-TO, CONNECTED/TOTAL, plus the outage and losses of every step), JSON, JUnit XML, a timeline picture per
-scenario (SVG written by hand: probes over time coloured by the slave that carried them, actions marked)
-and an HTML page linking them.
+TO, CONNECTED/TOTAL, plus the outage and losses of every step), JSON, JUnit XML, and HTML: index.html with
+one row per scenario, and per scenario with traffic a timeline page of pictures (report.pictures: the whole
+run and a close-up of each action).
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import html
 import json
 import os
 import zlib
+from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
+from bondlab.report import pictures
 from bondlab.run.traffic import STALL_LIMIT_MS
 from bondlab.util.stats import percentile
 from bondlab.world.inspect import table
@@ -189,103 +191,31 @@ def write_junit(results: list, path: str) -> None:
         stream.write("\n".join(lines) + "\n")
 
 
-PALETTE = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-
-
-def svg(result) -> str:
-    """Probes over time, one band per flow; a dot per probe coloured by the slave that carried it, red ticks
-    for lost probes, dashed lines at the actions."""
-    tl = result.timeline
-    if not tl:
-        return ""
-    width, left, band = 1100, 170, 60
-    flows = tl["flows"]
-    height = 72 + band * len(flows) + 40
-    end = max(tl["end_ms"], 1)
-    # a slave keeps its colour across scenarios (net1 blue, net2 orange ...); "?" (no switch port saw the
-    # probe) is grey and in the legend only when it occurs
-    seen = {p[1] for ps in tl["probes"].values() for p in ps if p[1]}
-    colour = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(sorted(seen - {"?"}))}
-    if "?" in seen:
-        colour["?"] = "#999999"
-
-    def x(ms: float) -> float:
-        return left + (width - left - 20) * ms / end
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-        'font-size="11">',
-        f'<text x="10" y="18" font-size="14">{html.escape(result.name)}: {STATUS[result.status]}</text>',
-    ]
-    for i, flow in enumerate(flows):
-        y0 = 52 + i * band
-        out.append(f'<text x="10" y="{y0 + band / 2}">{html.escape(flow)}</text>')
-        out.append(
-            f'<line x1="{left}" y1="{y0 + band - 5}" x2="{width - 20}" y2="{y0 + band - 5}" stroke="#ddd"/>'
-        )
-        last_x = {}
-        for ms, label in tl["probes"][flow]:
-            if not 0 <= ms <= end:  # sent before traffic officially started or after it stopped
-                continue
-            px = round(x(ms))  # whole pixels: at 1000/s a 10 s run has ~10 probes per pixel
-            key = label or "lost"
-            if last_x.get(key) == px:  # one mark per pixel and kind keeps the file small
-                continue
-            last_x[key] = px
-            if label is None:
-                out.append(f'<line x1="{px}" y1="{y0 + 5}" x2="{px}" y2="{y0 + 20}" stroke="#d62728"/>')
-            else:
-                out.append(f'<rect x="{px}" y="{y0 + 25}" width="1" height="20" fill="{colour[label]}"/>')
-    free = [0.0, 0.0]  # where each of two label rows is free again: close actions' labels alternate rows
-    for ms, text in tl["actions"]:
-        px = x(ms)
-        row = 0 if px >= free[0] else 1 if px >= free[1] else min((0, 1), key=lambda r: free[r])
-        free[row] = px + 6 * len(text[:30]) + 8
-        out.append(
-            f'<line x1="{px:.1f}" y1="{30 + 11 * row}" x2="{px:.1f}" y2="{height - 40}" stroke="#000" '
-            'stroke-dasharray="4 3"/>'
-        )
-        out.append(
-            f'<text x="{px + 3:.1f}" y="{34 + 11 * row}" font-size="10">{html.escape(text[:30])}</text>'
-        )
-    y = height - 20
-    out.append(f'<text x="{left}" y="{y}">0 ms</text><text x="{width - 80}" y="{y}">{end:.0f} ms</text>')
-    lx = left + 120
-    for label, fill in [*colour.items(), ("lost", "#d62728")]:
-        out.append(f'<rect x="{lx}" y="{y - 9}" width="10" height="10" fill="{fill}"/>')
-        out.append(f'<text x="{lx + 14}" y="{y}">{html.escape(label)}</text>')
-        lx += 30 + 7 * len(label)
-    out.append("</svg>")
-    return "\n".join(out)
-
-
 def write_all(results: list, directory: str) -> dict:
-    """JSON, JUnit, one SVG per scenario and index.html into `directory`; returns their paths."""
+    """JSON, JUnit, index.html and, per scenario with traffic, a timeline page (the whole run and a close-up
+    of each action, SVG files) into `directory`; returns the paths of the first three."""
     os.makedirs(directory, exist_ok=True)
     paths = {"json": os.path.join(directory, "results.json"), "junit": os.path.join(directory, "junit.xml")}
     write_json(results, paths["json"])
     write_junit(results, paths["junit"])
-    rows = []
+    rows, runs = [], {}
     for r in results:
-        picture = ""
-        drawing = svg(r)
-        if drawing:
-            picture = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}.svg"  # stable: a rerun overwrites
-            with open(os.path.join(directory, picture), "w") as stream:
-                stream.write(drawing)
+        base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
+        runs[base] = runs.get(base, 0) + 1
+        page = write_timeline(r, directory, base + (f"-run{runs[base]}" if runs[base] > 1 else ""))
         worst = max((w["outage_ms"] for w in r.windows), default=0)
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
             f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"
-            f"<td>{f'<a href={quoteattr(picture)}>timeline</a>' if picture else ''}</td>"
+            f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}</td>"
             f"<td><pre>{html.escape(r.message or r.description)}</pre></td></tr>"
         )
     page = (
-        "<!doctype html><meta charset=utf-8><title>bondlab scenarios</title><style>"
-        "body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:3px 8px;vertical-align:top}"
-        ".failed,.error,.xpassed{background:#fdd}.passed{background:#dfd}.xfailed{background:#ffd}"
-        "pre{margin:0;white-space:pre-wrap}</style><h1>bondlab scenarios</h1>"
-        f"<p>{html.escape(outage_summary(results))}</p>"
+        _head("bondlab scenarios")
+        + "<h1>bondlab scenarios</h1>"
+        + "<ul>"
+        + "".join(f"<li>{html.escape(line)}" for line in outage_summary(results).splitlines())
+        + "</ul>"
         "<p><a href=results.json>results.json</a> · <a href=junit.xml>junit.xml</a></p><table>"
         "<tr><th>scenario<th>status<th>s<th>max outage ms<th>plugin<th>picture<th>notes</tr>"
         + "".join(rows)
@@ -295,3 +225,56 @@ def write_all(results: list, directory: str) -> dict:
     with open(paths["html"], "w") as stream:
         stream.write(page)
     return paths
+
+
+def _head(title: str) -> str:
+    return (
+        f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>"
+        "body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:3px 8px;vertical-align:top}"
+        ".failed,.error,.xpassed{background:#fdd}.passed{background:#dfd}.xfailed{background:#ffd}"
+        "pre{margin:0;white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd}</style>"
+    )
+
+
+def write_timeline(r, directory: str, base: str) -> str:
+    """The scenario's timeline page BASE.html and its pictures BASE*.svg; returns the page's file name (""
+    without traffic)."""
+    tl = r.timeline
+    if not tl:
+        return ""
+    figures = [("whole run", f"{base}.svg", pictures.overview(tl, f"{r.name}: {STATUS[r.status]}"))]
+    per_flow: dict = {}
+    for w in r.windows:  # each flow's windows: the start's, then one per action in order (runner._figures)
+        per_flow.setdefault(w["flow"], []).append(w)
+    for k, action in enumerate(tl["actions"]):
+        caption = _caption([ws[k + 1] for ws in per_flow.values() if len(ws) > k + 1])
+        changed = pictures.origin_ms(action)
+        when = f"at {action[0]:.0f} ms" + (
+            f", link change at {changed:.0f} ms" if changed != action[0] else ""
+        )
+        title = f"{action[1]} {when}" + (f": {caption}" if caption else "")
+        figures.append((title, f"{base}-{k + 1}.svg", pictures.close_up(tl, k, f"{r.name}: {title}")))
+    body = [
+        _head(f"{r.name} timeline"),
+        "<p><a href=index.html>all scenarios</a></p>",
+        f"<h1>{html.escape(r.name)}: {STATUS[r.status]}</h1><p>{html.escape(r.description)}</p>",
+        f"<pre>{html.escape(r.message)}</pre>" if r.message else "",
+    ]
+    for title, name, drawing in figures:
+        with open(os.path.join(directory, name), "w") as stream:
+            stream.write(drawing)
+        href = quoteattr(quote(name))
+        body.append(
+            f"<h2>{html.escape(title)}</h2><a href={href}><img src={href} alt={quoteattr(title)}></a>"
+        )
+    with open(os.path.join(directory, f"{base}.html"), "w") as stream:
+        stream.write("\n".join(body))
+    return f"{base}.html"
+
+
+def _caption(windows: list) -> str:
+    """An action's traffic figures in a close-up's title: outage per flow, probes lost."""
+    if not windows:
+        return ""
+    outages = ", ".join(f"{w['flow']} {w['outage_ms']:.1f} ms" for w in windows)
+    return f"outage {outages}; lost {sum(w['lost'] for w in windows)}"

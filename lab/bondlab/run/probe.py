@@ -39,6 +39,8 @@ import struct
 import sys
 import time
 
+from bondcni import rtnl  # the plugin's attribute decoder (stdlib only)
+
 MAGIC = b"BLP1"
 HEAD = struct.Struct("!4sHIQ")
 PORT = 47001
@@ -50,6 +52,9 @@ PACKET_OUTGOING = 4
 RTMGRP_LINK = 1
 RTM_NEWLINK = 16
 IFLA_IFNAME, IFLA_MASTER, IFLA_EVENT = 3, 10, 44
+IFLA_INFO_SLAVE_DATA = 5  # in IFLA_LINKINFO, next to rtnl.IFLA_INFO_KIND/DATA
+IFLA_BOND_SLAVE_STATE, IFLA_BOND_SLAVE_MII_STATUS = 1, 2  # in IFLA_INFO_SLAVE_DATA of a bond's slave
+IFLA_BOND_ACTIVE_SLAVE = 2  # in IFLA_INFO_DATA of a bond
 IFF_LOWER_UP = 1 << 16
 NLMSG = struct.Struct("=IHHII")
 IFINFO = struct.Struct("=BxHiII")
@@ -94,30 +99,47 @@ def _big_buffer(sock: socket.socket) -> None:
 
 
 def link_events(data: bytes, now: int) -> list:
-    """RTM_NEWLINK messages in one rtnetlink read -> [now, ifname, event, carrier, master index]."""
+    """RTM_NEWLINK messages in one rtnetlink read -> [now, ifname, event, carrier, master index, ifindex,
+    slave MII, slave role, active slave]: a bond slave's IFLA_BOND_SLAVE_MII_STATUS (0 up, 1 going down,
+    2 down, 3 going back) and IFLA_BOND_SLAVE_STATE (0 active, 1 backup), a bond's IFLA_BOND_ACTIVE_SLAVE
+    (ifindex); None where the message has none (the kernel sends a slave's on each change of either)."""
     out, off = [], 0
     while off + NLMSG.size <= len(data):
         length, kind, _flags, _seq, _pid = NLMSG.unpack_from(data, off)
         if length < NLMSG.size:
             break
         if kind == RTM_NEWLINK and length >= NLMSG.size + IFINFO.size:
-            _fam, _type, _index, flags, _change = IFINFO.unpack_from(data, off + NLMSG.size)
-            attrs, name, event, master = off + NLMSG.size + IFINFO.size, "", 0, 0
-            while attrs + 4 <= off + length:
-                alen, atype = struct.unpack_from("=HH", data, attrs)
-                if alen < 4:
-                    break
-                value = data[attrs + 4 : attrs + alen]
-                if atype == IFLA_IFNAME:
-                    name = value.rstrip(b"\0").decode(errors="replace")
-                elif atype == IFLA_EVENT and len(value) >= 4:
-                    event = struct.unpack_from("=I", value)[0]
-                elif atype == IFLA_MASTER and len(value) >= 4:
-                    master = struct.unpack_from("=I", value)[0]
-                attrs += (alen + 3) & ~3
-            out.append([now, name, event, bool(flags & IFF_LOWER_UP), master])
+            body = data[off + NLMSG.size : off + length]
+            _fam, _type, index, flags, _change = IFINFO.unpack_from(body)
+            top = rtnl.attrs(body, IFINFO.size)
+            info = rtnl.attrs(top.get(rtnl.IFLA_LINKINFO, b""))
+            slave = rtnl.attrs(info.get(IFLA_INFO_SLAVE_DATA, b""))
+            is_bond = _text(info.get(rtnl.IFLA_INFO_KIND)) == "bond"
+            bond = rtnl.attrs(info.get(rtnl.IFLA_INFO_DATA, b"")) if is_bond else {}
+            out.append(
+                [
+                    now,
+                    _text(top.get(IFLA_IFNAME)),
+                    _number(top.get(IFLA_EVENT)) or 0,
+                    bool(flags & IFF_LOWER_UP),
+                    _number(top.get(IFLA_MASTER)) or 0,
+                    index,
+                    _number(slave.get(IFLA_BOND_SLAVE_MII_STATUS)),
+                    _number(slave.get(IFLA_BOND_SLAVE_STATE)),
+                    _number(bond.get(IFLA_BOND_ACTIVE_SLAVE)),
+                ]
+            )
         off += (length + 3) & ~3
     return out
+
+
+def _text(raw) -> str:
+    return (raw or b"").split(b"\0", 1)[0].decode(errors="replace")
+
+
+def _number(raw):
+    """A u8/u16/u32 attribute's value, None when absent."""
+    return int.from_bytes(raw, sys.byteorder) if raw else None
 
 
 def _stamp(ancdata) -> int:
@@ -157,7 +179,7 @@ class Helper:
             sock.setblocking(False)
             self.tap_socks[sock.fileno()] = (sock, tap["label"])
         self.errors: list = []
-        self.links: list = []  # [read time ns, ifname, IFLA_EVENT, carrier, master]
+        self.links: list = []  # link_events' rows
         self.nl = None
         if spec.get("links"):
             self.nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE

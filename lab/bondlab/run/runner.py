@@ -16,7 +16,7 @@ from bondlab.model.scenario import Scenario
 from bondlab.model.yamlsrc import SourceError
 from bondlab.run import traffic
 from bondlab.run.results import ScenarioResult, StepResult
-from bondlab.run.timeline import Timeline
+from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import CommandError
@@ -124,13 +124,16 @@ def _figures(tl: Timeline, result: ScenarioResult) -> None:
         carriers = tr.carriers(flow)
         got = {seq for seq, _s, _r in tr.received(flow)}
         probes[flow.name] = [
-            [round((t - tr.started) / 1e6, 3), carriers.get(seq, "?") if seq in got else None]
+            [ms_after(t, tr.started), carriers.get(seq, "?") if seq in got else None]
             for seq, t in enumerate(tr.sent(flow))
         ]
     result.failovers = tl.failovers()
     result.timeline = {
         "flows": [f.name for f in tl.flows],
         "probes": probes,
-        "actions": [[round((a.t - tr.started) / 1e6, 3), a.text] for a in tl.actions],
-        "end_ms": round((tr.stopped - tr.started) / 1e6, 3),
+        "actions": [  # [ms the step started, its text, ms its first link change was sent or None]
+            [ms_after(a.t, tr.started), a.text, ms_after(a.done_at, tr.started)] for a in tl.actions
+        ],
+        "events": tl.kernel_events(),
+        "end_ms": ms_after(tr.stopped, tr.started),
     }

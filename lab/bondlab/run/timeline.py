@@ -161,12 +161,31 @@ class Timeline:
                         {
                             "action": action.text,
                             "pod": pod.name,
-                            "garp_ms": _ms_after(got["garp_ns"], action.done_at),
-                            "event_ms": _ms_after(got["event_ns"], action.done_at),
+                            "garp_ms": ms_after(got["garp_ns"], action.done_at),
+                            "event_ms": ms_after(got["event_ns"], action.done_at),
                         }
                     )
         return out
 
+    def kernel_events(self) -> list:
+        """[ms after the probes started, pod, slave, what] for every bonded pod, in time order: its slaves'
+        MII changes and its failovers (traffic.bond_events; read times), and the GARP/NA its slaves sent
+        into the switch (kernel times): the marks of the report's timelines."""
+        tr, out = self.traffic, []
+        entering = [t for t in tr.tap_events() if not t[1]]  # tapped entering the switch: sent by the pod
+        for pod in self.state.pods:
+            if not pod.bond:
+                continue
+            got = traffic.bond_events(tr.link_events(pod.netns), pod.bond, list(pod.slaves))
+            for slave in pod.slaves:
+                got += [
+                    (ts, slave, "GARP/NA")
+                    for ts in traffic.garps(entering, f"{pod.name}/{slave}", tr.started)
+                ]
+            out += [[ms_after(ts, tr.started), pod.name, slave, what] for ts, slave, what in got]
+        return sorted(out)
 
-def _ms_after(ns: int, since: int) -> Optional[float]:
+
+def ms_after(ns: int, since: int) -> Optional[float]:
+    """ns on the probes' clock -> ms after `since`, rounded to the µs; None for 0 (never happened)."""
     return round((ns - since) / 1e6, 3) if ns else None

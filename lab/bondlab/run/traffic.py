@@ -175,7 +175,7 @@ class Traffic:
         return out
 
     def link_events(self, netns: str) -> list:
-        """[read time ns, ifname, IFLA_EVENT, carrier, master] seen by the helper in `netns`."""
+        """Link events (probe.link_events' rows) the helper in `netns` read."""
         return self.records.get(netns, {}).get("links", [])
 
     def carriers(self, flow: Flow) -> dict:
@@ -294,7 +294,7 @@ def failover_times(events: list, taps: list, bond: str, slaves: list, after: int
     first gratuitous ARP/NA entering the switch from one of the pod's slave ports (`slaves`: tap labels);
     `event_ns`, the read time of the first IFLA_EVENT_BONDING_FAILOVER of `bond` in the pod's netns."""
     out = {"garp_ns": 0, "event_ns": 0}
-    for ts, name, event, _carrier, _master in events:
+    for ts, name, event, *_rest in events:
         if name == bond and event == IFLA_EVENT_BONDING_FAILOVER and after <= ts < before:
             out["event_ns"] = ts
             break
@@ -305,6 +305,25 @@ def failover_times(events: list, taps: list, bond: str, slaves: list, after: int
         if stamp < before
     ]
     out["garp_ns"] = min(firsts, default=0)
+    return out
+
+
+MII = {0: "MII up", 1: "MII going down", 2: "MII down", 3: "MII going back"}  # IFLA_BOND_SLAVE_MII_STATUS
+
+
+def bond_events(events: list, bond: str, slaves: list) -> list:
+    """(read time ns, slave, what) of a bond's kernel events in its pod's netns: each change of a slave's MII
+    status ("MII down", ...; up before the first message) and each failover ("active", the slave that
+    became active)."""
+    out, mii = [], dict.fromkeys(slaves, 0)
+    names = {e[5]: e[1] for e in events if e[1] in mii}  # ifindex -> slave, from all its messages
+    for ts, name, event, _carrier, _master, _index, status, _role, active in events:
+        if name in mii:
+            if status is not None and status != mii[name]:
+                mii[name] = status
+                out.append((ts, name, MII.get(status, f"MII {status}")))
+        elif name == bond and event == IFLA_EVENT_BONDING_FAILOVER:
+            out.append((ts, names.get(active, "?"), "active"))
     return out
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from typing import List, Mapping, Optional
 
     from .config import BondConf
+    from .links import Link
     from .settings import Settings
     from .skel import CmdArgs, Log
 
@@ -241,7 +242,7 @@ def _resolve_links(conf: BondConf, ctx: Ctx, node: Settings, env: Mapping[str, s
     return out
 
 
-def _check_pci_handed(link: config.Link, node: Settings) -> None:
+def _check_pci_handed(link: Link, node: Settings) -> None:
     """A host device named by PCI address must be one the runtime handed to this pod (the device plugin's,
     via Multus's deviceID/runtimeConfig), unless the node admin allows that address."""
     if link.handed or host_policy.matches(link.pci, node.host_links.allow_pci):

@@ -10,7 +10,19 @@ from __future__ import annotations
 
 from . import inet, result
 from .errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, INVALID_CONFIG, MISSING, CniError, config_error
+from .fields import (
+    MAX_MS,
+    is_name,
+    is_plugin_name,
+    json_field,
+    ms,
+    opt_bool,
+    opt_choice,
+    opt_int,
+    opt_str,
+)
 from .jsonio import dumps, loads
+from .links import Link, parse_links
 from .record import Record
 from .spec import SUPPORTED_VERSIONS  # noqa: F401 (re-exported)
 
@@ -49,69 +61,8 @@ AD_SELECT = {"stable": 0, "bandwidth": 1, "count": 2}
 PRIMARY_MODES = ("active-backup", "balance-tlb", "balance-alb")
 TLB_MODES = ("balance-tlb", "balance-alb")
 NO_ARP_MODES = ("802.3ad", "balance-tlb", "balance-alb")
-MAX_MS = 2**31 - 1
-HEX = frozenset("0123456789abcdefABCDEF")
-NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 # Fields that choose files: node settings (settings.py), never a network config's (SECURITY.md).
 NODE_ONLY_FIELDS = {"statedir": "stateDir", "logfile": "logFile"}
-
-
-def is_pci_address(value: object) -> bool:
-    """dddd:bb:dd.f (hex domain, bus, device; function 0-7), the whole string."""
-    if (
-        not isinstance(value, str)
-        or len(value) != 12
-        or value[4] != ":"
-        or value[7] != ":"
-        or value[10] != "."
-    ):
-        return False
-    return all(c in HEX for c in value[:4] + value[5:7] + value[8:10]) and value[11] in "01234567"
-
-
-def is_ifname(value: object) -> bool:
-    """A Linux interface name as the kernel's dev_valid_name() takes it: 1-15 bytes, no '/', ':', space."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value.encode("utf-8", "replace")) <= 15
-        and value not in (".", "..")
-        and value.isprintable()
-        and not any(c in "/:" or c.isspace() for c in value)
-    )
-
-
-def is_name(value: object) -> bool:
-    """A network / container id: an alphanumeric, then alphanumerics, '_', '.', '-' (libcni's rule)."""
-    return (
-        isinstance(value, str)
-        and value != ""
-        and value[0].isascii()
-        and value[0].isalnum()
-        and all(c in NAME_CHARS for c in value)
-    )
-
-
-def is_plugin_name(value: object) -> bool:
-    """A plugin type looked up in CNI_PATH: a bare file name (no separators, no dot files), printable."""
-    return (
-        isinstance(value, str)
-        and 0 < len(value) <= 255
-        and value.isprintable()
-        and not any(c in "/\\\0" for c in value)
-        and not value.startswith(".")
-    )
-
-
-class Link(Record):
-    """One slave: by interface name, or by PCI address (resolved through sysfs at ADD time)."""
-
-    path: str  # where it came from, e.g. "links[1]" or "runtimeConfig.deviceID"
-    name: Optional[str] = None
-    pci: Optional[str] = None
-    handed: bool = False  # the PCI device is one the runtime handed to this pod (deviceID, runtimeConfig)
-
-    def describe(self) -> str:
-        return self.name if self.name is not None else f"PCI {self.pci}"
 
 
 class BondOptions(Record):
@@ -161,85 +112,6 @@ class BondConf(Record):
     @property
     def ipam_type(self) -> str:
         return str(self.ipam.get("type", "")) if self.ipam else ""
-
-
-# ----------------------------------------------------------------------------------------------------------
-# helpers
-
-
-_FOLDED: dict = {}  # id(obj) -> (obj, {lower-case key: value}): each config object is folded once
-
-
-def json_field(obj: Mapping[str, Any], key: str) -> Any:
-    """Look a key up as Go's encoding/json binds it: exact name first, then case-insensitively."""
-    if key in obj:
-        return obj[key]
-    held = _FOLDED.get(id(obj))
-    if held is None or held[0] is not obj:
-        held = _FOLDED[id(obj)] = (obj, {k.lower(): v for k, v in reversed(list(obj.items()))})
-    return held[1].get(key.lower(), MISSING)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _opt_int(obj: Mapping[str, Any], key: str, lo: int, hi: int, path: str = "") -> Optional[int]:
-    value = json_field(obj, key)
-    if value is MISSING or value is None:
-        return None
-    if not _is_int(value) or not lo <= value <= hi:
-        raise config_error(path + key, f"an integer from {lo} to {hi}", value)
-    return value
-
-
-def _opt_bool(obj: Mapping[str, Any], key: str) -> bool:
-    value = json_field(obj, key)
-    if value is MISSING or value is None:
-        return False
-    if not isinstance(value, bool):
-        raise config_error(key, "true or false", value)
-    return value
-
-
-def _opt_str(obj: Mapping[str, Any], key: str, path: str = "") -> Optional[str]:
-    value = json_field(obj, key)
-    if value is MISSING or value is None:
-        return None
-    if not isinstance(value, str):
-        raise config_error(path + key, "a string", value)
-    return value
-
-
-def _opt_choice(
-    obj: Mapping[str, Any], key: str, table: Mapping[str, int], numeric: bool = False
-) -> Optional[int]:
-    """A named kernel value ("fast"); with numeric=True also its number (upstream's int form)."""
-    value = json_field(obj, key)
-    if value is MISSING or value is None:
-        return None
-    if isinstance(value, str) and value in table:
-        return table[value]
-    if numeric and _is_int(value) and value in table.values():
-        return value
-    names = ", ".join(table)
-    expected = f"one of {names}" + (f" or 0..{max(table.values())}" if numeric else "")
-    raise config_error(key, expected, value)
-
-
-def _ms(obj: Mapping[str, Any], key: str, allow_digit_string: bool = False) -> Optional[int]:
-    """A millisecond count: an int, or (upstream's miimon form) a string of digits."""
-    value = json_field(obj, key)
-    if value is MISSING or value is None:
-        return None
-    if allow_digit_string and isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if _is_int(value) and 0 <= value <= MAX_MS:
-        return value
-    expected = f"an integer from 0 to {MAX_MS}"
-    if allow_digit_string:
-        expected += ' or a string of digits like "100"'
-    raise config_error(key, expected, value)
 
 
 def _mode_name(value: int) -> str:
@@ -305,39 +177,39 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         raise CniError(INVALID_CONFIG, "missing network name", "name: expected a non-empty string")
     if not is_name(name):
         raise config_error("name", "a network name (alphanumeric, then alphanumerics, '_', '.', '-')", name)
-    ptype = _opt_str(obj, "type") or ""
+    ptype = opt_str(obj, "type") or ""
 
     ipam = _parse_ipam(obj)
     mode_value = json_field(obj, "mode")
     if not isinstance(mode_value, str) or mode_value not in MODES:
         raise config_error("mode", "one of " + ", ".join(MODES), mode_value)
     mode = mode_value
-    fom = _opt_choice(obj, "failOverMac", FAIL_OVER_MAC, numeric=True)
+    fom = opt_choice(obj, "failOverMac", FAIL_OVER_MAC, numeric=True)
 
-    miimon = _ms(obj, "miimon", allow_digit_string=True)
-    updelay = _ms(obj, "updelay")
-    downdelay = _ms(obj, "downdelay")
-    peer_delay = _ms(obj, "peerNotifyDelay")
-    arp_interval = _ms(obj, "arpInterval")
+    miimon = ms(obj, "miimon", allow_digit_string=True)
+    updelay = ms(obj, "updelay")
+    downdelay = ms(obj, "downdelay")
+    peer_delay = ms(obj, "peerNotifyDelay")
+    arp_interval = ms(obj, "arpInterval")
     arp_targets = _parse_arp_targets(obj)
-    arp_validate = _opt_choice(obj, "arpValidate", ARP_VALIDATE)
-    arp_all = _opt_choice(obj, "arpAllTargets", ARP_ALL_TARGETS)
-    all_active = _opt_int(obj, "allSlavesActive", 0, 1)
-    tlb = _opt_int(obj, "tlbDynamicLb", 0, 1)
-    xmit = _opt_choice(obj, "xmitHashPolicy", XMIT_HASH_POLICY)
-    reselect = _opt_choice(obj, "primaryReselect", PRIMARY_RESELECT)
-    lacp = _opt_choice(obj, "lacpRate", LACP_RATE, numeric=True)
-    ad_select = _opt_choice(obj, "adSelect", AD_SELECT, numeric=True)
-    min_links = _opt_int(obj, "minLinks", 0, MAX_MS)
+    arp_validate = opt_choice(obj, "arpValidate", ARP_VALIDATE)
+    arp_all = opt_choice(obj, "arpAllTargets", ARP_ALL_TARGETS)
+    all_active = opt_int(obj, "allSlavesActive", 0, 1)
+    tlb = opt_int(obj, "tlbDynamicLb", 0, 1)
+    xmit = opt_choice(obj, "xmitHashPolicy", XMIT_HASH_POLICY)
+    reselect = opt_choice(obj, "primaryReselect", PRIMARY_RESELECT)
+    lacp = opt_choice(obj, "lacpRate", LACP_RATE, numeric=True)
+    ad_select = opt_choice(obj, "adSelect", AD_SELECT, numeric=True)
+    min_links = opt_int(obj, "minLinks", 0, MAX_MS)
     notif = _parse_peer_notif(obj)
-    primary = _opt_str(obj, "primary")
+    primary = opt_str(obj, "primary")
 
-    mtu = _opt_int(obj, "mtu", 0, 65535)
+    mtu = opt_int(obj, "mtu", 0, 65535)
     if mtu is not None and mtu != 0 and mtu < 68:
         raise config_error("mtu", "0 (not set) or an integer from 68 to 65535", mtu)
 
-    links_in_container = _opt_bool(obj, "linksInContainer")
-    links = _parse_links(obj)
+    links_in_container = opt_bool(obj, "linksInContainer")
+    links = parse_links(obj)
 
     # Cross-field checks.
     if tlb is not None and mode not in TLB_MODES:
@@ -426,7 +298,7 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         links_in_container=links_in_container,
         mtu=mtu or None,
         primary=primary,
-        require_distinct_pf=None if distinct in (MISSING, None) else _opt_bool(obj, "requireDistinctPF"),
+        require_distinct_pf=None if distinct in (MISSING, None) else opt_bool(obj, "requireDistinctPF"),
         fail_over_mac_explicit=fom is not None,
         ipam=MappingProxyType(ipam),
         dns=MappingProxyType(_parse_dns(obj)),
@@ -494,78 +366,14 @@ def _parse_arp_targets(obj: Mapping[str, Any]) -> Optional[Tuple[str, ...]]:
 
 
 def _parse_peer_notif(obj: Mapping[str, Any]) -> Optional[int]:
-    grat = _opt_int(obj, "numGratArp", 0, 255)
-    unsol = _opt_int(obj, "numUnsolNa", 0, 255)
+    grat = opt_int(obj, "numGratArp", 0, 255)
+    unsol = opt_int(obj, "numUnsolNa", 0, 255)
     if grat is not None and unsol is not None and grat != unsol:
         raise CniError(
             INVALID_CONFIG,
             f"numGratArp and numUnsolNa: the kernel has one counter for both, got {grat} and {unsol}",
         )
     return grat if grat is not None else unsol
-
-
-def _pci(value: Any, path: str) -> str:
-    if not is_pci_address(value):
-        raise config_error(path, 'a PCI address like "0000:03:02.0"', value)
-    return value.lower()
-
-
-def _handed_devices(obj: Mapping[str, Any]) -> list:
-    """The devices the runtime handed to this pod: Multus puts the device plugin's device in the top-level
-    deviceID/pciBusID and in runtimeConfig.deviceID (path, PCI address) pairs."""
-    out = []
-    runtime = json_field(obj, "runtimeConfig")
-    if isinstance(runtime, dict):
-        dev = json_field(runtime, "deviceID")
-        if dev not in (MISSING, None, ""):
-            out.append(("runtimeConfig.deviceID", _pci(dev, "runtimeConfig.deviceID")))
-    for key in ("deviceID", "pciBusID"):
-        dev = json_field(obj, key)
-        if dev not in (MISSING, None, ""):
-            out.append((key, _pci(dev, key)))
-    return out
-
-
-def _parse_links(obj: Mapping[str, Any]) -> Tuple[Link, ...]:
-    value = json_field(obj, "links")
-    if value is MISSING or value is None:
-        value = []
-    if not isinstance(value, list):
-        raise config_error("links", 'a list of objects like {"name": "net1"}', value)
-    handed = _handed_devices(obj)
-    handed_pci = {pci for _, pci in handed}
-    links = []
-    for i, item in enumerate(value):
-        path = f"links[{i}]"
-        if not isinstance(item, dict):
-            raise config_error(
-                path, 'an object like {"name": "net1"} or {"pciAddress": "0000:03:02.0"}', item
-            )
-        name = json_field(item, "name")
-        pci = json_field(item, "pciAddress")
-        if pci is MISSING:
-            pci = json_field(item, "deviceID")
-        if name is not MISSING:
-            if not is_ifname(name):
-                raise config_error(
-                    path + ".name", "an interface name (1-15 chars, no '/', ':' or spaces)", name
-                )
-            links.append(Link(path=path, name=name))
-        elif pci is not MISSING:
-            pci = _pci(pci, path + ".pciAddress")
-            links.append(Link(path=path, pci=pci, handed=pci in handed_pci))
-        else:
-            raise config_error(path, 'an object with "name" or "pciAddress"', item)
-    for path, pci in handed:
-        if all(lk.pci != pci for lk in links):
-            links.append(Link(path=path, pci=pci, handed=True))
-    if len(links) < 2:
-        raise config_error("links", "at least 2 links to bond", [lk.describe() for lk in links])
-    names = [lk.name for lk in links if lk.name is not None]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise config_error("links", "distinct link names", dup)
-    return tuple(links)
 
 
 def parse_attachments(obj: Mapping[str, Any]) -> Optional[Tuple[Tuple[str, str], ...]]:

@@ -3,7 +3,7 @@ link), and GC of the attachments the runtime no longer lists."""
 
 from __future__ import annotations
 
-from . import config, errors, ipam, netlink, state
+from . import config, errors, fields, ipam, netlink, state
 from . import lean_os as os
 from .attachment import ATTACHMENT_WAIT, bond_mark, read_record, teardown
 from .errors import CniError
@@ -74,7 +74,7 @@ def cmd_gc(args: CmdArgs, log: Log) -> None:
 
 def _collect(sdir: str, filename: str, record: dict, log: Log) -> None:
     container_id, ifname = record.get("containerID"), record.get("ifname")
-    if not (config.is_name(container_id) and config.is_ifname(ifname)):
+    if not (fields.is_name(container_id) and fields.is_ifname(ifname)):
         log.warning(f"GC: {filename} names no valid attachment; left alone")
         return
     if filename != state.path(sdir, container_id, ifname):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 def find(name: str, cni_path: str) -> str:
-    from .config import is_plugin_name
+    from .fields import is_plugin_name
 
     if not is_plugin_name(name):  # the config was checked; a state record is checked again here
         raise CniError(IPAM_RESULT, f"IPAM plugin name {name!r} is not a plain plugin name")

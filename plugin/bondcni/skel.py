@@ -129,7 +129,7 @@ def _version_tuple(version: str) -> tuple:
 def validate_container_id(value: str) -> None:
     if value == "":
         raise CniError(errors.UNKNOWN_CONTAINER, "missing containerID")
-    from .config import is_name
+    from .fields import is_name
 
     if not is_name(value):
         raise CniError(errors.INVALID_ENV, "invalid characters in containerID", value)

@@ -249,7 +249,7 @@ def _is_mac(value: object) -> bool:
 def validate(record: dict, container_id: str, ifname: str, filename: str) -> dict:
     """A record is acted on only when it is one this plugin wrote for this attachment (CniError 104 else):
     its key matches, its IPAM name is a bare plugin name, every slave is a well-formed link description."""
-    from .config import is_ifname, is_pci_address, is_plugin_name
+    from .fields import is_ifname, is_pci_address, is_plugin_name
 
     def bad(why: str) -> CniError:
         return CniError(STATE, f"state file {filename}: {why}; not acted on")

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bondcni import config, errors, host_policy, inet, jsonio, settings
+from bondcni import config, errors, fields, host_policy, inet, jsonio, settings
 from bondcni.errors import CniError
 from bondcni.record import Record
 
@@ -121,7 +121,7 @@ def test_config_refuses_node_fields(key):
 
 @pytest.mark.parametrize("value", ["net1\n", "0000:03:02.0\n", "bond-net\n"])
 def test_names_are_whole_strings(value):
-    assert not config.is_ifname(value) and not config.is_pci_address(value) and not config.is_name(value)
+    assert not fields.is_ifname(value) and not fields.is_pci_address(value) and not fields.is_name(value)
 
 
 def test_pci_links_handed_by_the_runtime_are_marked():

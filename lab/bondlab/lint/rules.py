@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
 from bondcni import config as plugin_config
+from bondcni import fields as plugin_fields
 from bondcni.errors import CniError
 from bondlab.lint.inputs import Bond, Inputs
 from bondlab.model import derive, k8s
@@ -68,7 +69,7 @@ def per_bond(check: Callable) -> Callable:
 
 def lookup(bond: Bond, key: str):
     """A field as the plugin reads it (its own lookup: Go's case-insensitive binding); None when absent."""
-    value = plugin_config.json_field(bond.config, key)
+    value = plugin_fields.json_field(bond.config, key)
     return None if value is plugin_config.MISSING else value
 
 

@@ -225,14 +225,18 @@ def _actions(actions: list, axis: Axis, bottom: float, labelled: bool) -> list:
     return out
 
 
+def _ticks() -> list:
+    """A close-up's tick times, ms from its action: every TICK_MS from -BEFORE_MS to AFTER_MS."""
+    return [-BEFORE_MS + i * TICK_MS for i in range(int((BEFORE_MS + AFTER_MS) // TICK_MS) + 1)]
+
+
 def _grid(axis: Axis, origin: float, top: float, bottom: float) -> list:
-    """A close-up's light vertical lines every TICK_MS from its action."""
-    out, t = [], -BEFORE_MS
-    while t <= AFTER_MS:
-        px = axis.x(origin + t)
-        out.append(f'<line x1="{px:.1f}" y1="{top}" x2="{px:.1f}" y2="{bottom}" stroke="#f0f0f0"/>')
-        t += TICK_MS
-    return out
+    """A close-up's light vertical lines at its ticks."""
+    return [
+        f'<line x1="{axis.x(origin + t):.1f}" y1="{top}" x2="{axis.x(origin + t):.1f}" y2="{bottom}" '
+        'stroke="#f0f0f0"/>'
+        for t in _ticks()
+    ]
 
 
 def _axis_labels(axis: Axis, origin: float, labelled: bool, y: float) -> list:
@@ -241,12 +245,10 @@ def _axis_labels(axis: Axis, origin: float, labelled: bool, y: float) -> list:
             f'<text x="{axis.left}" y="{y}">0 ms</text>',
             f'<text x="{axis.right}" y="{y}" text-anchor="end">{axis.end_ms:.0f} ms</text>',
         ]
-    out, t = [], -BEFORE_MS
-    while t <= AFTER_MS:
-        px = axis.x(origin + t)
-        out.append(f'<text x="{px:.1f}" y="{y}" text-anchor="middle">{t:+.0f} ms</text>')
-        t += TICK_MS
-    return out
+    return [
+        f'<text x="{axis.x(origin + t):.1f}" y="{y}" text-anchor="middle">{t:+.0f} ms</text>'
+        for t in _ticks()
+    ]
 
 
 def _legend(colour: dict, y: float) -> list:

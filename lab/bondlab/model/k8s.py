@@ -107,20 +107,25 @@ def _metadata(doc: dict, kind: str) -> tuple:
     return name, namespace, annotations, subject
 
 
+def _embedded_json(text: str, what: str, at: str, path: str, subject: str):
+    """JSON inside a YAML string (a NAD's config, the networks annotation): its error says where in it."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SourceError(
+            f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno} of {what} "
+            f"(near {text[max(0, error.pos - 20) : error.pos + 10]!r})",
+            at,
+            path,
+            subject,
+        ) from None
+
+
 def parse_nad(doc: dict) -> Nad:
     name, namespace, annotations, subject = _metadata(doc, NAD_KIND)
     spec = get(doc, "spec", dict, "", subject, required=True)
     raw = get(spec, "config", str, "spec", subject, required=True)
-    try:
-        config = json.loads(raw)
-    except json.JSONDecodeError as error:
-        raise SourceError(
-            f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno} of the config "
-            f"(near {raw[max(0, error.pos - 20) : error.pos + 10]!r})",
-            where(spec, "config"),
-            "spec.config",
-            subject,
-        ) from None
+    config = _embedded_json(raw, "the config", where(spec, "config"), "spec.config", subject)
     if not isinstance(config, dict):
         raise SourceError("expected a JSON object", where(spec, "config"), "spec.config", subject)
     if "type" not in config and "plugins" not in config:
@@ -138,16 +143,7 @@ def parse_networks(text: str, subject: str, at: str) -> list:
     if not text:
         return []
     if text.startswith("["):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise SourceError(
-                f"failed to parse the network selection annotation as JSON: {error.msg} "
-                f"(column {error.colno})",
-                at,
-                path,
-                subject,
-            ) from None
+        items = _embedded_json(text, "the network selection annotation", at, path, subject)
         out = []
         for index, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 
 
 def _forward(args: argparse.Namespace) -> int:
@@ -35,6 +36,25 @@ def _forward(args: argparse.Namespace) -> int:
 def _error(error: Exception) -> int:
     print(f"bondlab: {error}", file=sys.stderr)
     return 1
+
+
+class _Outcome:
+    code = 0
+
+
+@contextmanager
+def lab_errors():
+    """A lab verb's expected failures (no such lab or pod, bad arguments, a command that failed) as one
+    line on stderr and exit code 1 (`outcome.code`), never a traceback."""
+    from bondlab.model.yamlsrc import SourceError
+    from bondlab.world.labstate import LabError
+    from bondlab.world.netns import CommandError
+
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except (LabError, SourceError, CommandError) as error:
+        outcome.code = _error(error)
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -139,10 +159,15 @@ def wrap(func):
     return run
 
 
-def add_verbs(sub) -> None:
+def common_options() -> argparse.ArgumentParser:
+    """The options every verb on a deployed lab takes (a parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--name", default=None, help="which lab (default: the only one deployed)")
     common.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")
+    return common
+
+
+def add_verbs(sub, common) -> None:
     deploy = sub.add_parser(
         "deploy", parents=[common], help="deploy a lab from topology and Kubernetes YAML files"
     )

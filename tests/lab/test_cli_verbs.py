@@ -1,0 +1,63 @@
+"""The verbs on a deployed lab, driven as a user drives them (`python -m bondlab VERB ...` processes) on a
+real kernel: seed 000 (fixed) deployed, its active VF cut and restored, the bond watched, the lab destroyed
+and nothing left."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.lab.conftest import SEEDS
+
+pytestmark = pytest.mark.kernel
+
+
+def bondlab(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bondlab", *args], capture_output=True, text=True, timeout=timeout
+    )
+    if check:
+        assert proc.returncode == 0, f"bondlab {' '.join(args)}: {proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+@pytest.fixture
+def seed000(lab_state, untouched):
+    bondlab("deploy", str(SEEDS / "000-sriov-bond-fixed.yaml"))
+    try:
+        yield
+    finally:
+        done = bondlab("destroy", check=False)
+        assert done.returncode == 0 and "destroyed" in done.stdout, done.stderr
+
+
+def test_cut_restore_and_watch_on_a_deployed_lab(seed000):
+    cut = bondlab("cut", "--vf", "test-pod/net1").stdout
+    assert "cut vf=test-pod/net1: done" in cut
+    assert "active net1 -> net2" in cut and "net1 mii UP -> DOWN" in cut, cut
+    assert "active net2" in cut
+
+    # watch sees the restore (run in the background, bounded by --count and --duration)
+    watch = subprocess.Popen(
+        [sys.executable, "-m", "bondlab", "watch", "test-pod", "--count", "2", "--duration", "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    first = watch.stdout.readline()  # its first reading: the restore comes after it
+    assert "default/test-pod bond0: active net2" in first and "net1:mii=DOWN" in first, first
+    restore = bondlab("restore", "--vf", "test-pod/net1").stdout
+    assert "net1 mii DOWN -> UP" in restore, restore
+    rest, _ = watch.communicate(timeout=30)
+    assert watch.returncode == 0 and "default/test-pod: net1 mii DOWN -> UP" in rest, rest
+    assert "default/test-pod: net1 carrier down -> up" in rest, rest
+
+    active = bondlab("set-active", "test-pod/net1").stdout
+    assert "setActive link=test-pod/net1: done" in active and "active net2 -> net1" in active, active
+    loss = bondlab("netem", "--vf", "test-pod/net2", "--loss", "10", "--delay", "5ms").stdout
+    assert "netem vf=test-pod/net2 loss=10.0 delay=5ms: done" in loss and "(no change)" in loss, loss
+    bondlab("netem", "--vf", "test-pod/net2", "--clear")
+
+    wrong = bondlab("cut", "--vf", "test-pod/net9", check=False)
+    assert wrong.returncode == 1 and "test-pod/net9" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -4,6 +4,7 @@ and nothing left."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -58,6 +59,20 @@ def test_cut_restore_and_watch_on_a_deployed_lab(seed000):
     loss = bondlab("netem", "--vf", "test-pod/net2", "--loss", "10", "--delay", "5ms").stdout
     assert "netem vf=test-pod/net2 loss=10.0 delay=5ms: done" in loss and "(no change)" in loss, loss
     bondlab("netem", "--vf", "test-pod/net2", "--clear")
+
+    lab = json.loads(bondlab("inspect", "--format", "json").stdout)
+    (pod,) = lab["pods"]
+    assert pod["key"] == "default/test-pod" and pod["netns"].endswith("-pod-default-test-pod")
+    bond = pod["bond"]
+    assert (bond["ifname"], bond["mode"], bond["active"]) == ("bond0", "active-backup", "net1")
+    assert [(s["ifname"], s["mii"], s["pf"], s["vf"]) for s in bond["slaves"]] == [
+        ("net1", "UP", "node1/ens1f0", 0),
+        ("net2", "UP", "node1/ens2f0", 0),
+    ]
+    assert [vf["ifname"] for pf in lab["pfs"] for vf in pf["vfs"]] == ["net1", "net2"]
+    assert {peer["name"] for peer in lab["peers"]} >= {"gw"}
+    picture = bondlab("graph", "--format", "dot").stdout
+    assert 'bond_default_test_pod_bond0 -- if_default_test_pod_net1 [label="active"' in picture
 
     wrong = bondlab("cut", "--vf", "test-pod/net9", check=False)
     assert wrong.returncode == 1 and "test-pod/net9" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -1,4 +1,5 @@
-"""The lab's containerlab-like verbs on `bondlab`: deploy FILE..., inspect, exec POD -- CMD, destroy, clean.
+"""The lab's containerlab-like verbs on `bondlab`: deploy FILE..., inspect, graph, exec POD -- CMD, destroy,
+clean.
 
 When this kernel cannot bond, each verb re-runs itself (`python -m bondlab VERB ...`) in the lab VM that
 stays up (`bondlab vm up`; `deploy` starts it if none is up), because the lab's namespaces live there
@@ -88,14 +89,28 @@ def _load(args):
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from bondlab.world import inspect
-    from bondlab.world.labstate import LabError
+    import json
 
-    try:
-        print(inspect.render(_load(args)))
-    except LabError as error:
-        return _error(error)
-    return 0
+    from bondlab.world import inspect
+
+    with lab_errors() as failed:
+        state = _load(args)
+        got = inspect.collect(state)
+        print(json.dumps(got, indent=1) if args.format == "json" else inspect.render(state, got))
+        return 0
+    return failed.code
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from bondlab.world import graph, inspect
+
+    with lab_errors() as failed:
+        try:
+            sys.stdout.write(graph.FORMATS[args.format](inspect.collect(_load(args))))
+        except graph.GraphError as error:
+            return _error(error)
+        return 0
+    return failed.code
 
 
 def _exec(args: argparse.Namespace) -> int:
@@ -187,9 +202,20 @@ def add_verbs(sub, common) -> None:
         "spec.pods, else $BONDLAB_PODS, else netns",
     )
     deploy.set_defaults(func=wrap(_deploy))
-    sub.add_parser(
-        "inspect", parents=[common], help="table of nodes, PFs, VFs, owner pods, bonds, carrier"
-    ).set_defaults(func=wrap(_inspect))
+    inspectp = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="the lab now: nodes, PFs, VFs, switch ports, pods and their netns, bonds, slaves, peers",
+    )
+    inspectp.add_argument("--format", default="table", choices=("table", "json"))
+    inspectp.set_defaults(func=wrap(_inspect))
+    graphp = sub.add_parser(
+        "graph", parents=[common], help="a picture of the lab: nodes, PFs, VFs, switches, pods, bonds, peers"
+    )
+    graphp.add_argument(
+        "--format", default="mermaid", choices=("mermaid", "dot", "svg"), help="svg needs graphviz's dot"
+    )
+    graphp.set_defaults(func=wrap(_graph))
     execp = sub.add_parser("exec", parents=[common], help="run a command in a pod's netns: exec POD -- CMD")
     execp.add_argument("pod")
     execp.add_argument("command", nargs=argparse.REMAINDER)

@@ -76,3 +76,30 @@ def test_cut_restore_and_watch_on_a_deployed_lab(seed000):
 
     wrong = bondlab("cut", "--vf", "test-pod/net9", check=False)
     assert wrong.returncode == 1 and "test-pod/net9" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_capture_and_save_on_a_deployed_lab(seed000, tmp_path):
+    pcap = tmp_path / "net1.pcap"
+    capture = subprocess.Popen(
+        [sys.executable, "-m", "bondlab", "capture", "test-pod/net1", "-w", str(pcap), "-c", "2"]
+        + ["--duration", "20", "icmp"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert "listening on net1" in capture.stderr.readline()
+    bondlab("exec", "test-pod", "--", "ping", "-c", "2", "-i", "0.2", "10.56.217.1")
+    capture.communicate(timeout=30)
+    assert capture.returncode == 0
+    data = pcap.read_bytes()
+    assert data[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4") and len(data) > 24 + 2 * 16
+
+    out = bondlab("save", str(tmp_path / "bundle")).stdout
+    assert "support bundle in" in out
+    bundle = tmp_path / "bundle"
+    lab = json.loads((bundle / "inspect.json").read_text())
+    assert lab["pods"][0]["bond"]["ifname"] == "bond0"
+    dumped = {path.stem for path in (bundle / "netns").glob("*.json")}
+    assert lab["pods"][0]["netns"] in dumped and any(name.endswith("-fabric") for name in dumped)
+    assert "active-backup" in (bundle / "bonding" / "test-pod_bond0.txt").read_text()
+    assert (bundle / "lab" / "lab.json").exists() and (bundle / "lab" / "undo.log").exists()
+    assert json.loads((bundle / "plugin" / "settings.json").read_text())["state_dir"]

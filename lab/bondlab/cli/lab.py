@@ -113,25 +113,67 @@ def _graph(args: argparse.Namespace) -> int:
     return failed.code
 
 
-def _exec(args: argparse.Namespace) -> int:
-    from bondlab.world.labstate import LabError
+def _pod_argv(state, pod, command: list, tty: bool) -> list:
+    """The command line that runs `command` in a pod: in its netns, or in its container (docker's CLI on
+    the lab's engine, for a terminal)."""
+    if pod.container:
+        return [
+            "docker",
+            "-H",
+            state.data["docker"]["url"],
+            "exec",
+            *(["-it"] if tty else []),
+            pod.container,
+            *command,
+        ]
+    return ["ip", "netns", "exec", pod.netns, *command]
 
+
+def _exec(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
         raise SystemExit("bondlab exec: give a command after --, e.g. bondlab exec test-pod -- ip a")
-    try:
+    with lab_errors() as failed:
         state = _load(args)
         pod = state.pod(args.pod)
-    except LabError as error:
-        return _error(error)
-    if pod.container:  # a docker pod: run it in the container (its mounts, its /sys), via the API
-        from bondlab.world.pods import backends as pods
+        if args.relay:  # in the lab VM, for `exec -it` on the host: a terminal of its own (vm.tty)
+            from bondlab.vm import tty
 
-        return pods.container_exec(state, pod, command)
-    os.execvp("ip", ["ip", "netns", "exec", pod.netns, *command])
-    return 127
+            return tty.relay(args.relay, _pod_argv(state, pod, command, True), args.rows, args.cols)
+        if pod.container and not args.tty:  # its mounts, its /sys; output as it was, via the API
+            from bondlab.world.pods import backends as pods
+
+            return pods.container_exec(state, pod, command)
+        argv = _pod_argv(state, pod, command, args.tty)
+        os.execvp(argv[0], argv)  # this process's terminal, if it has one, is the command's
+    return failed.code
+
+
+def _exec_verb(args: argparse.Namespace) -> int:
+    """`exec` in place, or in the lab VM that stays up; `-t` there relays a terminal (vm.tty)."""
+    from bondlab.cli.forward import bondlab_job, in_place
+
+    if in_place() or not args.tty:
+        return wrap(_exec)(args)
+    import secrets
+    import shutil
+
+    from bondlab.vm import tty
+    from bondlab.vm.session import LabVm
+
+    running = LabVm(args.vm_name)
+    if not running.is_up():
+        return _forward(args)  # says that no lab is deployed
+    directory = running.ctl / f"tty-{secrets.token_hex(4)}"
+    rows, cols = tty.terminal_size()
+    relay = ["--relay", str(directory), "--rows", str(rows), "--cols", str(cols)]
+    try:
+        with tty.Keyboard(directory):
+            return running.exec(bondlab_job([args.argv[0], *relay, *args.argv[1:]]))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _destroy(args: argparse.Namespace) -> int:
@@ -216,10 +258,17 @@ def add_verbs(sub, common) -> None:
         "--format", default="mermaid", choices=("mermaid", "dot", "svg"), help="svg needs graphviz's dot"
     )
     graphp.set_defaults(func=wrap(_graph))
-    execp = sub.add_parser("exec", parents=[common], help="run a command in a pod's netns: exec POD -- CMD")
+    execp = sub.add_parser(
+        "exec", parents=[common], help="run a command in a pod (netns or container): exec [-it] POD -- CMD"
+    )
+    execp.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (with -t)")
+    execp.add_argument("-t", "--tty", action="store_true", help="a terminal: `exec -it POD -- sh`")
+    execp.add_argument("--relay", help=argparse.SUPPRESS)
+    execp.add_argument("--rows", type=int, default=24, help=argparse.SUPPRESS)
+    execp.add_argument("--cols", type=int, default=80, help=argparse.SUPPRESS)
     execp.add_argument("pod")
     execp.add_argument("command", nargs=argparse.REMAINDER)
-    execp.set_defaults(func=wrap(_exec))
+    execp.set_defaults(func=_exec_verb)
     destroy = sub.add_parser(
         "destroy", parents=[common], help="DEL every pod (reverse order), remove the world"
     )

@@ -23,6 +23,7 @@ PACKAGES = {
     "busybox-static": "the lab VM's poweroff",
     "tcpdump": "captures in scenarios",
     "ethtool": "link inspection",
+    "graphviz": "`bondlab graph --format svg` (dot)",
     "containernetworking-plugins": "real IPAM and helper CNI plugins (/usr/lib/cni)",
     "user-mode-linux": "Debian's UML kernel (fallback lab VM kernel)",
     "linux-source-6.12": "source of the lab kernel",

@@ -1,4 +1,5 @@
-"""The lab's containerlab-like verbs on `bondlab`: deploy FILE..., inspect, exec POD -- CMD, destroy, clean.
+"""The lab's containerlab-like verbs on `bondlab`: deploy FILE..., inspect, graph, exec POD -- CMD, destroy,
+clean.
 
 When this kernel cannot bond, each verb re-runs itself (`python -m bondlab VERB ...`) in the lab VM that
 stays up (`bondlab vm up`; `deploy` starts it if none is up), because the lab's namespaces live there
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from contextlib import contextmanager
 
 
 def _forward(args: argparse.Namespace) -> int:
@@ -35,6 +37,25 @@ def _forward(args: argparse.Namespace) -> int:
 def _error(error: Exception) -> int:
     print(f"bondlab: {error}", file=sys.stderr)
     return 1
+
+
+class _Outcome:
+    code = 0
+
+
+@contextmanager
+def lab_errors():
+    """A lab verb's expected failures (no such lab or pod, bad arguments, a command that failed) as one
+    line on stderr and exit code 1 (`outcome.code`), never a traceback."""
+    from bondlab.model.yamlsrc import SourceError
+    from bondlab.world.labstate import LabError
+    from bondlab.world.netns import CommandError
+
+    outcome = _Outcome()
+    try:
+        yield outcome
+    except (LabError, SourceError, CommandError) as error:
+        outcome.code = _error(error)
 
 
 def _deploy(args: argparse.Namespace) -> int:
@@ -68,35 +89,91 @@ def _load(args):
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from bondlab.world import inspect
-    from bondlab.world.labstate import LabError
+    import json
 
-    try:
-        print(inspect.render(_load(args)))
-    except LabError as error:
-        return _error(error)
-    return 0
+    from bondlab.world import inspect
+
+    with lab_errors() as failed:
+        state = _load(args)
+        got = inspect.collect(state)
+        print(json.dumps(got, indent=1) if args.format == "json" else inspect.render(state, got))
+        return 0
+    return failed.code
+
+
+def _graph(args: argparse.Namespace) -> int:
+    from bondlab.world import graph, inspect
+
+    with lab_errors() as failed:
+        try:
+            sys.stdout.write(graph.FORMATS[args.format](inspect.collect(_load(args))))
+        except graph.GraphError as error:
+            return _error(error)
+        return 0
+    return failed.code
+
+
+def _pod_argv(state, pod, command: list, tty: bool) -> list:
+    """The command line that runs `command` in a pod: in its netns, or in its container (docker's CLI on
+    the lab's engine, for a terminal)."""
+    if pod.container:
+        return [
+            "docker",
+            "-H",
+            state.data["docker"]["url"],
+            "exec",
+            *(["-it"] if tty else []),
+            pod.container,
+            *command,
+        ]
+    return ["ip", "netns", "exec", pod.netns, *command]
 
 
 def _exec(args: argparse.Namespace) -> int:
-    from bondlab.world.labstate import LabError
-
     command = list(args.command)
     if command[:1] == ["--"]:
         command = command[1:]
     if not command:
         raise SystemExit("bondlab exec: give a command after --, e.g. bondlab exec test-pod -- ip a")
-    try:
+    with lab_errors() as failed:
         state = _load(args)
         pod = state.pod(args.pod)
-    except LabError as error:
-        return _error(error)
-    if pod.container:  # a docker pod: run it in the container (its mounts, its /sys), via the API
-        from bondlab.world.pods import backends as pods
+        if args.relay:  # in the lab VM, for `exec -it` on the host: a terminal of its own (vm.tty)
+            from bondlab.vm import tty
 
-        return pods.container_exec(state, pod, command)
-    os.execvp("ip", ["ip", "netns", "exec", pod.netns, *command])
-    return 127
+            return tty.relay(args.relay, _pod_argv(state, pod, command, True), args.rows, args.cols)
+        if pod.container and not args.tty:  # its mounts, its /sys; output as it was, via the API
+            from bondlab.world.pods import backends as pods
+
+            return pods.container_exec(state, pod, command)
+        argv = _pod_argv(state, pod, command, args.tty)
+        os.execvp(argv[0], argv)  # this process's terminal, if it has one, is the command's
+    return failed.code
+
+
+def _exec_verb(args: argparse.Namespace) -> int:
+    """`exec` in place, or in the lab VM that stays up; `-t` there relays a terminal (vm.tty)."""
+    from bondlab.cli.forward import bondlab_job, in_place
+
+    if in_place() or not args.tty:
+        return wrap(_exec)(args)
+    import secrets
+    import shutil
+
+    from bondlab.vm import tty
+    from bondlab.vm.session import LabVm
+
+    running = LabVm(args.vm_name)
+    if not running.is_up():
+        return _forward(args)  # says that no lab is deployed
+    directory = running.ctl / f"tty-{secrets.token_hex(4)}"
+    rows, cols = tty.terminal_size()
+    relay = ["--relay", str(directory), "--rows", str(rows), "--cols", str(cols)]
+    try:
+        with tty.Keyboard(directory):
+            return running.exec(bondlab_job([args.argv[0], *relay, *args.argv[1:]]))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _destroy(args: argparse.Namespace) -> int:
@@ -139,10 +216,15 @@ def wrap(func):
     return run
 
 
-def add_verbs(sub) -> None:
+def common_options() -> argparse.ArgumentParser:
+    """The options every verb on a deployed lab takes (a parent parser)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--name", default=None, help="which lab (default: the only one deployed)")
     common.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")
+    return common
+
+
+def add_verbs(sub, common) -> None:
     deploy = sub.add_parser(
         "deploy", parents=[common], help="deploy a lab from topology and Kubernetes YAML files"
     )
@@ -162,13 +244,31 @@ def add_verbs(sub) -> None:
         "spec.pods, else $BONDLAB_PODS, else netns",
     )
     deploy.set_defaults(func=wrap(_deploy))
-    sub.add_parser(
-        "inspect", parents=[common], help="table of nodes, PFs, VFs, owner pods, bonds, carrier"
-    ).set_defaults(func=wrap(_inspect))
-    execp = sub.add_parser("exec", parents=[common], help="run a command in a pod's netns: exec POD -- CMD")
+    inspectp = sub.add_parser(
+        "inspect",
+        parents=[common],
+        help="the lab now: nodes, PFs, VFs, switch ports, pods and their netns, bonds, slaves, peers",
+    )
+    inspectp.add_argument("--format", default="table", choices=("table", "json"))
+    inspectp.set_defaults(func=wrap(_inspect))
+    graphp = sub.add_parser(
+        "graph", parents=[common], help="a picture of the lab: nodes, PFs, VFs, switches, pods, bonds, peers"
+    )
+    graphp.add_argument(
+        "--format", default="mermaid", choices=("mermaid", "dot", "svg"), help="svg needs graphviz's dot"
+    )
+    graphp.set_defaults(func=wrap(_graph))
+    execp = sub.add_parser(
+        "exec", parents=[common], help="run a command in a pod (netns or container): exec [-it] POD -- CMD"
+    )
+    execp.add_argument("-i", "--interactive", action="store_true", help="keep stdin open (with -t)")
+    execp.add_argument("-t", "--tty", action="store_true", help="a terminal: `exec -it POD -- sh`")
+    execp.add_argument("--relay", help=argparse.SUPPRESS)
+    execp.add_argument("--rows", type=int, default=24, help=argparse.SUPPRESS)
+    execp.add_argument("--cols", type=int, default=80, help=argparse.SUPPRESS)
     execp.add_argument("pod")
     execp.add_argument("command", nargs=argparse.REMAINDER)
-    execp.set_defaults(func=wrap(_exec))
+    execp.set_defaults(func=_exec_verb)
     destroy = sub.add_parser(
         "destroy", parents=[common], help="DEL every pod (reverse order), remove the world"
     )

@@ -1,5 +1,5 @@
-"""The `bondlab` command line: one module per verb group (vm, lab, run, bench, lint), one way into the lab VM
-(cli.forward)."""
+"""The `bondlab` command line: one module per verb group (vm, lab, actions, tools, run, bench, lint), one
+way into the lab VM (cli.forward)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,17 @@ from bondlab import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bondlab.cli import bench, lab, lint, run, vm
+    from bondlab.cli import actions, bench, lab, lint, run, tools, vm
 
     parser = argparse.ArgumentParser(prog="bondlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"bondlab {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True)
     vm.add_verbs(sub)
     bench.add_verbs(sub)
-    lab.add_verbs(sub)
+    common = lab.common_options()
+    lab.add_verbs(sub, common)
+    actions.add_verbs(sub, common)
+    tools.add_verbs(sub, common)
     run.add_verbs(sub)
     lint.add_verbs(sub)
     return parser

@@ -1,9 +1,14 @@
-"""`bondlab run SCENARIO|DIR... [--plugin PATH]...`: run scenario files and print the report.
+"""`bondlab run SCENARIO|DIR... [--plugin PATH]... [-k EXPR] [--list] [-x] [--keep] [--timeout S]`: run
+scenario files and print the report.
 
 On a kernel that cannot bond, the whole run happens in one lab VM boot (`python -m bondlab run ...` in
-the guest, the output directory writable). Two or more `--plugin` binaries run the same scenarios once
-per plugin and add a side-by-side table. Exit status: 0 when every scenario passed (or failed as it was
-expected to), 1 otherwise.
+the guest, the output directory writable); with `--keep`, in the lab VM that stays up (started with the
+output directory writable when none is up), so that a failed scenario's lab outlives the run. Two or more
+`--plugin` binaries run the same scenarios once per plugin and add a side-by-side table. `-k` selects
+scenarios as pytest does (run.select), `--list` prints the selection, `-x` stops at the first scenario that
+did not pass, `--timeout` ends a scenario that runs longer (an error; its lab is torn down). Exit status: 0
+when every scenario passed (or failed as it was expected to), 1 otherwise, 2 for a selection that is empty
+or cannot be parsed.
 """
 
 from __future__ import annotations
@@ -13,22 +18,74 @@ import os
 import sys
 
 
+def select(args: argparse.Namespace) -> list:
+    """(path, name, description) of the scenario files the paths and -k select; a file that cannot be
+    loaded keeps its path (the run reports its error)."""
+    from bondlab.model import scenario
+    from bondlab.model.yamlsrc import SourceError
+    from bondlab.run import select as keywords
+
+    files = scenario.discover(args.paths)
+    if not (args.k or args.list):
+        return [(path, "", "") for path in files]
+    out = []
+    for path in files:
+        try:
+            scen = scenario.load(path)
+            name, description = scen.name, scen.description
+        except SourceError:
+            name, description = "", ""
+        if not args.k or keywords.matches(args.k, os.path.relpath(path), name):
+            out.append((path, name, description))
+    return out
+
+
+def _forward(args: argparse.Namespace) -> int:
+    """The run on a kernel that can bond: one lab VM boot, or with --keep the lab VM that stays up."""
+    from bondlab.cli.forward import bondlab_job, forward
+
+    out = os.path.abspath(args.out)
+    os.makedirs(out, exist_ok=True)
+    if not args.keep:
+        return forward(bondlab_job(args.argv, timeout=args.vm_timeout, rw_dirs=[out]))
+    from bondlab.vm.session import LabVm
+
+    running = LabVm(args.vm_name)
+    if not running.is_up():
+        print(
+            f"bondlab run --keep: starting lab VM {args.vm_name!r} (`bondlab vm down` stops it)",
+            file=sys.stderr,
+        )
+        running.up(rw_dirs=[out])
+    return running.exec(bondlab_job(args.argv, timeout=args.vm_timeout))
+
+
 def run(args: argparse.Namespace) -> int:
     if args.pods:  # the deploys read it (pods.choose); the lab VM job inherits the environment
         os.environ["BONDLAB_PODS"] = args.pods
-    from bondlab.cli.forward import bondlab_job, forward, in_place
+    from bondlab.cli.forward import in_place
+    from bondlab.run.select import ExpressionError
 
-    if not in_place():  # the whole run in one lab VM boot, the report directory writable
-        os.makedirs(args.out, exist_ok=True)
-        return forward(bondlab_job(args.argv, timeout=args.timeout, rw_dirs=[os.path.abspath(args.out)]))
-    from bondlab.model import scenario
+    try:
+        selected = select(args)
+    except ExpressionError as error:
+        print(f"bondlab run: {error}", file=sys.stderr)
+        return 2
+    if args.list:
+        for path, name, description in selected:
+            first = description.strip().splitlines()[0] if description.strip() else ""
+            print(f"{os.path.relpath(path)}  {name}  {first}".rstrip())
+        print(f"{len(selected)} scenario(s)", file=sys.stderr)
+        return 0
+    if not selected:
+        print(f"bondlab run: no scenario selected in {' '.join(args.paths)}", file=sys.stderr)
+        return 2
+    if not in_place():
+        return _forward(args)
     from bondlab.report import render as report
     from bondlab.run import runner
 
-    files = scenario.discover(args.paths)
-    if not files:
-        print(f"bondlab run: no scenario files in {' '.join(args.paths)}", file=sys.stderr)
-        return 2
+    files = [path for path, _name, _description in selected]
     plugins = [os.path.abspath(p) for p in args.plugin] or [None]
     by_plugin: dict = {}
     for plugin in plugins:
@@ -42,14 +99,25 @@ def run(args: argparse.Namespace) -> int:
                     print(f"    {text}", file=sys.stderr, flush=True)
 
             for _ in range(args.repeat):
-                result = runner.run_scenario(path, plugin=plugin, progress=progress)
+                result = runner.run_scenario(
+                    path, plugin=plugin, progress=progress, keep=args.keep, timeout=args.timeout
+                )
                 results.append(result)
                 print(
                     f"{head} {report.STATUS[result.status]} ({result.seconds:.1f} s)",
                     file=sys.stderr,
                     flush=True,
                 )
+                if result.kept:
+                    print(_kept(result.kept, args), file=sys.stderr, flush=True)
+                if args.exitfirst and not result.ok:
+                    break
+            if args.exitfirst and not results[-1].ok:
+                break
         by_plugin[plugin or results[0].plugin] = results
+        if args.exitfirst and not results[-1].ok:
+            print(f"bondlab run: stopped at the first failure (-x): {os.path.relpath(path)}", file=sys.stderr)
+            break
     everything = [r for results in by_plugin.values() for r in results]
     print(report.console(everything))
     print(report.outage_summary(everything))
@@ -72,7 +140,21 @@ def add_verbs(sub) -> None:
     )
     p.add_argument("--out", default="results/scenarios", help="report directory (default results/scenarios)")
     p.add_argument("--repeat", type=int, default=1, help="run each scenario N times (outage percentiles)")
-    p.add_argument("--timeout", type=float, default=3600, help="time limit of the lab VM run (s)")
+    p.add_argument(
+        "-k", metavar="EXPR", help="only scenarios whose path or name match, e.g. -k 'cut and not pf'"
+    )
+    p.add_argument("--list", action="store_true", help="print the selected scenarios, run nothing")
+    p.add_argument(
+        "-x", "--exitfirst", action="store_true", help="stop at the first scenario that does not pass"
+    )
+    p.add_argument(
+        "--keep",
+        action="store_true",
+        help="a scenario that fails keeps its lab deployed (in the lab VM that stays up) to look at",
+    )
+    p.add_argument("--timeout", type=float, default=0, help="time limit of each scenario (s; default none)")
+    p.add_argument("--vm-timeout", type=float, default=3600, help="time limit of the lab VM run (s)")
+    p.add_argument("--vm-name", default="default", help="with --keep: the lab VM that stays up")
     p.add_argument(
         "--pods",
         default=None,
@@ -81,3 +163,11 @@ def add_verbs(sub) -> None:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="show every step while it runs")
     p.set_defaults(func=run)
+
+
+def _kept(name: str, args: argparse.Namespace) -> str:
+    vm = "" if args.vm_name == "default" else f" --vm-name {args.vm_name}"
+    return (
+        f"    lab {name} kept: `bondlab inspect --name {name}{vm}` to look at it, "
+        f"`bondlab destroy --name {name}{vm}` to remove it"
+    )

@@ -37,6 +37,7 @@ class ScenarioResult:
     timeline: dict = field(default_factory=dict)  # for the SVG: flows, probes, actions
     started: int = 0
     stopped: int = 0
+    kept: str = ""  # the name of the lab left deployed after a failure (`bondlab run --keep`)
 
     @property
     def ok(self) -> bool:

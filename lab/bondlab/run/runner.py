@@ -1,12 +1,15 @@
 """Run one scenario file: check it, deploy its lab, start the probes, play the timeline, stop, judge, tear
-down; again (run.verdicts.RETRY) when its only failures were measurement errors."""
+down (or keep a failed scenario's lab, `keep`); again (run.verdicts.RETRY) when its only failures were
+measurement errors. A time limit (`timeout`) ends the deploy and the timeline, never the teardown."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import signal
 import tempfile
 import time
+from contextlib import contextmanager
 from typing import Callable, Optional
 
 from bondlab import deploy
@@ -18,14 +21,42 @@ from bondlab.run import traffic
 from bondlab.run.results import ScenarioResult, StepResult
 from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
-from bondlab.world.labstate import LabError
+from bondlab.world.labstate import LabError, LabState
 from bondlab.world.netns import CommandError
 
 
+class ScenarioTimeout(Exception):
+    """The scenario ran past its time limit."""
+
+
+@contextmanager
+def time_limit(seconds: float):
+    """Raise ScenarioTimeout in the block once `seconds` have passed (0: no limit); main thread only."""
+    if not seconds:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise ScenarioTimeout(f"the scenario did not finish within {seconds:g} s (--timeout); it was stopped")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_scenario(
-    path: str, plugin: Optional[str] = None, progress: Callable = lambda text: None
+    path: str,
+    plugin: Optional[str] = None,
+    progress: Callable = lambda text: None,
+    keep: bool = False,
+    timeout: float = 0,
 ) -> ScenarioResult:
-    """Run one scenario file; bad input and lab errors become status 'error' with one clear message."""
+    """Run one scenario file; bad input and lab errors become status 'error' with one clear message.
+    `keep`: a scenario that does not pass leaves its lab deployed (result.kept names it)."""
     began = time.monotonic()
     result = ScenarioResult(path=path, name=os.path.basename(path), plugin=plugin or deploy.default_plugin())
     try:
@@ -36,13 +67,23 @@ def run_scenario(
             scen.expect_failure,
         )
         for attempt in range(1, RETRY.attempts + 1):
-            failures = _run(scen, result, plugin, progress)
+            failures = _run(scen, result, plugin, progress, keep, timeout)
             if not RETRY.wanted(failures) or attempt == RETRY.attempts:
                 break
+            if result.kept:  # only the last attempt's lab is kept
+                deploy.destroy(LabState.load(result.kept))
+                result.kept = ""
             progress(f"attempt {attempt}: measurement error only; running again")
             result.retried.append(result.message)
             result.steps, result.windows, result.connectivity, result.failovers = [], [], [], []
-    except (SourceError, LabError, traffic.TrafficError, CommandError, libcni.CniError) as error:
+    except (
+        SourceError,
+        LabError,
+        traffic.TrafficError,
+        CommandError,
+        libcni.CniError,
+        ScenarioTimeout,
+    ) as error:
         result.status, result.message = "error", str(error)
     result.seconds = round(time.monotonic() - began, 2)
     if result.status in ("failed", "passed") and result.expect_failure:
@@ -52,44 +93,65 @@ def run_scenario(
     return result
 
 
-def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress: Callable) -> list:
+def _run(
+    scen: Scenario,
+    result: ScenarioResult,
+    plugin: Optional[str],
+    progress: Callable,
+    keep: bool = False,
+    timeout: float = 0,
+) -> list:
     """One attempt; returns its failures (run.verdicts.Failure, or teardown messages)."""
     prepared = deploy.prepare(scen.documents, backend=scen.backend)
     scenarios.check_names(scen, prepared)
     name = f"sc-{secrets.token_hex(3)}"
     if scen.deploy_fails is not None:
-        _deploy_must_fail(scen, prepared, name, plugin, result)
+        with time_limit(timeout):
+            _deploy_must_fail(scen, prepared, name, plugin, result)
         return []
-    progress("deploying the lab")
-    state = deploy.deploy(prepared, name=name, plugin=plugin, progress=progress)
-    tl = Timeline(state, progress)
+    state, tl, broke = None, None, False
     failures: list = []
     try:
-        tl.open_sockets()
-        with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
-            tl.start_traffic(scen.flows, scen.rate, workdir)
-            total = len(scen.steps)
-            for step in scen.steps:
-                sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
-                result.steps.append(sr)
-                tl.play(step, sr, failures)
-                if step.is_action:
-                    progress(f"[{step.index + 1}/{total}] {sr.text}")
-                    continue
-                verdict = "ok" if sr.ok is not False else "FAILED"
-                progress(f"[{step.index + 1}/{total}] {sr.text}: {verdict} {sr.message}")
-            if tl.traffic:
-                tl.stop_traffic(failures)
-                _figures(tl, result)
+        with time_limit(timeout):
+            progress("deploying the lab")
+            state = deploy.deploy(prepared, name=name, plugin=plugin, progress=progress)
+            tl = Timeline(state, progress)
+            _play(scen, tl, result, failures, progress)
+    except Exception:
+        broke = True
+        raise
     finally:
-        tl.close()
-        errors = deploy.destroy(state)
-        if errors:
-            failures.append("teardown: " + "; ".join(errors))
+        if tl:
+            tl.close()
+        if state is not None and keep and (broke or failures):
+            result.kept = state.data["name"]
+        elif state is not None:
+            errors = deploy.destroy(state)
+            if errors:
+                failures.append("teardown: " + "; ".join(errors))
     result.connectivity = tl.connectivity
     result.status = "failed" if failures else "passed"
     result.message = "\n".join(str(f) for f in failures)
     return failures
+
+
+def _play(scen: Scenario, tl: Timeline, result: ScenarioResult, failures: list, progress: Callable) -> None:
+    tl.open_sockets()
+    with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
+        tl.start_traffic(scen.flows, scen.rate, workdir)
+        total = len(scen.steps)
+        for step in scen.steps:
+            sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
+            result.steps.append(sr)
+            tl.play(step, sr, failures)
+            if step.is_action:
+                progress(f"[{step.index + 1}/{total}] {sr.text}")
+                continue
+            verdict = "ok" if sr.ok is not False else "FAILED"
+            progress(f"[{step.index + 1}/{total}] {sr.text}: {verdict} {sr.message}")
+        if tl.traffic:
+            tl.stop_traffic(failures)
+            _figures(tl, result)
 
 
 def _deploy_must_fail(

@@ -1,18 +1,22 @@
-"""`bondlab inspect`: what a deployed lab looks like right now, read from the kernel (`ip -j -d`).
+"""`bondlab inspect`: what a deployed lab looks like right now: its typed records (world.records) joined with
+the kernel's view of each link (`ip -j -d addr` per netns).
 
-Three tables: every VF (node, PF, backend, VF, fake PCI address, owner pod and interface, carrier),
-every pod's bonds (mode, active slave, slaves with their carrier, addresses), and the traffic peers
-(switch they hang off, VLAN, netns, addresses, carrier).
+collect() gives one JSON-able mapping (`--format json`, the support bundle, `bondlab graph`): the nodes and
+their netns, the fabric's switches (the core and one bridge per PF), every PF with its VFs (fake PCI
+address, switch port, owner pod and interface, carrier), every pod (netns or container, its bond with mode,
+active slave and each slave's MII state, carrier and cable, its addresses) and the traffic peers. render()
+prints it as tables.
 """
 
 from __future__ import annotations
 
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, list_netns
+from bondlab.world.switch import CORE
 
 
-def _links(netns: str) -> dict:
-    if netns not in list_netns():
+def _links(netns: str, present: set) -> dict:
+    if netns not in present:
         return {}
     return {link["ifname"]: link for link in Netns(netns).ip_json("-d", "addr", "show") or []}
 
@@ -21,6 +25,12 @@ def _carrier(link) -> str:
     if not link:
         return "gone"
     return "up" if "LOWER_UP" in link.get("flags", []) else "DOWN"
+
+
+def _inet(link) -> list:
+    return [
+        f"{a['local']}/{a['prefixlen']}" for a in (link or {}).get("addr_info", []) if a["family"] == "inet"
+    ]
 
 
 def table(rows: list, header: tuple) -> str:
@@ -32,57 +42,160 @@ def table(rows: list, header: tuple) -> str:
     return "\n".join(lines)
 
 
+def _bond(pod, links: dict) -> dict:
+    link = links.get(pod.bond)
+    data = ((link or {}).get("linkinfo") or {}).get("info_data") or {}
+    slaves = []
+    for name in pod.slaves:
+        slave = links.get(name) or {}
+        info = (slave.get("linkinfo") or {}).get("info_slave_data") or {}
+        cable = pod.cable(name)
+        slaves.append(
+            {
+                "ifname": name,
+                "mii": info.get("mii_status", "gone" if not slave else "?"),
+                "carrier": _carrier(slave),
+                "active": data.get("active_slave") == name,
+                "pf": cable.pf if cable else None,
+                "vf": cable.vf if cable else None,
+                "port": cable.port if cable else None,
+            }
+        )
+    return {
+        "ifname": pod.bond,
+        "mode": data.get("mode", "?"),
+        "active": data.get("active_slave"),
+        "miimon": data.get("miimon"),
+        "carrier": _carrier(link),
+        "addresses": _inet(link),
+        "slaves": slaves,
+    }
+
+
 def collect(state: LabState) -> dict:
-    pods = {pod.key: (pod, _links(pod.netns)) for pod in state.pods}
+    """The lab as one mapping (see the module's doc); every list in the order deploy made it."""
+    present = list_netns()
+    pods = {pod.key: (pod, _links(pod.netns, present)) for pod in state.pods}
     owner = {cable.pci: (pod.key, cable.ifname) for pod in state.pods for cable in pod.cables if cable.pci}
-    nodes = {name: _links(ns) for name, ns in state.data.get("nodes", {}).items()}
-    vfs = []
+    nodes = state.data.get("nodes", {})
+    node_links = {name: _links(ns, present) for name, ns in nodes.items()}
+    pfs = []
     for pf in state.pfs:
-        on_node = nodes.get(pf.node, {})
-        if not pf.vfs:
-            host = _carrier(on_node.get(pf.name))
-            vfs.append((pf.node, pf.name, pf.backend, "-", pf.pci, "(host link)", "-", host))
+        on_node = node_links.get(pf.node, {})
+        vfs = []
         for entry in pf.vfs:
-            key, ifname = owner.get(entry.pci, ("-", "-"))
-            link = pods[key][1].get(ifname) if key != "-" else on_node.get(entry.netdev)
-            ifname = ifname if key != "-" else entry.netdev
-            vfs.append((pf.node, pf.name, pf.backend, entry.index, entry.pci, key, ifname, _carrier(link)))
-    bonds = []
-    for key, (pod, links) in pods.items():
-        for name, link in links.items():
-            info = link.get("linkinfo") or {}
-            if info.get("info_kind") != "bond":
-                continue
-            data = info.get("info_data") or {}
-            slaves = [f"{n}:{_carrier(s)}" for n, s in links.items() if s.get("master") == name]
-            addrs = [
-                f"{a['local']}/{a['prefixlen']}" for a in link.get("addr_info", []) if a["family"] == "inet"
-            ]
-            bonds.append(
-                (
-                    key,
-                    pod.node,
-                    name,
-                    data.get("mode", "?"),
-                    data.get("active_slave", "-"),
-                    " ".join(slaves),
-                    _carrier(link),
-                    " ".join(addrs) or "-",
-                )
+            key, ifname = owner.get(entry.pci, (None, None))
+            link = pods[key][1].get(ifname) if key else on_node.get(entry.netdev)
+            vfs.append(
+                {
+                    "index": entry.index,
+                    "pci": entry.pci,
+                    "port": entry.port,
+                    "netdev": entry.netdev,
+                    "pod": key,
+                    "ifname": ifname,
+                    "carrier": _carrier(link),
+                }
             )
+        pfs.append(
+            {
+                "node": pf.node,
+                "name": pf.name,
+                "path": pf.path,
+                "netns": pf.nodens,
+                "backend": pf.backend,
+                "pci": pf.pci,
+                "mtu": pf.mtu,
+                "resource": pf.resource,
+                "switch": pf.switch,
+                "port": pf.port,
+                "uplink": pf.uplink,
+                "carrier": _carrier(on_node.get(pf.name)) if not pf.vfs else None,
+                "vfs": vfs,
+            }
+        )
+    pod_rows = []
+    for key, (pod, links) in pods.items():
+        pod_rows.append(
+            {
+                "key": key,
+                "node": pod.node,
+                "netns": pod.netns,
+                "container": pod.container or None,
+                "bond": _bond(pod, links) if pod.bond else None,
+                "cables": [cable.to_dict() for cable in pod.cables],
+                "addresses": {name: _inet(link) for name, link in links.items() if _inet(link)},
+            }
+        )
     peers = []
     for name, peer in sorted(state.peers.items()):
-        link = _links(peer.netns).get(peer.device)
-        addrs = [f"{a['local']}/{a['prefixlen']}" for a in (link or {}).get("addr_info", [])]
-        row = (name, peer.switch, peer.vlan or "-", peer.netns, " ".join(addrs) or "-", _carrier(link))
-        peers.append(row)
-    return {"vfs": vfs, "bonds": bonds, "peers": peers}
+        link = _links(peer.netns, present).get(peer.device)
+        peers.append(
+            {
+                "name": name,
+                "netns": peer.netns,
+                "switch": peer.switch,
+                "vlan": peer.vlan or None,
+                "addresses": [f"{a['local']}/{a['prefixlen']}" for a in (link or {}).get("addr_info", [])],
+                "carrier": _carrier(link),
+            }
+        )
+    fabric = state.netns_name("fabric")
+    switches = [{"name": CORE, "netns": fabric, "pf": None}] + [
+        {"name": pf.switch, "netns": fabric, "pf": pf.path} for pf in state.pfs
+    ]
+    return {
+        "name": state.data["name"],
+        "id": state.id,
+        "plugin": state.data.get("plugin"),
+        "nodes": [{"name": name, "netns": ns} for name, ns in nodes.items()],
+        "switches": switches,
+        "pfs": pfs,
+        "pods": pod_rows,
+        "peers": peers,
+    }
 
 
-def render(state: LabState) -> str:
-    got = collect(state)
-    head = f"lab {state.data['name']} (id {state.id}, plugin {state.data.get('plugin', '?')})"
-    vfs = table(got["vfs"], ("NODE", "PF", "BACKEND", "VF", "PCI", "POD", "IFACE", "CARRIER"))
-    bonds = table(got["bonds"], ("POD", "NODE", "BOND", "MODE", "ACTIVE", "SLAVES", "CARRIER", "ADDRESS"))
-    peers = table(got["peers"], ("PEER", "SWITCH", "VLAN", "NETNS", "ADDRESS", "CARRIER"))
-    return f"{head}\n\n{vfs}\n\n{bonds}\n\n{peers}"
+def render(state: LabState, got: dict = None) -> str:
+    got = got or collect(state)
+    head = f"lab {got['name']} (id {got['id']}, plugin {got.get('plugin') or '?'})"
+    vf_rows = []
+    for pf in got["pfs"]:
+        if not pf["vfs"]:
+            vf_rows.append(
+                (pf["node"], pf["name"], pf["backend"], "-", pf["pci"], "(host link)", "-", pf["carrier"])
+            )
+        for vf in pf["vfs"]:
+            ifname = vf["ifname"] if vf["pod"] else vf["netdev"]
+            row = (pf["node"], pf["name"], pf["backend"], vf["index"], vf["pci"], vf["pod"] or "-", ifname)
+            vf_rows.append((*row, vf["carrier"]))
+    pod_rows, bond_rows = [], []
+    for pod in got["pods"]:
+        pod_rows.append((pod["key"], pod["node"], pod["container"] or pod["netns"]))
+        bond = pod["bond"]
+        if not bond:
+            continue
+        slaves = " ".join(f"{s['ifname']}:{s['carrier']}" for s in bond["slaves"])
+        bond_rows.append(
+            (
+                pod["key"],
+                pod["node"],
+                bond["ifname"],
+                bond["mode"],
+                bond["active"] or "-",
+                slaves,
+                bond["carrier"],
+                " ".join(bond["addresses"]) or "-",
+            )
+        )
+    peer_rows = [
+        (p["name"], p["switch"], p["vlan"] or "-", p["netns"], " ".join(p["addresses"]) or "-", p["carrier"])
+        for p in got["peers"]
+    ]
+    tables = [
+        table(vf_rows, ("NODE", "PF", "BACKEND", "VF", "PCI", "POD", "IFACE", "CARRIER")),
+        table(pod_rows, ("POD", "NODE", "NETNS")),
+        table(bond_rows, ("POD", "NODE", "BOND", "MODE", "ACTIVE", "SLAVES", "CARRIER", "ADDRESS")),
+        table(peer_rows, ("PEER", "SWITCH", "VLAN", "NETNS", "ADDRESS", "CARRIER")),
+    ]
+    return "\n\n".join([head, *tables])

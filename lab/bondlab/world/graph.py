@@ -92,22 +92,33 @@ def _quote(text: str) -> str:
     return text.replace('"', "'")
 
 
-def mermaid(lab: dict) -> str:
-    boxes, edges = build(lab)
-    lines = ["graph LR"]
+def _tree_lines(boxes: list, opening, closing: str, leaf) -> list:
+    """The boxes as nested lines, two spaces a level: opening(box), its children, closing; leaf(id, label)."""
+    lines: list = []
 
     def put(item, depth: int) -> None:
         pad = "  " * depth
         if isinstance(item, Box):
-            lines.append(f'{pad}subgraph {item.id}["{_quote(item.label)}"]')
+            lines.append(pad + opening(item))
             for child in item.children:
                 put(child, depth + 1)
-            lines.append(f"{pad}end")
+            lines.append(pad + closing)
         else:
-            lines.append(f'{pad}{item[0]}["{_quote(item[1])}"]')
+            lines.append(pad + leaf(*item))
 
     for box in boxes:
         put(box, 1)
+    return lines
+
+
+def mermaid(lab: dict) -> str:
+    boxes, edges = build(lab)
+    lines = ["graph LR"] + _tree_lines(
+        boxes,
+        lambda box: f'subgraph {box.id}["{_quote(box.label)}"]',
+        "end",
+        lambda node_id, label: f'{node_id}["{_quote(label)}"]',
+    )
     for edge in edges:
         arrow = "===" if edge.bold else "-.-" if edge.down else "---"
         label = f"|{_quote(edge.label)}|" if edge.label else ""
@@ -118,19 +129,12 @@ def mermaid(lab: dict) -> str:
 def dot(lab: dict) -> str:
     boxes, edges = build(lab)
     lines = [f'graph "{_quote(lab["name"])}" {{', "  rankdir=LR;", "  node [shape=box, fontsize=10];"]
-
-    def put(item, depth: int) -> None:
-        pad = "  " * depth
-        if isinstance(item, Box):
-            lines.append(f'{pad}subgraph cluster_{item.id} {{ label="{_quote(item.label)}";')
-            for child in item.children:
-                put(child, depth + 1)
-            lines.append(f"{pad}}}")
-        else:
-            lines.append(f'{pad}{item[0]} [label="{_quote(item[1])}"];')
-
-    for box in boxes:
-        put(box, 1)
+    lines += _tree_lines(
+        boxes,
+        lambda box: f'subgraph cluster_{box.id} {{ label="{_quote(box.label)}";',
+        "}",
+        lambda node_id, label: f'{node_id} [label="{_quote(label)}"];',
+    )
     for edge in edges:
         attrs = [f'label="{_quote(edge.label)}"'] if edge.label else []
         attrs += ["penwidth=3", 'color="darkgreen"'] if edge.bold else []

@@ -1,5 +1,5 @@
-"""The `bondlab` command line: one module per verb group (vm, lab, run, bench, lint), one way into the lab VM
-(cli.forward)."""
+"""The `bondlab` command line: one module per verb group (vm, lab, run, bench, lint, conformance), one
+way into the lab VM (cli.forward)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bondlab import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bondlab.cli import bench, lab, lint, run, vm
+    from bondlab.cli import bench, conformance, lab, lint, run, vm
 
     parser = argparse.ArgumentParser(prog="bondlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"bondlab {__version__}")
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_verbs(sub)
     run.add_verbs(sub)
     lint.add_verbs(sub)
+    conformance.add_verbs(sub)
     return parser
 
 

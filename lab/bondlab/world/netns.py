@@ -49,11 +49,13 @@ class Netns:
         return self.ip_json("-d", "link", "show", "dev", ifname)[0]
 
 
-def create(undo: Undo, role: str) -> Netns:
+def create(undo: Undo, role: str, mark: str = "") -> Netns:
+    """A fresh `bl-<role>-<random>` netns, deleted by `undo`; its `lo` up and carrying `mark` (the alias
+    `clean` finds the lab's leftovers by) when one is given."""
     ns = Netns(names.unique(role))
+    undo.defer(delete, ns.name)  # registered first: a half-made netns is still removed
     run(["ip", "netns", "add", ns.name])
-    undo.defer(delete, ns.name)
-    ns.ip("link", "set", "lo", "up")
+    batch(ns.name, ["link set lo up", *([f"link set lo alias {mark}"] if mark else [])])
     return ns
 
 

@@ -212,7 +212,7 @@ def ipam_failure(ctx):
 
 # --- many pods at once ------------------------------------------------------------------------------------
 
-PODS = int(os.environ.get("BONDLAB_CONFORMANCE_PODS", "20"))
+PODS_ENV = "BONDLAB_CONFORMANCE_PODS"  # how many pods parallel-add-del starts (default 20)
 
 
 @case(
@@ -220,11 +220,11 @@ PODS = int(os.environ.get("BONDLAB_CONFORMANCE_PODS", "20"))
     "spec",
     f"""{SPEC} Section 3: "Plugins must handle being executed concurrently
       across different containers. If necessary, they must implement locking on shared resources (e.g. IPAM
-      databases)" ({PODS} pods: ADD all at once, then DEL all at once).""",
+      databases)" (20 pods, or ${PODS_ENV}: ADD all at once, then DEL all at once).""",
 )
 def parallel(ctx):
     world = ctx.world
-    pods = [world.new_pod() for _ in range(PODS)]
+    pods = [world.new_pod() for _ in range(int(os.environ.get(PODS_ENV, "20")))]
     for pod in pods:
         world.veths(pod, ["net1", "net2"])
     before = {pod.name: world.links(pod) for pod in pods}

@@ -41,9 +41,7 @@ class World:
         self.undo = undo
         self.tmp = tempfile.mkdtemp(prefix="bl-conformance-")
         undo.defer(shutil.rmtree, self.tmp, True)
-        self.host = netns.create(undo, "ch", MARK)
-        self.peer = netns.create(undo, "cq", MARK)
-        self.pod = self.new_pod()
+        self.host, self.peer, self.pod = netns.create_many(undo, ["ch", "cq", "cp"], MARK)
         self.container_id = f"conf-{secrets.token_hex(4)}"
         # The node's own settings for plugins that read them from the runtime's environment (this
         # project's: BONDCNI_*, SECURITY.md). The node's "host links" here are veths, which a node admin

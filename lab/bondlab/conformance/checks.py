@@ -78,44 +78,47 @@ def _interfaces(result: dict, problems: list) -> list:
     return interfaces
 
 
+def _entries(result: dict, key: str, problems: list) -> list:
+    """The objects of the list `key` as (name, object); not a list, or an entry not an object: a problem."""
+    items = result.get(key, [])
+    if not isinstance(items, list):
+        problems.append(f"{key} is not a list")
+        return []
+    found = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict):
+            found.append((f"{key}[{index}]", item))
+        else:
+            problems.append(f"{key}[{index}] is not an object")
+    return found
+
+
+def _prefix_and_hop(entry: dict, what: str, prefix: str, hop: str, problems: list) -> None:
+    """An address in CIDR notation under `prefix` and, if set, a next hop (an address) under `hop`."""
+    _address(entry.get(prefix), f"{what}.{prefix}", problems, cidr=True)
+    if entry.get(hop) not in (None, ""):
+        _address(entry[hop], f"{what}.{hop}", problems, cidr=False)
+
+
 def _ips(result: dict, version: str, interfaces: list, ifname: str, problems: list) -> None:
-    ips = result.get("ips", [])
-    if not isinstance(ips, list):
-        problems.append("ips is not a list")
-        return
     versioned = version < "1.0.0"  # 0.3.x and 0.4.0 name each address's family; 1.0.0 removed it
-    for index, ip in enumerate(ips):
-        what = f"ips[{index}]"
-        if not isinstance(ip, dict):
-            problems.append(f"{what} is not an object")
-            continue
-        _address(ip.get("address"), f"{what}.address", problems, cidr=True)
-        if ip.get("gateway") not in (None, ""):
-            _address(ip["gateway"], f"{what}.gateway", problems, cidr=False)
+    for what, ip in _entries(result, "ips", problems):
+        _prefix_and_hop(ip, what, "address", "gateway", problems)
         family = "6" if ":" in str(ip.get("address", "")) else "4"
         if versioned and ip.get("version") != family:
             problems.append(f"{what}.version {ip.get('version')!r}: a {version} result says {family!r}")
         if not versioned and "version" in ip:
             problems.append(f"{what}.version present: removed from results in 1.0.0")
-        index_ = ip.get("interface")
-        if not _uint(index_) or index_ >= len(interfaces):
-            problems.append(f"{what}.interface {index_!r} is not an index into interfaces")
-        elif interfaces[index_].get("name") != ifname:
-            problems.append(f"{what}.interface points at {interfaces[index_].get('name')!r}, not {ifname!r}")
+        index = ip.get("interface")
+        if not _uint(index) or index >= len(interfaces):
+            problems.append(f"{what}.interface {index!r} is not an index into interfaces")
+        elif interfaces[index].get("name") != ifname:
+            problems.append(f"{what}.interface points at {interfaces[index].get('name')!r}, not {ifname!r}")
 
 
 def _routes_and_dns(result: dict, problems: list) -> None:
-    routes = result.get("routes", [])
-    if not isinstance(routes, list):
-        problems.append("routes is not a list")
-    else:
-        for index, route in enumerate(routes):
-            if not isinstance(route, dict):
-                problems.append(f"routes[{index}] is not an object")
-                continue
-            _address(route.get("dst"), f"routes[{index}].dst", problems, cidr=True)
-            if route.get("gw") not in (None, ""):
-                _address(route["gw"], f"routes[{index}].gw", problems, cidr=False)
+    for what, route in _entries(result, "routes", problems):
+        _prefix_and_hop(route, what, "dst", "gw", problems)
     dns = result.get("dns", {})
     if not isinstance(dns, dict):
         problems.append("dns is not an object")

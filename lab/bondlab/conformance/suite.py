@@ -64,13 +64,20 @@ def run_case(subject: Subject, case) -> CaseResult:
 
 
 def run(subjects: list, cases: list, progress=None) -> list:
+    """Every case that applies to each subject, in order; SIGTERM unwinds the case's world like Ctrl-C."""
+    from bondlab.vm.engine import restore_signal, terminate_as_exception
+
+    previous = terminate_as_exception()
     results = []
-    for subject in subjects:
-        for case in cases:
-            if not applies(case, subject):
-                continue
-            result = run_case(subject, case)
-            results.append(result)
-            if progress:
-                progress(result)
+    try:
+        for subject in subjects:
+            for case in cases:
+                if not applies(case, subject):
+                    continue
+                result = run_case(subject, case)
+                results.append(result)
+                if progress:
+                    progress(result)
+    finally:
+        restore_signal(previous)
     return results

@@ -208,22 +208,39 @@ def check_netns(args: CmdArgs) -> None:
         raise CniError(errors.INVALID_NETNS, "plugin's netns and netns from CNI_NETNS should not be the same")
 
 
-def version_info() -> dict:
-    """VERSION's answer; a built artifact adds buildInfo (the commit it was built from)."""
+def version_info(asked: str = CURRENT_VERSION) -> dict:
+    """VERSION's answer, in the version it was asked in; a built artifact adds buildInfo (the commit it was
+    built from)."""
     from .buildinfo import build_info
 
-    return {"cniVersion": CURRENT_VERSION, "supportedVersions": list(SUPPORTED_VERSIONS), **build_info()}
+    return {"cniVersion": asked, "supportedVersions": list(SUPPORTED_VERSIONS), **build_info()}
 
 
-def _error_version(stdin: bytes) -> str:
-    """The cniVersion an error answers in: the config's, when it is one we speak, else our newest."""
-    from .config import decode
+def _version_in(data: bytes) -> str:
+    """The cniVersion of a request (the config, VERSION's input), when it is one we speak, else our newest."""
+    from .jsonio import loads
 
     try:
-        version = decode(stdin).get("cniVersion")
-    except CniError:
+        obj = loads(data)
+    except (ValueError, RecursionError):
         return CURRENT_VERSION
+    version = obj.get("cniVersion") if isinstance(obj, dict) else None
     return version if version in SUPPORTED_VERSIONS else CURRENT_VERSION
+
+
+def _version_asked(stdin: IO[bytes]) -> str:
+    """VERSION's input version: its answer's cniVersion is "the value of cniVersion specified on input"
+    (SPEC.md, Section 5). A runtime writes its request and closes stdin; a terminal, or a pipe nobody
+    writes to within a second, gets our newest version instead of a hang."""
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, ValueError, OSError):  # an in-memory stream (tests)
+        return _version_in(stdin.read())
+    import select
+
+    if os.isatty(fd) or not select.select([fd], [], [], 1.0)[0]:
+        return CURRENT_VERSION
+    return _version_in(os.read(fd, 65536))
 
 
 def _load_settings(command: str, env: Mapping[str, str], log: Log) -> Settings:
@@ -250,7 +267,7 @@ def dispatch(
     try:
         command = env.get("CNI_COMMAND", "")
         if command == "VERSION":
-            _emit(stdout, version_info())
+            _emit(stdout, version_info(_version_asked(stdin)))
             return 0
         try:
             data = stdin.read() if command else b""
@@ -274,14 +291,14 @@ def dispatch(
         return 0
     except CniError as exc:
         log.error(f"code {exc.code}: {exc.msg}" + (f" ({exc.details})" if exc.details else ""))
-        _emit(stdout, exc.to_dict(_error_version(data)))
+        _emit(stdout, exc.to_dict(_version_in(data)))
         return 1
     except Exception as exc:  # the last resort: a traceback goes to the log, never to stdout
         import traceback
 
         log.error("unexpected error: " + traceback.format_exc())
         err = CniError(errors.INTERNAL, f"internal error: {type(exc).__name__}: {exc}")
-        _emit(stdout, err.to_dict(_error_version(data)))
+        _emit(stdout, err.to_dict(_version_in(data)))
         return 1
     finally:
         log.close()

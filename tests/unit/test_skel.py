@@ -2,12 +2,18 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from bondcni import errors, skel
 from bondcni.errors import CniError
 
+PLUGIN_DIR = Path(skel.__file__).resolve().parents[1]
 CONF = json.dumps({"cniVersion": "1.0.0", "name": "n", "type": "bond"}).encode()
 FULL_ENV = {
     "CNI_COMMAND": "ADD",
@@ -60,13 +66,41 @@ def test_unknown_command():
     assert rc == 1 and json.loads(out) == want
 
 
-def test_version_ignores_stdin_and_env():
-    rc, out, _, _ = run({"CNI_COMMAND": "VERSION"}, stdin=b"garbage")
+@pytest.mark.parametrize(
+    "stdin,answered",
+    [
+        (b'{"cniVersion": "0.4.0"}', "0.4.0"),  # "cniVersion: The value of cniVersion specified on input"
+        (b'{"cniVersion": "0.2.0"}', "1.1.0"),  # one we do not speak: our newest
+        (b"garbage", "1.1.0"),
+        (b"", "1.1.0"),
+    ],
+)
+def test_version_answers_in_the_version_asked_and_ignores_env(stdin, answered):
+    rc, out, _, _ = run({"CNI_COMMAND": "VERSION"}, stdin=stdin)
     assert rc == 0
     assert json.loads(out) == {
-        "cniVersion": "1.1.0",
+        "cniVersion": answered,
         "supportedVersions": ["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"],
     }
+
+
+def test_version_does_not_wait_for_a_stdin_nobody_writes(tmp_path):
+    """A person running VERSION by hand (stdin a terminal or an idle pipe) gets an answer, not a hang."""
+    read_end, write_end = os.pipe()
+    try:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "bondcni"],
+            stdin=read_end,
+            capture_output=True,
+            env={"CNI_COMMAND": "VERSION", "PYTHONPATH": str(PLUGIN_DIR)},
+            timeout=30,
+        )
+        assert time.monotonic() - started < 20
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["cniVersion"] == "1.1.0"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The `bondlab` command line: one module per verb group (vm, lab, actions, tools, run, bench, lint), one
-way into the lab VM (cli.forward)."""
+"""The `bondlab` command line: one module per verb group (vm, lab, actions, tools, run, bench, lint,
+conformance), one way into the lab VM (cli.forward)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from bondlab import __version__
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bondlab.cli import actions, bench, lab, lint, run, tools, vm
+    from bondlab.cli import actions, bench, conformance, lab, lint, run, tools, vm
 
     parser = argparse.ArgumentParser(prog="bondlab", description=__doc__)
     parser.add_argument("--version", action="version", version=f"bondlab {__version__}")
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     tools.add_verbs(sub, common)
     run.add_verbs(sub)
     lint.add_verbs(sub)
+    conformance.add_verbs(sub)
     return parser
 
 

@@ -60,10 +60,9 @@ def find(plugin_type: str, cni_path: list) -> str:
     raise CniError(plugin_type, "ADD", 1, f"failed to find plugin {plugin_type!r} in path {cni_path}")
 
 
-def exec_plugin(command: str, config: dict, rt: Runtime) -> dict:
-    plugin_type = config.get("type", "?")
-    path = find(plugin_type, rt.cni_path)
-    env = {
+def cni_env(command: str, rt: Runtime) -> dict:
+    """The environment a runtime execs a plugin with (CNI_* from `rt`, plus its extra variables)."""
+    return {
         "PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"),
         "CNI_COMMAND": command,
         "CNI_CONTAINERID": rt.container_id,
@@ -73,16 +72,22 @@ def exec_plugin(command: str, config: dict, rt: Runtime) -> dict:
         "CNI_PATH": os.pathsep.join(rt.cni_path),
         **rt.extra_env,
     }
-    preexec = (lambda: enter_netns(rt.host_netns)) if rt.host_netns else None
+
+
+def spawn(path: str, stdin: bytes, env: dict, host_netns: Optional[str], timeout: float):
+    """Exec the plugin binary `path` once, in the netns `host_netns` (None: this one), as a runtime does:
+    config on stdin, `env` as its whole environment. Raises subprocess.TimeoutExpired (the plugin killed)."""
+    preexec = (lambda: enter_netns(host_netns)) if host_netns else None
+    return subprocess.run(
+        [path], input=stdin, env=env, capture_output=True, timeout=timeout, preexec_fn=preexec
+    )
+
+
+def exec_plugin(command: str, config: dict, rt: Runtime) -> dict:
+    plugin_type = config.get("type", "?")
+    path = find(plugin_type, rt.cni_path)
     try:
-        proc = subprocess.run(
-            [path],
-            input=json.dumps(config).encode(),
-            env=env,
-            capture_output=True,
-            timeout=rt.timeout,
-            preexec_fn=preexec,
-        )
+        proc = spawn(path, json.dumps(config).encode(), cni_env(command, rt), rt.host_netns, rt.timeout)
     except subprocess.TimeoutExpired:
         raise CniError(plugin_type, command, 999, f"no answer within {rt.timeout:g} s; killed") from None
     out = proc.stdout.decode(errors="replace").strip()

@@ -159,18 +159,21 @@ def write_json(results: list, path: str) -> None:
         json.dump([r.as_dict() for r in results], stream, indent=1)
 
 
-def write_junit(results: list, path: str) -> None:
+def write_junit(results: list, path: str, suite: str = "scenarios") -> None:
+    """JUnit XML of results with a `path` (the test's name), `status` (passed, failed, xfailed, xpassed,
+    skipped, error), `message` and `seconds`: scenario results, conformance cases."""
     failures = sum(r.status in ("failed", "xpassed") for r in results)
     errors = sum(r.status == "error" for r in results)
+    skipped = sum(r.status == "skipped" for r in results)
     total = sum(r.seconds for r in results)
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
-        f'<testsuites><testsuite name="bondlab-scenarios" tests="{len(results)}" failures="{failures}" '
-        f'errors="{errors}" skipped="0" time="{total:.2f}">',
+        f'<testsuites><testsuite name="bondlab-{suite}" tests="{len(results)}" failures="{failures}" '
+        f'errors="{errors}" skipped="{skipped}" time="{total:.2f}">',
     ]
     for r in results:
         lines.append(
-            f'  <testcase classname={quoteattr("scenarios")} name={quoteattr(r.path)} time="{r.seconds:.2f}">'
+            f'  <testcase classname={quoteattr(suite)} name={quoteattr(r.path)} time="{r.seconds:.2f}">'
         )
         text = escape(r.message or "")
         if r.status in ("failed", "xpassed"):
@@ -185,6 +188,8 @@ def write_junit(results: list, path: str) -> None:
             lines.append(
                 f"    <system-out>expected failure: {escape(r.expect_failure or '')}\n{text}</system-out>"
             )
+        elif r.status == "skipped":
+            lines.append(f"    <skipped message={quoteattr((r.message or 'skipped').splitlines()[0])}/>")
         lines.append("  </testcase>")
     lines.append("</testsuite></testsuites>")
     with open(path, "w") as stream:

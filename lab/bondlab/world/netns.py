@@ -49,27 +49,35 @@ class Netns:
         return self.ip_json("-d", "link", "show", "dev", ifname)[0]
 
 
-def create(undo: Undo, role: str) -> Netns:
-    ns = Netns(names.unique(role))
-    run(["ip", "netns", "add", ns.name])
-    undo.defer(delete, ns.name)
-    ns.ip("link", "set", "lo", "up")
-    return ns
+def create(undo: Undo, role: str, mark: str = "") -> Netns:
+    """A fresh `bl-<role>-<random>` netns, deleted by `undo`; its `lo` up and carrying `mark` (the alias
+    `clean` finds the lab's leftovers by) when one is given."""
+    return create_many(undo, [role], mark)[0]
 
 
-def delete(name: str) -> None:
+def create_many(undo: Undo, roles: list, mark: str = "") -> list:
+    """A netns per role, as `create` makes one, added in one `ip -batch` and deleted by `undo` in one."""
+    made = [Netns(names.unique(role)) for role in roles]
+    undo.defer(delete, *[ns.name for ns in made])  # registered first: a half-made netns is still removed
+    batch("", [f"netns add {ns.name}" for ns in made])
+    for ns in made:
+        batch(ns.name, ["link set lo up", *([f"link set lo alias {mark}"] if mark else [])])
+    return made
+
+
+def delete(*names_: str) -> None:
     # Deleting a netns drops its links (veth peers elsewhere go with them); a second delete is harmless.
     # `ip netns add/del` keep /run/netns/NAME: a stat, not an `ip netns list` process per netns.
-    if os.path.exists(f"/run/netns/{name}"):
-        run(["ip", "netns", "del", name])
+    batch("", [f"netns del {name}" for name in names_ if os.path.exists(f"/run/netns/{name}")])
 
 
 def batch(ns: str, lines: list, timeout: float = 300, tool: str = "ip") -> None:
-    """Many `ip` commands in one process (`ip -n NS -batch -`); stops at the first failing line."""
+    """Many `ip` commands in one process (`ip -n NS -batch -`, ns "": this netns); stops at the first
+    failing line."""
     if not lines:
         return
     proc = subprocess.run(
-        [tool, "-n", ns, "-batch", "-"],
+        [tool, *(["-n", ns] if ns else []), "-batch", "-"],
         input="\n".join(lines) + "\n",
         capture_output=True,
         text=True,
@@ -77,7 +85,7 @@ def batch(ns: str, lines: list, timeout: float = 300, tool: str = "ip") -> None:
     )
     if proc.returncode != 0:
         said = (proc.stderr or proc.stdout).strip()
-        raise CommandError(f"`{tool} -n {ns} -batch` failed: {said}")
+        raise CommandError(f"`{tool} -n {ns or '(this netns)'} -batch` failed: {said}")
 
 
 def tc_batch(ns: str, lines: list, timeout: float = 300) -> None:

@@ -1,0 +1,102 @@
+"""What a case gets: the plugin under test (its binary and what kind of interface plugin it is) in the
+case's world, and the runtime's moves on it (ADD, CHECK, DEL ... through the exec protocol)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from bondlab.conformance.driver import Call, call
+from bondlab.conformance.registry import Fail, expect
+from bondlab.conformance.world import NETWORK, World, ipam_speaks
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A plugin binary and its kind: `bond`, or a reference interface plugin the generic cases also run
+    against (macvlan, host-device: the kind is the binary's name)."""
+
+    path: str
+    kind: str = "bond"
+
+    @classmethod
+    def of(cls, path: str) -> Subject:
+        base = os.path.basename(path)
+        return cls(os.path.abspath(path), base if base in KINDS else "bond")
+
+    @property
+    def ifname(self) -> str:
+        return "bond0" if self.kind == "bond" else "net0"
+
+
+def _bond(world: World) -> dict:
+    world.veths(world.pod, ["net1", "net2"])
+    return {
+        "type": "bond",
+        "mode": "active-backup",
+        "miimon": "100",
+        "linksInContainer": True,
+        "links": [{"name": "net1"}, {"name": "net2"}],
+    }
+
+
+def _macvlan(world: World) -> dict:
+    world.veths(world.host, ["eth1"])
+    return {"type": "macvlan", "master": "eth1", "mode": "bridge"}
+
+
+def _host_device(world: World) -> dict:
+    world.veths(world.host, ["eth1"])
+    return {"type": "host-device", "device": "eth1"}
+
+
+# Per kind: make the links the plugin needs in the world, return its plugin config (without version,
+# name and IPAM).
+KINDS = {"bond": _bond, "macvlan": _macvlan, "host-device": _host_device}
+
+
+class Context:
+    def __init__(self, subject: Subject, world: World) -> None:
+        self.subject, self.world = subject, world
+        self.ifname = subject.ifname
+        self.base = KINDS[subject.kind](world)
+        self.rt = world.runtime(self.ifname)
+
+    def config(self, version: str = "1.0.0", ipam: bool = True, **fields) -> dict:
+        """The plugin's config for this world: `fields` laid over its base (a None value drops a key). No
+        IPAM for a version the node's IPAM plugin does not speak (the delegate gets the same config)."""
+        conf = {"cniVersion": version, "name": NETWORK, **self.base}
+        if ipam and ipam_speaks(version):
+            conf["ipam"] = self.world.ipam()
+        conf.update(fields)
+        return {k: v for k, v in conf.items() if v is not None}
+
+    def call(self, command: str, config, rt=None, **kw) -> Call:
+        return call(self.subject.path, command, config, rt or self.rt, **kw)
+
+    def add(self, config: dict, rt=None) -> dict:
+        """ADD that must succeed: its result (and, in the case's own pod, CNI_IFNAME made)."""
+        got = self.call("ADD", config, rt)
+        if not got.ok or not isinstance(got.json, dict):
+            raise Fail(f"ADD failed: {got}")
+        if rt is None:
+            expect(self.world.link(self.world.pod, self.ifname), f"ADD succeeded but made no {self.ifname}")
+        return got.json
+
+    def unchanged(self, before: dict, what: str) -> None:
+        """The node and the pod as in `before` (a world snapshot), else Fail saying what changed."""
+        after = self.world.snapshot()
+        expect(after == before, f"{what}: {self.world.difference(before, after)}")
+
+    def must(self, command: str, config: dict, rt=None, **kw) -> Call:
+        got = self.call(command, config, rt, **kw)
+        if not got.ok:
+            raise Fail(f"{command} failed: {got}")
+        return got
+
+    def with_prev(self, config: dict, result: Optional[dict]) -> dict:
+        """The config a runtime sends on CHECK and DEL after an ADD (prevResult from 0.4.0 on)."""
+        if result is None or config.get("cniVersion", "") < "0.4.0":
+            return config
+        return {**config, "prevResult": result}

@@ -220,6 +220,8 @@ def _version_in(data: bytes) -> str:
     """The cniVersion of a request (the config, VERSION's input), when it is one we speak, else our newest."""
     from .jsonio import loads
 
+    if not data.strip():  # nothing asked (VERSION from a shell, /dev/null): not a syntax error to explain
+        return CURRENT_VERSION
     try:
         obj = loads(data)
     except (ValueError, RecursionError):

@@ -82,12 +82,15 @@ def test_byte_code_has_the_future_flag_but_imports_no_future(artifact):
     assert all("__future__" not in marshal.loads(c).co_names for _, c in code.values())
 
 
-def test_the_version_exec_loads_neither_os_nor_future(artifact):
+@pytest.mark.parametrize("request_text", ['{"cniVersion": "1.0.0"}', ""])
+def test_the_version_exec_loads_neither_os_nor_future(artifact, request_text):
     argv = [sys.executable, "-X", "importtime", "-ISc", archive.LAUNCH_CODE, str(artifact)]
-    proc = subprocess.run(argv, capture_output=True, text=True, env={"CNI_COMMAND": "VERSION"}, check=True)
+    env = {"CNI_COMMAND": "VERSION"}
+    proc = subprocess.run(argv, input=request_text, capture_output=True, text=True, env=env, check=True)
+    assert json.loads(proc.stdout)["cniVersion"] == ("1.0.0" if request_text else "1.1.0")
     loaded = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "bondcni.skel" in loaded and "zipimport" in loaded  # (zipimport: the interpreter's own start)
-    assert not loaded & {"os", "posixpath", "_collections_abc", "__future__", "runpy"}, sorted(loaded)
+    assert not loaded & {"os", "posixpath", "_collections_abc", "__future__", "runpy", "json"}, sorted(loaded)
 
 
 def test_version_names_the_commit(artifact):

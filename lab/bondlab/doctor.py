@@ -1,6 +1,6 @@
 """`bondlab doctor`: what this machine can do for the lab, and the exact command that fixes each gap.
 
-Only the standard library is used, so `PYTHONPATH=lab python3 -m bondlab doctor --fix` works on a
+Only the standard library is used, so `PYTHONPATH=lab:plugin python3 -m bondlab doctor --fix` works on a
 fresh machine before any venv exists (the ./dev script does exactly that).
 """
 

@@ -174,3 +174,15 @@ def test_every_command_names_a_function_of_its_module():
     assert set(COMMANDS) == {"ADD", "DEL", "CHECK", "GC", "STATUS"}
     for module, function in COMMANDS.values():
         assert callable(getattr(importlib.import_module(f"bondcni.{module}"), function))
+
+
+def test_the_command_line_loads_with_the_stdlib_alone():
+    """./dev runs `PYTHONPATH=lab:plugin python3 -m bondlab doctor --fix` before any venv exists: building
+    bondlab's parser (every verb module) may import the plugin (stdlib only) but no third-party package."""
+    repo = PKG.parent.parent
+    code = (
+        f"import sys; sys.path[:0] = [{str(repo / 'lab')!r}, {str(repo / 'plugin')!r}]\n"
+        "from bondlab.cli.main import build_parser\nbuild_parser()\n"
+        "import bondlab.doctor\n"
+    )
+    subprocess.run([sys.executable, "-S", "-c", code], check=True, capture_output=True, text=True)

@@ -175,3 +175,27 @@ def test_bond_events_are_mii_changes_per_slave_and_failovers_naming_the_new_acti
         (21, "net2", "active"),
         (40, "net1", "MII up"),
     ]
+
+
+def test_gratuitous_arps_and_unsolicited_nas_are_told_apart_by_scapy():
+    from scapy.layers.inet6 import ICMPv6ND_NA, IPv6
+    from scapy.layers.l2 import ARP, Ether
+
+    def nd(solicited: int, override: int) -> str:
+        frame = Ether(src="02:00:00:00:00:02", dst="33:33:00:00:00:01") / IPv6(src="fe80::2", dst="ff02::1")
+        return bytes(frame / ICMPv6ND_NA(tgt="fe80::2", S=solicited, O=override)).hex()
+
+    request = bytes(Ether() / ARP(psrc="10.0.0.2", pdst="10.0.0.1")).hex()
+    taps = [
+        ("peer gw", False, "arp", 0, 0, 110, garp_frame(b"\x0a\x00\x00\x02")),
+        ("peer gw", False, "arp", 0, 0, 120, request),  # an ARP request for another address: not gratuitous
+        ("peer gw", False, "nd", 0, 0, 130, nd(0, 1)),  # unsolicited NA
+        ("peer gw", False, "nd", 0, 0, 140, nd(1, 1)),  # an answer to a solicitation: not unsolicited
+        ("peer gw", True, "nd", 0, 0, 150, nd(0, 1)),  # the peer's own
+        ("peer gw", False, "arp", 0, 0, 160, garp_frame(b"\x0a\x00\x00\x02")),
+    ]
+    assert traffic.notices(taps, "peer gw", 100, "garp") == [110, 160]
+    assert traffic.notices(taps, "peer gw", 100, "garp", before=160) == [110]
+    assert traffic.notices(taps, "peer gw", 100, "na") == [130, 150]
+    assert traffic.notices(taps, "peer gw", 100, "na", incoming=True) == [130]
+    assert traffic.notice(nd(0, 1)) == ("na", "fe80::2") and traffic.notice(request) == ("", "")

@@ -7,7 +7,7 @@ It does three things in one poll loop, with the stdlib only (no scapy on the hot
 - receives every probe sent to it, with the kernel's receive timestamp (SO_TIMESTAMPNS);
 - taps interfaces (AF_PACKET with a classic BPF filter): probes seen on a switch port (which slave carried
   which probe), ARP (gratuitous ARP: sender IP == target IP), IPv6 ND and LACPDUs, each with the kernel's
-  timestamp. Raw LACPDU and ARP frames are kept (hex) for scapy to dissect later, off the hot path.
+  timestamp. Every ARP, ND and LACPDU frame is kept (hex) for scapy to dissect later, off the hot path.
 
 Timestamps are CLOCK_REALTIME ns (what SO_TIMESTAMPNS gives); every helper and the runner share one kernel,
 so the runner's action marks (time.time_ns()) are on the same clock.
@@ -58,7 +58,6 @@ IFLA_BOND_ACTIVE_SLAVE = 2  # in IFLA_INFO_DATA of a bond
 IFF_LOWER_UP = 1 << 16
 NLMSG = struct.Struct("=IHHII")
 IFINFO = struct.Struct("=BxHiII")
-KEEP_RAW = 400  # ARP/LACP frames kept raw per tap (enough for GARP/LACPDU checks)
 
 
 def bpf_program(port: int) -> bytes:
@@ -159,7 +158,6 @@ class Helper:
         self.sent = {str(f["flow"]): [] for f in self.flows}
         self.recv: dict = {}
         self.taps: list = []  # [tap label, outgoing?, kind, flow, seq, ts, extra]
-        self.raw_kept: dict = {}
         self.sending = True
         self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         _big_buffer(self.rx)
@@ -232,10 +230,7 @@ class Helper:
                 if etype == 0x86DD and data[54] not in (135, 136):
                     continue
                 kind = {0x0806: "arp", 0x8809: "lacp"}.get(etype, "nd")
-                kept = self.raw_kept.get(label, 0)
-                raw = data.hex() if kept < KEEP_RAW else ""
-                self.raw_kept[label] = kept + 1
-                self.taps.append((label, out, kind, 0, 0, ts, raw))
+                self.taps.append((label, out, kind, 0, 0, ts, data.hex()))
 
     # -- send ------------------------------------------------------------------------------------
     def _send_due(self, start: int, now: int) -> int:

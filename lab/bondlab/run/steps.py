@@ -70,6 +70,7 @@ STEPS = {
         _judged("spread", judge.spread),
         _judged("carriedBy", judge.carried_by),
         _judged("garp", judge.garp),
+        _judged("unsolicitedNa", judge.unsolicited_na),
         _judged("lacpdu", judge.lacpdu),
     )
 }

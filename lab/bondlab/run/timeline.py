@@ -127,10 +127,15 @@ class Timeline:
     def flows_named(self, name: Optional[str]) -> list:
         return [f for f in self.flows if name in (None, f.name)]
 
-    def window_of(self, flow, action: int):
+    def window_bounds(self, action: int) -> tuple:
+        """[start, end) ns of an action's traffic window: from its start to the next action's, or to the end
+        of the probes (action -1: from when the probes started)."""
         start = self.actions[action].t if action >= 0 else self.traffic.started
         later = [a.t for a in self.actions if a.t > start]
-        end = later[0] if later else self.traffic.stopped
+        return start, later[0] if later else self.traffic.stopped
+
+    def window_of(self, flow, action: int):
+        start, end = self.window_bounds(action)
         return traffic.window(
             self.traffic.sent(flow),
             self.traffic.received(flow),
@@ -169,7 +174,8 @@ class Timeline:
 
     def kernel_events(self) -> list:
         """[ms after the probes started, pod, slave, what] for every bonded pod, in time order: its slaves'
-        MII changes and its failovers (traffic.bond_events; read times), and the GARP/NA its slaves sent
+        MII changes and its failovers (traffic.bond_events; read times), and the gratuitous ARPs and
+        unsolicited NAs its slaves sent
         into the switch (kernel times): the marks of the report's timelines."""
         tr, out = self.traffic, []
         entering = [t for t in tr.tap_events() if not t[1]]  # tapped entering the switch: sent by the pod
@@ -178,10 +184,9 @@ class Timeline:
                 continue
             got = traffic.bond_events(tr.link_events(pod.netns), pod.bond, list(pod.slaves))
             for slave in pod.slaves:
-                got += [
-                    (ts, slave, "GARP/NA")
-                    for ts in traffic.garps(entering, f"{pod.name}/{slave}", tr.started)
-                ]
+                for what, mark in (("garp", "GARP"), ("na", "NA")):
+                    stamps = traffic.notices(entering, f"{pod.name}/{slave}", tr.started, what)
+                    got += [(ts, slave, mark) for ts in stamps]
             out += [[ms_after(ts, tr.started), pod.name, slave, what] for ts, slave, what in got]
         return sorted(out)
 

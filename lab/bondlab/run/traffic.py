@@ -7,7 +7,8 @@ Figures, per flow and per time window (a step: from one action to the next):
   window (t_send(first after) - t_send(last before), the reference's method; 1 ms at 1000/s when nothing
   is lost);
 - carriers: which tapped switch port carried each delivered probe (per-slave accounting);
-- first GARP / unsolicited NA seen by a peer after a time; LACPDUs per switch port;
+- gratuitous ARPs and unsolicited NAs (apart) seen by a peer after a time; LACPDUs per switch port, with
+  their actor and partner states;
 - stall: the longest pause of the sender inside the window. The schedule is absolute, so a sender the
   scheduler starved sends the probes it owes in a burst afterwards: they are delivered and count as neither
   lost nor outage. A stall longer than STALL_LIMIT_MS makes the window's outage/lost figures a measurement
@@ -19,6 +20,7 @@ Figures, per flow and per time window (a step: from one action to the next):
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -291,19 +293,15 @@ def outage_verdict(w: Window, low_ms, high_ms) -> str:
 
 def failover_times(events: list, taps: list, bond: str, slaves: list, after: int, before: int) -> dict:
     """When the kernel failed over after `after` (ns), before `before`: `garp_ns`, the kernel timestamp of the
-    first gratuitous ARP/NA entering the switch from one of the pod's slave ports (`slaves`: tap labels);
+    first gratuitous ARP entering the switch from one of the pod's slave ports (`slaves`: tap labels);
     `event_ns`, the read time of the first IFLA_EVENT_BONDING_FAILOVER of `bond` in the pod's netns."""
     out = {"garp_ns": 0, "event_ns": 0}
     for ts, name, event, *_rest in events:
         if name == bond and event == IFLA_EVENT_BONDING_FAILOVER and after <= ts < before:
             out["event_ns"] = ts
             break
-    firsts = [
-        stamp
-        for label in slaves
-        for stamp in garps([t for t in taps if not t[1]], label, after)
-        if stamp < before
-    ]
+    entering = [t for t in taps if not t[1]]
+    firsts = [stamp for label in slaves for stamp in notices(entering, label, after, "garp", before)]
     out["garp_ns"] = min(firsts, default=0)
     return out
 
@@ -327,24 +325,63 @@ def bond_events(events: list, bond: str, slaves: list) -> list:
     return out
 
 
-def garps(events: list, label: str, after: int, ip: str = "") -> list:
-    """Timestamps of gratuitous ARPs (sender IP == target IP) and unsolicited NAs on one tap after `after`."""
-    out = []
-    for tap, _out, kind, _f, _s, ts, raw in events:
-        if tap != label or ts < after or not raw:
-            continue
-        frame = bytes.fromhex(raw)
-        if kind == "arp" and len(frame) >= 42:
-            sip, tip = frame[28:32], frame[38:42]
-            if sip == tip and (not ip or ".".join(str(b) for b in sip) == ip):
-                out.append(ts)
-        elif kind == "nd" and len(frame) > 54 and frame[54] == 136:
-            out.append(ts)
-    return out
+def notices(
+    events: list, label: str, after: int, what: str = "garp", before: int = 1 << 62, incoming: bool = False
+) -> list:
+    """Kernel timestamps in [after, before) of one kind of peer notification on one tap: `what` "garp", a
+    gratuitous ARP (sender IP == target IP), or "na", an unsolicited NA (ICMPv6 136, solicited flag clear,
+    override set); `incoming`: only frames the tapped interface received (a peer hearing the bond)."""
+    return [
+        ts
+        for tap, out, kind, _f, _s, ts, raw in events
+        if tap == label
+        and after <= ts < before
+        and kind in ("arp", "nd")
+        and raw
+        and not (incoming and out)
+        and notice(raw)[0] == what
+    ]
+
+
+def garps(events: list, label: str, after: int) -> list:
+    """Timestamps of the gratuitous ARPs on one tap after `after`."""
+    return notices(events, label, after, "garp")
+
+
+@functools.lru_cache(maxsize=4096)
+def notice(raw: str) -> tuple:
+    """(what, IP) of a tapped ARP/ND frame (hex), dissected with scapy: ("garp", sender IP) for a
+    gratuitous ARP, ("na", target) for an unsolicited NA, ("", "") for any other. Cached: a frame is
+    asked about once per expectation and picture."""
+    from scapy.layers.inet6 import ICMPv6ND_NA
+    from scapy.layers.l2 import ARP, Ether
+
+    frame = Ether(bytes.fromhex(raw))
+    arp = frame.getlayer(ARP)
+    if arp is not None:
+        return ("garp", arp.psrc) if arp.psrc == arp.pdst else ("", "")
+    na = frame.getlayer(ICMPv6ND_NA)
+    if na is not None and not na.S and na.O:
+        return ("na", na.tgt)
+    return ("", "")
+
+
+# IEEE 802.1AX actor/partner state bits, low to high, as scenario files name them
+LACP_BITS = (
+    "activity",
+    "timeout",
+    "aggregation",
+    "synchronization",
+    "collecting",
+    "distributing",
+    "defaulted",
+    "expired",
+)
 
 
 def lacpdus(events: list, label: str, after: int = 0, before: int = 1 << 62) -> list:
-    """LACPDUs seen on a tap in [after, before), dissected with scapy (only its slow-protocols layer)."""
+    """LACPDUs seen on a tap in [after, before), dissected with scapy (only its slow-protocols layer):
+    {ts, outgoing, actor, partner} with the states as sets of LACP_BITS names."""
     from scapy.contrib.lacp import LACP  # noqa: F401  (binds the layer to ethertype 0x8809)
     from scapy.layers.l2 import Ether
 
@@ -354,5 +391,16 @@ def lacpdus(events: list, label: str, after: int = 0, before: int = 1 << 62) -> 
             frame = Ether(bytes.fromhex(raw))
             lacp = frame.getlayer("LACP")
             if lacp is not None:
-                out.append({"ts": ts, "outgoing": outgoing, "actor_state": int(lacp.actor_state)})
+                out.append(
+                    {
+                        "ts": ts,
+                        "outgoing": outgoing,
+                        "actor": lacp_bits(int(lacp.actor_state)),
+                        "partner": lacp_bits(int(lacp.partner_state)),
+                    }
+                )
     return out
+
+
+def lacp_bits(state: int) -> frozenset:
+    return frozenset(name for bit, name in enumerate(LACP_BITS) if state >> bit & 1)

@@ -3,7 +3,8 @@
 On a kernel that cannot bond, the whole run happens in one lab VM boot (`python -m bondlab run ...` in
 the guest, the output directory writable). Two or more `--plugin` binaries run the same scenarios once
 per plugin and add a side-by-side table. Exit status: 0 when every scenario passed (or failed as it was
-expected to), 1 otherwise.
+expected to), 1 otherwise. `--capture all|failed|none` (default failed, all with -v) writes a pcapng of what
+the taps saw per run (run.capture) next to the reports.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"bondlab run: no scenario files in {' '.join(args.paths)}", file=sys.stderr)
         return 2
     plugins = [os.path.abspath(p) for p in args.plugin] or [None]
+    policy = args.capture or ("all" if args.verbose else "failed")
     by_plugin: dict = {}
-    for plugin in plugins:
+    for index, plugin in enumerate(plugins, start=1):
         results = []
         for number, path in enumerate(files, start=1):
             head = f"[{number}/{len(files)}] {os.path.relpath(path)}"
@@ -41,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
                 if args.verbose:
                     print(f"    {text}", file=sys.stderr, flush=True)
 
-            for _ in range(args.repeat):
-                result = runner.run_scenario(path, plugin=plugin, progress=progress)
+            for run in range(1, args.repeat + 1):
+                suffix = (f"-plugin{index}" if len(plugins) > 1 else "") + (
+                    f"-run{run}" if args.repeat > 1 else ""
+                )
+                capture = runner.Capture(policy, args.out, suffix)
+                result = runner.run_scenario(path, plugin=plugin, progress=progress, capture=capture)
                 results.append(result)
                 print(
                     f"{head} {report.STATUS[result.status]} ({result.seconds:.1f} s)",
@@ -78,6 +84,12 @@ def add_verbs(sub) -> None:
         default=None,
         choices=("netns", "docker"),
         help="pod backend for every scenario (default netns)",
+    )
+    p.add_argument(
+        "--capture",
+        choices=("all", "failed", "none"),
+        default=None,
+        help="write OUT/<scenario>.pcapng of every tapped frame of these runs (default failed; -v: all)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="show every step while it runs")
     p.set_defaults(func=run)

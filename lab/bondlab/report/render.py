@@ -207,7 +207,8 @@ def write_all(results: list, directory: str) -> dict:
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
             f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"
-            f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}</td>"
+            f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}"
+            f"{f' <a href={quoteattr(quote(r.capture))}>pcapng</a>' if r.capture else ''}</td>"
             f"<td><pre>{html.escape(r.message or r.description)}</pre></td></tr>"
         )
     page = (
@@ -259,6 +260,10 @@ def write_timeline(r, directory: str, base: str) -> str:
         "<p><a href=index.html>all scenarios</a></p>",
         f"<h1>{html.escape(r.name)}: {STATUS[r.status]}</h1><p>{html.escape(r.description)}</p>",
         f"<pre>{html.escape(r.message)}</pre>" if r.message else "",
+        f"<p>capture: <a href={quoteattr(quote(r.capture))}>{html.escape(r.capture)}</a> (every tapped "
+        "frame; one interface per tap, a comment at each action)</p>"
+        if r.capture
+        else "",
     ]
     for title, name, drawing in figures:
         with open(os.path.join(directory, name), "w") as stream:

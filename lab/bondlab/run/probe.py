@@ -22,6 +22,9 @@ stayed taken for up to ~1 s, the bond's MII commit and failover waited on it (29
 miimon 100) and so did every netlink read of the runner - the lab distorting what it measures. A sender the
 scheduler stalls shows as a stall in its window and is judged as such (run.traffic.outage_verdict).
 
+With `capture` (a path) in its spec it keeps every tapped frame (kernel timestamp, tap, direction, bytes)
+and writes them there when it stops, for the run's pcapng (run.capture).
+
 Control on stdin, one word per line: `stat` prints a JSON line of delivered counts per flow; `stop` stops
 sending, keeps receiving for `drain` seconds, writes the record to `out` and prints `done`.
 Payload: magic b"BLP1", flow id (u16), seq (u32), send time (u64 ns), padding to `size` bytes.
@@ -40,6 +43,7 @@ import sys
 import time
 
 from bondcni import rtnl  # the plugin's attribute decoder (stdlib only)
+from bondlab.run import capture  # stdlib only
 
 MAGIC = b"BLP1"
 HEAD = struct.Struct("!4sHIQ")
@@ -168,6 +172,9 @@ class Helper:
         self.tx.setblocking(False)
         self.tap_socks: dict = {}
         self._filters = []
+        # every tapped frame, for the run's pcapng (run.capture), when the runner asks for one
+        self.frames = [] if spec.get("capture") else None
+        self.tap_index = {tap["label"]: i for i, tap in enumerate(spec.get("taps", []))}
         for tap in spec.get("taps", []):
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             self._filters.append(attach_filter(sock, 0 if tap.get("neighbour_only") else self.port))
@@ -220,6 +227,8 @@ class Helper:
                 return  # ENETDOWN while the port is cut: the tap stays and sees the port come back
             ts = _stamp(anc)
             out = addr[2] == PACKET_OUTGOING
+            if self.frames is not None:
+                self.frames.append((ts, self.tap_index[label], out, data))
             etype = int.from_bytes(data[12:14], "big")
             if etype == 0x0800:
                 off = 14 + (data[14] & 0xF) * 4 + 8
@@ -303,6 +312,8 @@ class Helper:
             "errors": self.errors,
             "links": self.links,
         }
+        if self.frames is not None:
+            capture.dump(self.spec["capture"], self.frames)
         tmp = self.spec["out"] + ".tmp"
         with open(tmp, "w") as stream:
             json.dump(record, stream, separators=(",", ":"))

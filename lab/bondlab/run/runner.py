@@ -7,6 +7,7 @@ import os
 import secrets
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from bondlab import deploy
@@ -14,16 +15,38 @@ from bondlab.cni import libcni
 from bondlab.model import scenario as scenarios
 from bondlab.model.scenario import Scenario
 from bondlab.model.yamlsrc import SourceError
+from bondlab.run import capture as pcapng
 from bondlab.run import traffic
 from bondlab.run.results import ScenarioResult, StepResult
+from bondlab.run.steps import STEPS
 from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import CommandError
 
 
+@dataclass(frozen=True)
+class Capture:
+    """Which runs leave a pcapng (`bondlab run --capture`): "all", "failed" (a run whose outcome is not the
+    one the file expects) or "none"; written as DIRECTORY/<scenario><suffix>.pcapng."""
+
+    policy: str = "none"
+    directory: str = ""
+    suffix: str = ""  # tells repeated runs and plugins apart
+
+    @property
+    def keeps(self) -> bool:
+        return self.policy != "none" and bool(self.directory)
+
+    def wanted(self, failed: bool) -> bool:
+        return self.keeps and (self.policy == "all" or failed)
+
+
 def run_scenario(
-    path: str, plugin: Optional[str] = None, progress: Callable = lambda text: None
+    path: str,
+    plugin: Optional[str] = None,
+    progress: Callable = lambda text: None,
+    capture: Capture = Capture(),
 ) -> ScenarioResult:
     """Run one scenario file; bad input and lab errors become status 'error' with one clear message."""
     began = time.monotonic()
@@ -36,12 +59,13 @@ def run_scenario(
             scen.expect_failure,
         )
         for attempt in range(1, RETRY.attempts + 1):
-            failures = _run(scen, result, plugin, progress)
+            failures = _run(scen, result, plugin, progress, capture)
             if not RETRY.wanted(failures) or attempt == RETRY.attempts:
                 break
             progress(f"attempt {attempt}: measurement error only; running again")
             result.retried.append(result.message)
             result.steps, result.windows, result.connectivity, result.failovers = [], [], [], []
+            result.capture = ""
     except (SourceError, LabError, traffic.TrafficError, CommandError, libcni.CniError) as error:
         result.status, result.message = "error", str(error)
     result.seconds = round(time.monotonic() - began, 2)
@@ -52,7 +76,9 @@ def run_scenario(
     return result
 
 
-def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress: Callable) -> list:
+def _run(
+    scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress: Callable, capture: Capture
+) -> list:
     """One attempt; returns its failures (run.verdicts.Failure, or teardown messages)."""
     prepared = deploy.prepare(scen.documents, backend=scen.backend)
     scenarios.check_names(scen, prepared)
@@ -67,7 +93,7 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
     try:
         tl.open_sockets()
         with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
-            tl.start_traffic(scen.flows, scen.rate, workdir)
+            tl.start_traffic(scen.flows, scen.rate, workdir, capture=capture.keeps)
             total = len(scen.steps)
             for step in scen.steps:
                 sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
@@ -81,6 +107,8 @@ def _run(scen: Scenario, result: ScenarioResult, plugin: Optional[str], progress
             if tl.traffic:
                 tl.stop_traffic(failures)
                 _figures(tl, result)
+                if capture.wanted(bool(failures) != bool(scen.expect_failure)):
+                    _write_capture(tl, result, capture, progress)
     finally:
         tl.close()
         errors = deploy.destroy(state)
@@ -106,6 +134,22 @@ def _deploy_must_fail(
         return
     deploy.destroy(state)
     result.status, result.message = "failed", "deploy succeeded; the scenario expects it to fail"
+
+
+def _write_capture(tl: Timeline, result: ScenarioResult, capture: Capture, progress: Callable) -> None:
+    """The run's pcapng, a comment at each action: where it starts, and when it sent its first link change."""
+    marks = []
+    for sr in result.steps:
+        if STEPS[sr.kind].action:
+            line = sr.where.rsplit(":", 1)[-1]
+            marks.append((sr.t, f"step {sr.index + 1} (line {line}): {sr.text}"))
+            if sr.done_at:
+                marks.append((sr.done_at, f"step {sr.index + 1}: first link change sent"))
+    name = f"{result.name}{capture.suffix}.pcapng"
+    os.makedirs(capture.directory, exist_ok=True)
+    count = pcapng.write(os.path.join(capture.directory, name), tl.traffic.frames(), marks)
+    result.capture = name
+    progress(f"capture: {count} frames in {name}")
 
 
 def _figures(tl: Timeline, result: ScenarioResult) -> None:

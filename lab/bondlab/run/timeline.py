@@ -84,9 +84,10 @@ class Timeline:
         READER.close()
 
     # -- traffic ------------------------------------------------------------------------------
-    def start_traffic(self, flows: list, rate: int, workdir: str) -> None:
+    def start_traffic(self, flows: list, rate: int, workdir: str, capture: bool = False) -> None:
         """Probes for `flows` (spec.traffic.flows mappings) at `rate`/s, and taps at the switch ports of the
-        pods' slaves (per-slave accounting) and on the peers (GARP/NA)."""
+        pods' slaves (per-slave accounting) and on the peers (GARP/NA); `capture`: keep every tapped frame
+        for a pcapng (run.capture)."""
         if not flows:
             return
         names = self.names
@@ -119,7 +120,7 @@ class Timeline:
                         taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
                     except LabError:
                         continue
-        self.traffic = traffic.Traffic(self.flows, taps, workdir)
+        self.traffic = traffic.Traffic(self.flows, taps, workdir, capture=capture)
         self.traffic.start()
         self.traffic.wait_flowing()
         self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {rate}/s")

@@ -28,6 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from bondlab.run import capture
 from bondlab.run.probe import PORT
 
 STALL_LIMIT_MS = 10.0  # 10x the resolution at 1000/s
@@ -70,6 +71,7 @@ class Traffic:
     records: dict = field(default_factory=dict)  # netns -> helper record
     started: int = 0
     stopped: int = 0
+    capture: bool = False  # the helpers keep every tapped frame (frames())
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -84,6 +86,7 @@ class Traffic:
                     {"flow": f.id, "dst": f.dst_ip, "rate": f.rate} for f in self.flows if f.src_ns == ns
                 ],
                 "links": True,
+                "capture": os.path.join(self.workdir, f"{ns}.cap") if self.capture else "",
                 "taps": [
                     {"ifname": t.ifname, "label": t.label, "neighbour_only": t.neighbour_only}
                     for t in self.taps
@@ -174,6 +177,15 @@ class Traffic:
         out = []
         for record in self.records.values():
             out += record["taps"]
+        return out
+
+    def frames(self) -> list:
+        """Every frame the taps saw (run.capture.load's tuples), when started with `capture`."""
+        out = []
+        for ns in self.records:
+            path = os.path.join(self.workdir, f"{ns}.cap")
+            if self.capture and os.path.exists(path):
+                out += capture.load(path, [t.label for t in self.taps if t.netns == ns])
         return out
 
     def link_events(self, netns: str) -> list:

@@ -105,3 +105,14 @@ def test_each_run_of_a_repeated_scenario_gets_its_own_timeline_page(tmp_path):
     assert len(pages) == 4 and pages[-1] == "index.html"
     index = (tmp_path / "index.html").read_text()
     assert all(f"href={page!r}".replace("'", '"') in index for page in pages[:-1])
+
+
+def test_a_run_with_a_capture_links_its_pcapng_from_the_index_and_its_timeline_page(tmp_path):
+    with_capture, without = report_results.run_result("a"), report_results.run_result("b")
+    with_capture.capture = "a.pcapng"
+    render.write_all([with_capture, without], str(tmp_path))
+    index = (tmp_path / "index.html").read_text()
+    assert index.count(">pcapng</a>") == 1 and 'href="a.pcapng"' in index
+    pages = {p.name: p.read_text() for p in tmp_path.glob("*.html") if p.name != "index.html"}
+    linked = [name for name, text in pages.items() if 'href="a.pcapng"' in text]
+    assert len(linked) == 1 and linked[0].startswith("a-"), linked

@@ -34,3 +34,19 @@ def test_frames_round_trip_through_the_helpers_file_and_the_pcapng(tmp_path):
     # the frames the checks dissect are found again in the capture
     taps = [(p.sniffed_on, False, "arp", 0, 0, 0, bytes(p).hex()) for p in packets if ARP in p]
     assert traffic.notices(taps, "test-pod/net1", 0, "garp") == [0]
+
+
+def test_each_action_is_marked_where_it_starts_and_where_it_sent_its_link_change():
+    from bondlab.run.results import StepResult
+    from bondlab.run.runner import action_marks
+
+    steps = [
+        StepResult(0, "expect", "expect activeSlave", "s.yaml:7", t=10, ok=True),
+        StepResult(1, "cut", "cut vf=test-pod/net1", "s.yaml:8", t=20, done_at=25),
+        StepResult(2, "wait", "wait 300ms", "s.yaml:9", t=30),
+    ]
+    assert action_marks(steps) == [
+        (20, "step 2 (line 8): cut vf=test-pod/net1"),
+        (25, "step 2: first link change sent"),
+        (30, "step 3 (line 9): wait 300ms"),
+    ]

@@ -18,7 +18,7 @@ from bondlab.model.yamlsrc import SourceError
 from bondlab.run import capture as pcapng
 from bondlab.run import traffic
 from bondlab.run.results import ScenarioResult, StepResult
-from bondlab.run.steps import STEPS
+from bondlab.run.steps import ACTIONS
 from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
 from bondlab.world.labstate import LabError
@@ -137,19 +137,26 @@ def _deploy_must_fail(
 
 
 def _write_capture(tl: Timeline, result: ScenarioResult, capture: Capture, progress: Callable) -> None:
-    """The run's pcapng, a comment at each action: where it starts, and when it sent its first link change."""
+    """The run's pcapng, a comment at each action (action_marks)."""
+    name = f"{result.name}{capture.suffix}.pcapng"
+    os.makedirs(capture.directory, exist_ok=True)
+    count = pcapng.write(
+        os.path.join(capture.directory, name), tl.traffic.frames(), action_marks(result.steps)
+    )
+    result.capture = name
+    progress(f"capture: {count} frames in {name}")
+
+
+def action_marks(steps: list) -> list:
+    """[(ns, text)]: each action step's start, and when it sent its first link change."""
     marks = []
-    for sr in result.steps:
-        if STEPS[sr.kind].action:
+    for sr in steps:
+        if sr.kind in ACTIONS:
             line = sr.where.rsplit(":", 1)[-1]
             marks.append((sr.t, f"step {sr.index + 1} (line {line}): {sr.text}"))
             if sr.done_at:
                 marks.append((sr.done_at, f"step {sr.index + 1}: first link change sent"))
-    name = f"{result.name}{capture.suffix}.pcapng"
-    os.makedirs(capture.directory, exist_ok=True)
-    count = pcapng.write(os.path.join(capture.directory, name), tl.traffic.frames(), marks)
-    result.capture = name
-    progress(f"capture: {count} frames in {name}")
+    return marks
 
 
 def _figures(tl: Timeline, result: ScenarioResult) -> None:

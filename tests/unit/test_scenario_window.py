@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from bondcni import rtnl
 from bondlab.run import probe, traffic
 
@@ -199,3 +201,23 @@ def test_gratuitous_arps_and_unsolicited_nas_are_told_apart_by_scapy():
     assert traffic.notices(taps, "peer gw", 100, "na") == [130, 150]
     assert traffic.notices(taps, "peer gw", 100, "na", incoming=True) == [130]
     assert traffic.notice(nd(0, 1)) == ("na", "fe80::2") and traffic.notice(request) == ("", "")
+
+
+def test_sessions_are_accounted_per_slave_and_a_moved_session_is_named():
+    from bondlab.run import judge
+    from bondlab.run.verdicts import ExpectationFailed
+
+    sent = steady(40)
+    carriers = {s: "p/net1" if s % 4 in (0, 2) else "p/net2" for s in range(40)}  # sessions 0, 2 on net1
+    w = traffic.window(sent, recv(range(40), sent), carriers, 0, 40 * MS, 40 * MS, sessions=4)
+    assert w.per_session == [["p/net1"], ["p/net2"], ["p/net1"], ["p/net2"]]
+    assert traffic.sessions_per_slave(w.per_session) == {"p/net1": 2, "p/net2": 2}
+    assert judge.sticky_sessions("f", w) == "f 4 sessions, each on one slave: p/net1 2, p/net2 2"
+    carriers[37] = "p/net1"  # session 1 once on net1
+    moved = traffic.window(sent, recv(range(40), sent), carriers, 0, 40 * MS, 40 * MS, sessions=4)
+    with pytest.raises(ExpectationFailed, match=r"f: 1 of 4 sessions moved: session 1 on p/net1 and p/net2"):
+        judge.sticky_sessions("f", moved)
+    single = traffic.window(sent, recv(range(40), sent), carriers, 0, 40 * MS, 40 * MS)
+    assert single.per_session == []
+    with pytest.raises(ExpectationFailed, match="one session only"):
+        judge.sticky_sessions("f", single)

@@ -45,6 +45,7 @@ def test_each_kind_is_one_entry_with_a_handler_and_consistent_flags():
         "duplicated",
         "spread",
         "carriedBy",
+        "sticky",
         "garp",
         "unsolicitedNa",
         "lacpdu",

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from bondlab.report import pictures
-from bondlab.run.traffic import STALL_LIMIT_MS
+from bondlab.run.traffic import STALL_LIMIT_MS, sessions_per_slave
 from bondlab.util.stats import percentile
 from bondlab.world.inspect import table
 
@@ -32,7 +32,11 @@ def console(results: list) -> str:
         if r.windows:
             rows = []
             for w in r.windows:
-                slaves = " ".join(f"{k}:{v}" for k, v in sorted(w["per_slave"].items()))
+                held = sessions_per_slave(w.get("per_session") or [])
+                slaves = " ".join(
+                    f"{k}:{v}" + (f" ({held.get(k, 0)} sessions)" if held else "")
+                    for k, v in sorted(w["per_slave"].items())
+                )
                 rows.append(
                     (
                         w["action"][:40],

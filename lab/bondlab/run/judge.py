@@ -1,6 +1,6 @@
 """Expectations on traffic, judged after the probes stop over the window of the action they follow (one
-handler per kind, registered in run.steps): outage, lost, duplicated, spread, carriedBy, garp,
-unsolicitedNa, lacpdu.
+handler per kind, registered in run.steps): outage, lost, duplicated, spread, carriedBy,
+sticky, garp, unsolicitedNa, lacpdu.
 
 Each handler reads the timeline's figures; the verdict itself is a pure function of them (tested without a
 kernel in tests/unit/test_run_verdicts.py)."""
@@ -87,6 +87,18 @@ def lacpdus_seen(link: str, seen: list, lo: int, hi: Optional[int], state: dict)
     return f"{said}; last: {shown}"
 
 
+def sticky_sessions(flow: str, w: traffic.Window) -> str:
+    """Every session carried by one slave in the window (no slave changed under it)."""
+    if not w.per_session:
+        raise ExpectationFailed(f"{flow}: one session only (add `sessions: N` to the flow)")
+    moved = {i: labels for i, labels in enumerate(w.per_session) if len(labels) > 1}
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(traffic.sessions_per_slave(w.per_session).items()))
+    if moved:
+        which = "; ".join(f"session {i} on {' and '.join(labels)}" for i, labels in sorted(moved.items())[:6])
+        raise ExpectationFailed(f"{flow}: {len(moved)} of {len(w.per_session)} sessions moved: {which}")
+    return f"{flow} {len(w.per_session)} sessions, each on one slave: {shown}"
+
+
 # -- handlers: (timeline, args, index of the action whose window is judged) -------------------------------
 def _ms(value) -> Optional[float]:
     return value * 1000 if value is not None else None
@@ -126,6 +138,12 @@ def carried_by(tl, args: dict, action: int) -> str:
     return "; ".join(
         shares(f.name, tl.window_of(f, action).per_slave, [args["link"]], share)
         for f in tl.flows_named(args.get("flow"))
+    )
+
+
+def sticky(tl, args: dict, action: int) -> str:
+    return "; ".join(
+        sticky_sessions(f.name, tl.window_of(f, action)) for f in tl.flows_named(args.get("flow"))
     )
 
 

@@ -3,7 +3,9 @@ bondlab.run.probe SPEC.json`), started before a scenario's timeline and stopped 
 
 It does three things in one poll loop, with the stdlib only (no scapy on the hot path):
 - sends sequence-numbered, timestamped UDP probes to each of its flows' destinations at a fixed rate
-  (default 1000/s; the schedule is absolute, so a stalled sender shows as a gap, never as drift);
+  (default 1000/s; the schedule is absolute, so a stalled sender shows as a gap, never as drift); a flow
+  of N `sessions` sends probe seq from source port SESSION_PORT + 64 * flow + seq % N (N 5-tuples for the
+  bond's hash, round-robin, the same ports every run);
 - receives every probe sent to it, with the kernel's receive timestamp (SO_TIMESTAMPNS);
 - taps interfaces (AF_PACKET with a classic BPF filter): probes seen on a switch port (which slave carried
   which probe), ARP (gratuitous ARP: sender IP == target IP), IPv6 ND and LACPDUs, each with the kernel's
@@ -48,6 +50,7 @@ from bondlab.run import capture  # stdlib only
 MAGIC = b"BLP1"
 HEAD = struct.Struct("!4sHIQ")
 PORT = 47001
+SESSION_PORT = 40000  # + 64 * flow id + session: the source ports of a flow's sessions
 SO_TIMESTAMPNS = 35
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
@@ -170,6 +173,8 @@ class Helper:
         self.rx.setblocking(False)
         self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.tx.setblocking(False)
+        # a flow of N sessions sends probe seq from socket seq % N, each bound to its own source port
+        self.senders = {str(f["flow"]): self._senders(f) for f in self.flows}
         self.tap_socks: dict = {}
         self._filters = []
         # every tapped frame, for the run's pcapng (run.capture), when the runner asks for one
@@ -191,6 +196,18 @@ class Helper:
             _big_buffer(self.nl)
             self.nl.bind((0, RTMGRP_LINK))
             self.nl.setblocking(False)
+
+    def _senders(self, flow: dict) -> list:
+        count = flow.get("sessions", 1)
+        if count == 1:
+            return [self.tx]
+        out = []
+        for i in range(count):  # fixed ports: the hash of each 5-tuple, so which slave, is the same each run
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("0.0.0.0", SESSION_PORT + flow["flow"] * 64 + i))
+            sock.setblocking(False)
+            out.append(sock)
+        return out
 
     def _drain_nl(self) -> None:
         while True:
@@ -248,12 +265,13 @@ class Helper:
         for flow in self.flows:
             period = 1_000_000_000 // flow.get("rate", 1000)
             times = self.sent[str(flow["flow"])]
+            senders = self.senders[str(flow["flow"])]
             while start + len(times) * period <= now:
                 seq = len(times)
                 stamp = time.time_ns()
                 payload = HEAD.pack(MAGIC, flow["flow"], seq, stamp).ljust(self.size, b"\0")
                 try:
-                    self.tx.sendto(payload, (flow["dst"], self.port))
+                    senders[seq % len(senders)].sendto(payload, (flow["dst"], self.port))
                 except OSError as error:  # no route/neighbour while a bond has no slave: a lost probe
                     if len(self.errors) < 20:
                         self.errors.append(f"{flow['dst']}: {error.strerror}")

@@ -105,7 +105,11 @@ class Timeline:
                 if not src_addrs:
                     raise traffic.TrafficError(f"traffic cannot start: {src} has no IPv4 address")
                 fid += 1
-                self.flows.append(traffic.Flow(fid, src, dst, src_ns, dst_ns, ip, raw.get("rate", rate)))
+                self.flows.append(
+                    traffic.Flow(
+                        fid, src, dst, src_ns, dst_ns, ip, raw.get("rate", rate), raw.get("sessions", 1)
+                    )
+                )
             for end in (raw["from"], raw["to"]):
                 if end in tapped:
                     continue
@@ -144,6 +148,7 @@ class Timeline:
             start,
             end,
             self.traffic.stopped,
+            flow.sessions,
         )
 
     def failovers(self) -> list:

@@ -48,6 +48,7 @@ class Flow:
     dst_ns: str
     dst_ip: str
     rate: int = 1000
+    sessions: int = 1  # distinct source ports; probe seq goes out on session seq % sessions
 
     @property
     def name(self) -> str:
@@ -83,7 +84,9 @@ class Traffic:
                 "port": PORT,
                 "out": os.path.join(self.workdir, f"{ns}.json"),
                 "send": [
-                    {"flow": f.id, "dst": f.dst_ip, "rate": f.rate} for f in self.flows if f.src_ns == ns
+                    {"flow": f.id, "dst": f.dst_ip, "rate": f.rate, "sessions": f.sessions}
+                    for f in self.flows
+                    if f.src_ns == ns
                 ],
                 "links": True,
                 "capture": os.path.join(self.workdir, f"{ns}.cap") if self.capture else "",
@@ -220,6 +223,7 @@ class Window:
     outage_ms: float
     per_slave: dict
     stall_ms: float = 0.0  # the sender's longest pause between two probes in the window
+    per_session: list = field(default_factory=list)  # per session (sessions > 1): the slaves that carried it
     gap_stall_ms: float = 0.0  # the longest pause inside the outage's gap (the part that may not be outage)
 
     @property
@@ -230,8 +234,21 @@ class Window:
         return dict(self.__dict__)
 
 
-def window(sent: list, received: list, carriers: dict, start: int, end: int, stop: int) -> Window:
-    """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there)."""
+def sessions_per_slave(per_session: list) -> dict:
+    """Window.per_session -> slave label -> how many sessions it carried (a session that moved counts on
+    each)."""
+    out: dict = {}
+    for labels in per_session:
+        for label in labels:
+            out[label] = out.get(label, 0) + 1
+    return out
+
+
+def window(
+    sent: list, received: list, carriers: dict, start: int, end: int, stop: int, sessions: int = 1
+) -> Window:
+    """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there);
+    `sessions`: the flow's source ports (probe seq went out on session seq % sessions)."""
     first_seen: dict = {}
     dup = reordered = 0
     highest = -1
@@ -246,9 +263,12 @@ def window(sent: list, received: list, carriers: dict, start: int, end: int, sto
     in_window = [seq for seq, t in enumerate(sent) if start <= t < end]
     delivered = [seq for seq in in_window if seq in first_seen]
     per_slave: dict = {}
+    per_session: list = [set() for _ in range(sessions)] if sessions > 1 else []
     for seq in delivered:
         label = carriers.get(seq, "?")
         per_slave[label] = per_slave.get(label, 0) + 1
+        if per_session:
+            per_session[seq % sessions].add(label)
     # Outage: the longest run of lost probes, from the send time of the last delivered probe before it to
     # that of the first delivered after it (or to the end of sending). A sender the scheduler stalled loses
     # nothing and is not an outage.
@@ -277,6 +297,7 @@ def window(sent: list, received: list, carriers: dict, start: int, end: int, sto
         per_slave=per_slave,
         stall_ms=round(stall / 1e6, 3),
         gap_stall_ms=round(gap_stall / 1e6, 3),
+        per_session=[sorted(labels) for labels in per_session],
     )
 
 

@@ -50,7 +50,7 @@ from bondlab.run import capture  # stdlib only
 MAGIC = b"BLP1"
 HEAD = struct.Struct("!4sHIQ")
 PORT = 47001
-SESSION_PORT = 40000  # + 64 * flow id + session: the source ports of a flow's sessions
+SESSION_PORT = 20000  # + 64 * flow id + session: a flow's sessions' source ports, below the ephemeral range
 SO_TIMESTAMPNS = 35
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33

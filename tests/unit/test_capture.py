@@ -7,7 +7,7 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import ARP, Ether
 from scapy.utils import rdpcap
 
-from bondlab.run import capture, traffic
+from bondlab.run import capture, frames
 
 T0 = 1_700_000_000_000_000_000
 
@@ -15,8 +15,8 @@ T0 = 1_700_000_000_000_000_000
 def test_frames_round_trip_through_the_helpers_file_and_the_pcapng(tmp_path):
     probe = bytes(Ether() / IP(dst="10.0.0.1") / UDP(dport=47001) / b"BLP1")
     garp = bytes(Ether(dst="ff:ff:ff:ff:ff:ff") / ARP(psrc="10.0.0.2", pdst="10.0.0.2"))
-    frames = [(T0 + 3_000, 1, True, probe), (T0 + 1_000, 0, False, garp), (T0 + 2_000, 0, False, probe)]
-    capture.dump(str(tmp_path / "ns.cap"), frames)
+    kept = [(T0 + 3_000, 1, True, probe), (T0 + 1_000, 0, False, garp), (T0 + 2_000, 0, False, probe)]
+    capture.dump(str(tmp_path / "ns.cap"), kept)
     labels = ["test-pod/net1", "peer gw"]
     loaded = capture.load(str(tmp_path / "ns.cap"), labels)
     assert loaded[0] == (T0 + 3_000, "peer gw", True, probe) and len(loaded) == 3
@@ -33,7 +33,7 @@ def test_frames_round_trip_through_the_helpers_file_and_the_pcapng(tmp_path):
     assert bytes(packets[0]) == garp and packets[0][ARP].psrc == packets[0][ARP].pdst
     # the frames the checks dissect are found again in the capture
     taps = [(p.sniffed_on, False, "arp", 0, 0, 0, bytes(p).hex()) for p in packets if ARP in p]
-    assert traffic.notices(taps, "test-pod/net1", 0, "garp") == [0]
+    assert frames.notices(taps, "test-pod/net1", 0, "garp") == [0]
 
 
 def test_each_action_is_marked_where_it_starts_and_where_it_sent_its_link_change():

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from bondcni import rtnl
-from bondlab.run import probe, traffic
+from bondlab.run import frames, probe, traffic
 
 MS = 1_000_000
 
@@ -196,11 +196,11 @@ def test_gratuitous_arps_and_unsolicited_nas_are_told_apart_by_scapy():
         ("peer gw", True, "nd", 0, 0, 150, nd(0, 1)),  # the peer's own
         ("peer gw", False, "arp", 0, 0, 160, garp_frame(b"\x0a\x00\x00\x02")),
     ]
-    assert traffic.notices(taps, "peer gw", 100, "garp") == [110, 160]
-    assert traffic.notices(taps, "peer gw", 100, "garp", before=160) == [110]
-    assert traffic.notices(taps, "peer gw", 100, "na") == [130, 150]
-    assert traffic.notices(taps, "peer gw", 100, "na", incoming=True) == [130]
-    assert traffic.notice(nd(0, 1)) == ("na", "fe80::2") and traffic.notice(request) == ("", "")
+    assert frames.notices(taps, "peer gw", 100, "garp") == [110, 160]
+    assert frames.notices(taps, "peer gw", 100, "garp", before=160) == [110]
+    assert frames.notices(taps, "peer gw", 100, "na") == [130, 150]
+    assert frames.notices(taps, "peer gw", 100, "na", incoming=True) == [130]
+    assert frames.notice(nd(0, 1)) == ("na", "fe80::2") and frames.notice(request) == ("", "")
 
 
 def test_sessions_are_accounted_per_slave_and_a_moved_session_is_named():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from bondlab.run import traffic
+from bondlab.run import frames, traffic
 from bondlab.run.verdicts import ExpectationFailed, MeasurementError
 
 
@@ -61,7 +61,7 @@ def notices_seen(
 
 
 def lacpdus_seen(link: str, seen: list, lo: int, hi: Optional[int], state: dict) -> str:
-    """`seen`: traffic.lacpdus of the link's switch port in the window; `state`: {actor|partner: {bit: bool}}
+    """`seen`: frames.lacpdus of the link's switch port in the window; `state`: {actor|partner: {bit: bool}}
     that the last LACPDU from the bond must carry (its settled state)."""
     sent = [p for p in seen if not p["outgoing"]]
     if len(sent) < lo or (hi is not None and len(sent) > hi):
@@ -155,7 +155,7 @@ def _notices(what: str):
         within = args.get("within", 1.0)
         events = tl.traffic.tap_events()
         end = start + int(within * 1e9)
-        stamps = traffic.notices(events, f"peer {args['peer']}", start, what, end, incoming=True)
+        stamps = frames.notices(events, f"peer {args['peer']}", start, what, end, incoming=True)
         return notices_seen(args["peer"], what, stamps, start, within, args.get("min", 1), args.get("max"))
 
     return judge
@@ -167,5 +167,5 @@ unsolicited_na = _notices("na")
 
 def lacpdu(tl, args: dict, action: int) -> str:
     start, end = tl.window_bounds(action)
-    seen = traffic.lacpdus(tl.traffic.tap_events(), args["link"], start, end)
+    seen = frames.lacpdus(tl.traffic.tap_events(), args["link"], start, end)
     return lacpdus_seen(args["link"], seen, args.get("min", 1), args.get("max"), args.get("state", {}))

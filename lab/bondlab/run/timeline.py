@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from bondlab.run import traffic
+from bondlab.run import frames, traffic
 from bondlab.run.names import Names
 from bondlab.run.reader import READER
 from bondlab.run.results import StepResult
@@ -191,7 +191,7 @@ class Timeline:
             got = traffic.bond_events(tr.link_events(pod.netns), pod.bond, list(pod.slaves))
             for slave in pod.slaves:
                 for what, mark in (("garp", "GARP"), ("na", "NA")):
-                    stamps = traffic.notices(entering, f"{pod.name}/{slave}", tr.started, what)
+                    stamps = frames.notices(entering, f"{pod.name}/{slave}", tr.started, what)
                     got += [(ts, slave, mark) for ts in stamps]
             out += [[ms_after(ts, tr.started), pod.name, slave, what] for ts, slave, what in got]
         return sorted(out)

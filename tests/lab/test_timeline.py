@@ -23,8 +23,8 @@ def test_within_after_a_flap_counts_from_its_end(tmp_path, lab_state, untouched)
 
 
 def test_the_timeline_keeps_the_kernels_events_of_a_failover_for_the_report(tmp_path, lab_state, untouched):
-    """MII down of the cut slave, the failover naming the new active slave, its GARP/NA and MII up after
-    the restore, as the probe helper read them (the report's close-ups draw them as marks)."""
+    """MII down of the cut slave, the failover naming the new active slave, its gratuitous ARP and MII up
+    after the restore, as the probe helper read them (the report's close-ups draw them as marks)."""
     _, got = run(
         tmp_path,
         "  traffic: {flows: [{from: test-pod, to: gw}]}\n"
@@ -39,6 +39,6 @@ def test_the_timeline_keeps_the_kernels_events_of_a_failover_for_the_report(tmp_
     down, active, up = (
         events.index(e) for e in (("net1", "MII down"), ("net2", "active"), ("net1", "MII up"))
     )
-    assert down < active < up and ("net2", "GARP/NA") in events, events
+    assert down < active < up and ("net2", "GARP") in events, events
     cut = got.timeline["actions"][0]
     assert cut[0] <= cut[2] <= got.timeline["events"][down][0]  # step start <= link change <= MII down

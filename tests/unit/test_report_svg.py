@@ -61,7 +61,7 @@ def test_kernel_events_are_marks_in_both_pictures_and_labelled_in_the_close_up_o
     assert [e[2:] for e in events] == [
         ["net1", "MII down"],
         ["net2", "active"],
-        ["net2", "GARP/NA"],
+        ["net2", "GARP"],
         ["net1", "MII up"],
     ]
     close = pictures.close_up(result.timeline, 0, "t")
@@ -69,7 +69,7 @@ def test_kernel_events_are_marks_in_both_pictures_and_labelled_in_the_close_up_o
     for drawing, marks in ((close, 3), (whole, 4)):  # the restore's MII up is off the cut's close-up
         assert drawing.count("<title>") == marks
     assert "net1 MII down +98.5 ms</text>" in close and "net2 active +100.0 ms</text>" in close
-    assert "net2 GARP/NA +100.4 ms</text>" in close and "MII down +" not in whole
+    assert "net2 GARP +100.4 ms</text>" in close and "MII down +" not in whole
     # marks closer than their labels are wide go on different rows, each next to its own label
     ys = [float(y) for y in re.findall(r'translate\([\d.]+,([\d.]+)\)" fill="[^"]+" stroke="#000"', close)]
     assert len(set(ys)) == 3
@@ -84,19 +84,17 @@ def test_a_slave_keeps_its_colour_in_marks_and_probes():
 
 
 def test_close_events_get_a_label_row_each_and_labels_near_the_right_edge_go_left():
-    events = [
-        [1000 + d, "p", "net2", what] for d, what in ((0, "GARP/NA"), (0.1, "GARP/NA"), (0.2, "active"))
-    ]
+    events = [[1000 + d, "p", "net2", what] for d, what in ((0, "GARP"), (0.1, "GARP"), (0.2, "active"))]
     events += [
         [1000.9, "p", "net1", "MII down"],
         [1200, "p", "net1", "MII up"],
-        [1245, "p", "net2", "GARP/NA"],
+        [1245, "p", "net2", "GARP"],
     ]
     tl = timeline({"a -> b": []}, [[990, "cut vf=p/net1", 1000]], events=events)
     placed = pictures._placed(events, pictures.close_axis(1000), True)
     assert [row for *_, row, _label in placed] == [0, 1, 2, 3, 0, 1]
     drawing = pictures.close_up(tl, 0, "t")
-    assert 'text-anchor="end" y="' in drawing and ">net2 GARP/NA +245.0 ms</text>" in drawing
+    assert 'text-anchor="end" y="' in drawing and ">net2 GARP +245.0 ms</text>" in drawing
     height = int(re.search(r'height="(\d+)"', drawing).group(1))
     assert height >= 52 + pictures.BAND + 4 * pictures.EVENT_ROW  # the band grew to four rows
 
@@ -107,3 +105,14 @@ def test_each_run_of_a_repeated_scenario_gets_its_own_timeline_page(tmp_path):
     assert len(pages) == 4 and pages[-1] == "index.html"
     index = (tmp_path / "index.html").read_text()
     assert all(f"href={page!r}".replace("'", '"') in index for page in pages[:-1])
+
+
+def test_a_run_with_a_capture_links_its_pcapng_from_the_index_and_its_timeline_page(tmp_path):
+    with_capture, without = report_results.run_result("a"), report_results.run_result("b")
+    with_capture.capture = "a.pcapng"
+    render.write_all([with_capture, without], str(tmp_path))
+    index = (tmp_path / "index.html").read_text()
+    assert index.count(">pcapng</a>") == 1 and 'href="a.pcapng"' in index
+    pages = {p.name: p.read_text() for p in tmp_path.glob("*.html") if p.name != "index.html"}
+    linked = [name for name, text in pages.items() if 'href="a.pcapng"' in text]
+    assert len(linked) == 1 and linked[0].startswith("a-"), linked

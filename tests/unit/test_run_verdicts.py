@@ -58,19 +58,36 @@ def test_shares_of_the_slaves():
         judge.shares("f", {"p/net1": 30, "p/net2": 70}, ["p/net1", "p/net2"], 0.4)
 
 
-def test_garp_count_and_delay():
-    assert judge.garp_seen("gw", [105 * MS, 300 * MS], 100 * MS, 1.0, 1) == "2 GARP/NA, first after 5.0 ms"
-    with pytest.raises(ExpectationFailed, match="peer gw saw 0 GARP/NA after the action"):
-        judge.garp_seen("gw", [], 0, 1.0, 1)
-    with pytest.raises(ExpectationFailed, match=r"first GARP at 200.0 ms > 110 ms"):
-        judge.garp_seen("gw", [300 * MS], 100 * MS, 0.11, 1)
+def test_gratuitous_arps_and_unsolicited_nas_are_counted_within_the_bound():
+    stamps = [146 * MS, 250 * MS, 354 * MS, 458 * MS]
+    said = judge.notices_seen("gw", "garp", stamps, 100 * MS, 1.0, 4, 4)
+    assert said == "4 gratuitous ARP(s) within 1000 ms, at +46, +150, +254, +358 ms"
+    with pytest.raises(ExpectationFailed, match=r"peer gw heard 4 gratuitous ARP\(s\) .* \(want 5\)"):
+        judge.notices_seen("gw", "garp", stamps, 100 * MS, 1.0, 5, 5)
+    with pytest.raises(ExpectationFailed, match=r"heard 4 unsolicited NA\(s\) .* \(want 0..3\)"):
+        judge.notices_seen("gw", "na", stamps, 100 * MS, 1.0, 0, 3)
+    with pytest.raises(ExpectationFailed, match=r"heard 0 gratuitous ARP\(s\) within 110 ms \(want 1..\)"):
+        judge.notices_seen("gw", "garp", [], 0, 0.11, 1, None)
 
 
-def test_lacpdus_from_the_bond():
-    seen = [{"outgoing": False}, {"outgoing": False}, {"outgoing": True}]
-    assert judge.lacpdus_seen("p/net1", seen, 2) == "2 LACPDUs from the bond, 1 to it"
-    with pytest.raises(ExpectationFailed, match="p/net1: 0 LACPDU"):
-        judge.lacpdus_seen("p/net1", seen[2:], 1)
+def lacpdu(outgoing: bool, actor: str, partner: str = "") -> dict:
+    return {"outgoing": outgoing, "actor": frozenset(actor.split()), "partner": frozenset(partner.split())}
+
+
+def test_lacpdus_from_the_bond_counted_and_their_last_state_asserted():
+    seen = [lacpdu(False, "activity"), lacpdu(True, "activity"), lacpdu(False, "activity synchronization")]
+    assert judge.lacpdus_seen("p/net1", seen, 2, None, {}) == "2 LACPDUs from the bond, 1 to it"
+    with pytest.raises(ExpectationFailed, match=r"p/net1: 0 LACPDU\(s\) .* \(want 1..\)"):
+        judge.lacpdus_seen("p/net1", seen[1:2], 1, None, {})
+    with pytest.raises(ExpectationFailed, match=r"\(want 1\)"):
+        judge.lacpdus_seen("p/net1", seen, 1, 1, {})
+    said = judge.lacpdus_seen("p/net1", seen, 1, None, {"actor": {"synchronization": True}})
+    assert said.endswith("last: actor {activity, synchronization}; partner {-}")
+    with pytest.raises(ExpectationFailed, match="has actor collecting clear, partner activity clear"):
+        state = {"actor": {"collecting": True, "activity": True}, "partner": {"activity": True}}
+        judge.lacpdus_seen("p/net1", seen, 1, None, state)
+    with pytest.raises(ExpectationFailed, match="has actor activity set"):
+        judge.lacpdus_seen("p/net1", seen, 1, None, {"actor": {"activity": False}})
 
 
 def test_the_retry_policy_asks_the_types_of_the_failures():

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import struct
 
+import pytest
+
 from bondcni import rtnl
-from bondlab.run import probe, traffic
+from bondlab.run import frames, probe, traffic
 
 MS = 1_000_000
 
@@ -175,3 +177,47 @@ def test_bond_events_are_mii_changes_per_slave_and_failovers_naming_the_new_acti
         (21, "net2", "active"),
         (40, "net1", "MII up"),
     ]
+
+
+def test_gratuitous_arps_and_unsolicited_nas_are_told_apart_by_scapy():
+    from scapy.layers.inet6 import ICMPv6ND_NA, IPv6
+    from scapy.layers.l2 import ARP, Ether
+
+    def nd(solicited: int, override: int) -> str:
+        frame = Ether(src="02:00:00:00:00:02", dst="33:33:00:00:00:01") / IPv6(src="fe80::2", dst="ff02::1")
+        return bytes(frame / ICMPv6ND_NA(tgt="fe80::2", S=solicited, O=override)).hex()
+
+    request = bytes(Ether() / ARP(psrc="10.0.0.2", pdst="10.0.0.1")).hex()
+    taps = [
+        ("peer gw", False, "arp", 0, 0, 110, garp_frame(b"\x0a\x00\x00\x02")),
+        ("peer gw", False, "arp", 0, 0, 120, request),  # an ARP request for another address: not gratuitous
+        ("peer gw", False, "nd", 0, 0, 130, nd(0, 1)),  # unsolicited NA
+        ("peer gw", False, "nd", 0, 0, 140, nd(1, 1)),  # an answer to a solicitation: not unsolicited
+        ("peer gw", True, "nd", 0, 0, 150, nd(0, 1)),  # the peer's own
+        ("peer gw", False, "arp", 0, 0, 160, garp_frame(b"\x0a\x00\x00\x02")),
+    ]
+    assert frames.notices(taps, "peer gw", 100, "garp") == [110, 160]
+    assert frames.notices(taps, "peer gw", 100, "garp", before=160) == [110]
+    assert frames.notices(taps, "peer gw", 100, "na") == [130, 150]
+    assert frames.notices(taps, "peer gw", 100, "na", incoming=True) == [130]
+    assert frames.notice(nd(0, 1)) == ("na", "fe80::2") and frames.notice(request) == ("", "")
+
+
+def test_sessions_are_accounted_per_slave_and_a_moved_session_is_named():
+    from bondlab.run import judge
+    from bondlab.run.verdicts import ExpectationFailed
+
+    sent = steady(40)
+    carriers = {s: "p/net1" if s % 4 in (0, 2) else "p/net2" for s in range(40)}  # sessions 0, 2 on net1
+    w = traffic.window(sent, recv(range(40), sent), carriers, 0, 40 * MS, 40 * MS, sessions=4)
+    assert w.per_session == [["p/net1"], ["p/net2"], ["p/net1"], ["p/net2"]]
+    assert traffic.sessions_per_slave(w.per_session) == {"p/net1": 2, "p/net2": 2}
+    assert judge.sticky_sessions("f", w) == "f 4 sessions, each on one slave: p/net1 2, p/net2 2"
+    carriers[37] = "p/net1"  # session 1 once on net1
+    moved = traffic.window(sent, recv(range(40), sent), carriers, 0, 40 * MS, 40 * MS, sessions=4)
+    with pytest.raises(ExpectationFailed, match=r"f: 1 of 4 sessions moved: session 1 on p/net1 and p/net2"):
+        judge.sticky_sessions("f", moved)
+    single = traffic.window(sent, recv(range(40), sent), carriers, 0, 40 * MS, 40 * MS)
+    assert single.per_session == []
+    with pytest.raises(ExpectationFailed, match="one session only"):
+        judge.sticky_sessions("f", single)

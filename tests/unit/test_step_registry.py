@@ -39,7 +39,17 @@ def test_each_kind_is_one_entry_with_a_handler_and_consistent_flags():
         assert kind.name == name and callable(kind.handler)
         assert not (kind.action and (kind.deferred or kind.needs_flows)), name
         assert not (not kind.action and (kind.lasts or kind.failover)), name
-    assert set(DEFERRED) == {"outage", "lost", "duplicated", "spread", "carriedBy", "garp", "lacpdu"}
+    assert set(DEFERRED) == {
+        "outage",
+        "lost",
+        "duplicated",
+        "spread",
+        "carriedBy",
+        "sticky",
+        "garp",
+        "unsolicitedNa",
+        "lacpdu",
+    }
     assert {k for k in ACTIONS if STEPS[k].lasts} == {"flap", "netem", "restartPod", "lacpPartner"}
     assert [k for k in ACTIONS if not STEPS[k].window] == ["wait"]
 
@@ -93,3 +103,10 @@ def test_a_step_written_in_python_is_checked_and_located_at_the_callers_line():
     assert step.kind == "cut" and step.args == {"vf": "p/net1"} and step.where == "t.py:9"
     with pytest.raises(SourceError, match=r"^t\.py:9: python: cut: unknown key 'vff'"):
         scenario.step(0, {"cut": {"vff": "p/net1"}}, "t.py:9", "python")
+
+
+def test_a_count_whose_min_exceeds_its_max_fails_to_load_at_its_line(tmp_path):
+    body = "  traffic: {flows: [{from: p, to: gw}]}\n  steps:\n    - cut: {vf: p/net1}\n"
+    body += "    - expect: {garp: {peer: gw, min: 5,\n        max: 4}}\n"
+    with pytest.raises(SourceError, match=r"s\.yaml:8: .*spec\.steps\[1\]\.expect\.garp.*min 5 > max 4"):
+        load(tmp_path, body)

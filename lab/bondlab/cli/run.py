@@ -6,9 +6,10 @@ the guest, the output directory writable); with `--keep`, in the lab VM that sta
 output directory writable when none is up), so that a failed scenario's lab outlives the run. Two or more
 `--plugin` binaries run the same scenarios once per plugin and add a side-by-side table. `-k` selects
 scenarios as pytest does (run.select), `--list` prints the selection, `-x` stops at the first scenario that
-did not pass, `--timeout` ends a scenario that runs longer (an error; its lab is torn down). Exit status: 0
-when every scenario passed (or failed as it was expected to), 1 otherwise, 2 for a selection that is empty
-or cannot be parsed.
+did not pass, `--timeout` ends a scenario that runs longer (an error; its lab is torn down).
+`--capture all|failed|none` (default failed, all with -v) writes a pcapng of what the taps saw per run
+(run.capture) next to the reports. Exit status: 0 when every scenario passed (or failed as it was expected
+to), 1 otherwise, 2 for a selection that is empty or cannot be parsed.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
     files = [path for path, _name, _description in selected]
     plugins = [os.path.abspath(p) for p in args.plugin] or [None]
+    policy = args.capture or ("all" if args.verbose else "failed")
     by_plugin: dict = {}
-    for plugin in plugins:
+    for index, plugin in enumerate(plugins, start=1):
         results = []
         for number, path in enumerate(files, start=1):
             head = f"[{number}/{len(files)}] {os.path.relpath(path)}"
@@ -98,9 +100,18 @@ def run(args: argparse.Namespace) -> int:
                 if args.verbose:
                     print(f"    {text}", file=sys.stderr, flush=True)
 
-            for _ in range(args.repeat):
+            for run in range(1, args.repeat + 1):
+                suffix = (f"-plugin{index}" if len(plugins) > 1 else "") + (
+                    f"-run{run}" if args.repeat > 1 else ""
+                )
+                capture = runner.Capture(policy, args.out, suffix)
                 result = runner.run_scenario(
-                    path, plugin=plugin, progress=progress, keep=args.keep, timeout=args.timeout
+                    path,
+                    plugin=plugin,
+                    progress=progress,
+                    keep=args.keep,
+                    timeout=args.timeout,
+                    capture=capture,
                 )
                 results.append(result)
                 print(
@@ -160,6 +171,12 @@ def add_verbs(sub) -> None:
         default=None,
         choices=("netns", "docker"),
         help="pod backend for every scenario (default netns)",
+    )
+    p.add_argument(
+        "--capture",
+        choices=("all", "failed", "none"),
+        default=None,
+        help="write OUT/<scenario>.pcapng of every tapped frame of these runs (default failed; -v: all)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="show every step while it runs")
     p.set_defaults(func=run)

@@ -247,6 +247,15 @@ def load(path: str) -> Scenario:
                 index,
                 f"spec.steps[{index}].{kind}",
             )
+        for name, value in args.items() if kind == "expect" else []:
+            lo, hi = (value.get(k) if isinstance(value, dict) else None for k in ("min", "max"))
+            if isinstance(lo, int) and isinstance(hi, int) and lo > hi:  # counts (durations are strings)
+                raise scen.error(
+                    f"min {value['min']} > max {value['max']}",
+                    value,
+                    "min",
+                    f"spec.steps[{index}].expect.{name}",
+                )
         scen.steps.append(Step(index, kind, args, where(steps, index, path)))
     return scen
 
@@ -323,8 +332,7 @@ def check_names(scen: Scenario, prepared) -> None:
         if value.split("/")[0] in pods or value in pods:
             return
         raise scen.error(
-            f"unknown endpoint {value!r} (pods: {pod_names()}; "
-            f"peers: {', '.join(sorted(peers)) or 'none'})",
+            f"unknown endpoint {value!r} (pods: {pod_names()}; peers: {', '.join(sorted(peers)) or 'none'})",
             parent,
             key,
             path,

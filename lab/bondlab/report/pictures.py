@@ -3,10 +3,10 @@ each action, where a 100 ms outage is ~300 px wide instead of ~10.
 
 Both draw the same things on their own time axis: per flow a band with a mark per probe coloured by the
 slave that carried it (red ticks: lost), lines at the actions (dashed where the step started, solid where
-it sent its first link change), and the kernel's events of each bonded
-pod (run.timeline.Timeline.kernel_events: a slave's MII status changing, the active slave changing, a
-GARP/NA sent) as marks on a band of their own, shaped by kind and coloured by slave; the close-up labels
-each mark, the overview has them in its legend.
+it sent its first link change), and the kernel's events of each bonded pod
+(run.timeline.Timeline.kernel_events: a slave's MII status changing, the active slave changing, a
+gratuitous ARP or unsolicited NA sent) as marks on a band of their own, shaped by kind and coloured by
+slave; the close-up labels each mark, the overview has them in its legend.
 """
 
 from __future__ import annotations
@@ -27,13 +27,14 @@ SHAPES = {
     "MII up": "M-5,4 L5,4 L0,-5 Z",  # triangle up
     "MII going back": "M-5,4 L5,4 L0,-5 Z",
     "active": "M0,-6 L6,0 L0,6 L-6,0 Z",  # diamond
-    "GARP/NA": "M-4,0 A4,4 0 1,0 4,0 A4,4 0 1,0 -4,0",  # circle
+    "GARP": "M-4,0 A4,4 0 1,0 4,0 A4,4 0 1,0 -4,0",  # circle
+    "NA": "M-4,-4 L4,-4 L4,4 L-4,4 Z",  # square
 }
-LEGEND_KINDS = ("MII down", "MII up", "active", "GARP/NA")
+LEGEND_KINDS = ("MII down", "MII up", "active", "GARP", "NA")
 CLOCKS = (
     "+0 ms: the action's first link change (solid line; dashed: the step started). Probes at their send time "
-    "(a blank: none sent, the sender paused), GARP/NA at the switch port's kernel timestamp, MII and active "
-    "when read from rtnetlink (a bound)."
+    "(a blank: none sent, the sender paused), GARP and NA at the switch port's kernel timestamp, MII and "
+    "active when read from rtnetlink (a bound)."
 )
 
 

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from bondlab.report import pictures
-from bondlab.run.traffic import STALL_LIMIT_MS
+from bondlab.run.traffic import STALL_LIMIT_MS, sessions_per_slave
 from bondlab.util.stats import percentile
 from bondlab.world.inspect import table
 
@@ -32,7 +32,11 @@ def console(results: list) -> str:
         if r.windows:
             rows = []
             for w in r.windows:
-                slaves = " ".join(f"{k}:{v}" for k, v in sorted(w["per_slave"].items()))
+                held = sessions_per_slave(w.get("per_session") or [])
+                slaves = " ".join(
+                    f"{k}:{v}" + (f" ({held.get(k, 0)} sessions)" if held else "")
+                    for k, v in sorted(w["per_slave"].items())
+                )
                 rows.append(
                     (
                         w["action"][:40],
@@ -212,7 +216,8 @@ def write_all(results: list, directory: str) -> dict:
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
             f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"
-            f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}</td>"
+            f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}"
+            f"{f' <a href={quoteattr(quote(r.capture))}>pcapng</a>' if r.capture else ''}</td>"
             f"<td><pre>{html.escape(r.message or r.description)}</pre></td></tr>"
         )
     page = (
@@ -264,6 +269,10 @@ def write_timeline(r, directory: str, base: str) -> str:
         "<p><a href=index.html>all scenarios</a></p>",
         f"<h1>{html.escape(r.name)}: {STATUS[r.status]}</h1><p>{html.escape(r.description)}</p>",
         f"<pre>{html.escape(r.message)}</pre>" if r.message else "",
+        f"<p>capture: <a href={quoteattr(quote(r.capture))}>{html.escape(r.capture)}</a> (every tapped "
+        "frame; one interface per tap, a comment at each action)</p>"
+        if r.capture
+        else "",
     ]
     for title, name, drawing in figures:
         with open(os.path.join(directory, name), "w") as stream:

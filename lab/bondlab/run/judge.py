@@ -1,5 +1,6 @@
 """Expectations on traffic, judged after the probes stop over the window of the action they follow (one
-handler per kind, registered in run.steps): outage, lost, duplicated, spread, carriedBy, garp, lacpdu.
+handler per kind, registered in run.steps): outage, lost, duplicated, spread, carriedBy,
+sticky, garp, unsolicitedNa, lacpdu.
 
 Each handler reads the timeline's figures; the verdict itself is a pure function of them (tested without a
 kernel in tests/unit/test_run_verdicts.py)."""
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from bondlab.run import traffic
+from bondlab.run import frames, traffic
 from bondlab.run.verdicts import ExpectationFailed, MeasurementError
 
 
@@ -42,20 +43,60 @@ def shares(flow: str, per_slave: dict, links: list, share: float) -> str:
     return f"{flow} " + " ".join(f"{k}={v}" for k, v in sorted(per_slave.items()))
 
 
-def garp_seen(peer: str, stamps: list, start: int, within: float, minimum: int) -> str:
-    if len(stamps) < max(1, minimum):
-        raise ExpectationFailed(f"peer {peer} saw {len(stamps)} GARP/NA after the action")
-    first = (stamps[0] - start) / 1e6
-    if first > within * 1000:
-        raise ExpectationFailed(f"first GARP at {first:.1f} ms > {within * 1000:g} ms")
-    return f"{len(stamps)} GARP/NA, first after {first:.1f} ms"
+NOTICES = {"garp": "gratuitous ARP(s)", "na": "unsolicited NA(s)"}
 
 
-def lacpdus_seen(link: str, seen: list, minimum: int) -> str:
+def notices_seen(
+    peer: str, what: str, stamps: list, start: int, within: float, lo: int, hi: Optional[int]
+) -> str:
+    """`stamps`: the kernel timestamps of the notifications the peer heard within `within` s of `start`."""
+    times = ", ".join(f"+{(t - start) / 1e6:.0f}" for t in stamps[:12]) + (" ..." if len(stamps) > 12 else "")
+    said = f"{len(stamps)} {NOTICES[what]} within {within * 1000:g} ms" + (
+        f", at {times} ms" if stamps else ""
+    )
+    want = f"{lo}" if lo == hi else f"{lo}..{hi if hi is not None else ''}"
+    if len(stamps) < lo or (hi is not None and len(stamps) > hi):
+        raise ExpectationFailed(f"peer {peer} heard {said} (want {want})")
+    return said
+
+
+def lacpdus_seen(link: str, seen: list, lo: int, hi: Optional[int], state: dict) -> str:
+    """`seen`: frames.lacpdus of the link's switch port in the window; `state`: {actor|partner: {bit: bool}}
+    that the last LACPDU from the bond must carry (its settled state)."""
     sent = [p for p in seen if not p["outgoing"]]
-    if len(sent) < minimum:
-        raise ExpectationFailed(f"{link}: {len(sent)} LACPDU(s) from the bond at the switch port")
-    return f"{len(sent)} LACPDUs from the bond, {len(seen) - len(sent)} to it"
+    if len(sent) < lo or (hi is not None and len(sent) > hi):
+        want = f"{lo}" if lo == hi else f"{lo}..{hi if hi is not None else ''}"
+        raise ExpectationFailed(
+            f"{link}: {len(sent)} LACPDU(s) from the bond at the switch port (want {want})"
+        )
+    said = f"{len(sent)} LACPDUs from the bond, {len(seen) - len(sent)} to it"
+    if not state:
+        return said
+    if not sent:
+        raise ExpectationFailed(f"{link}: no LACPDU from the bond to read the state of")
+    last = sent[-1]
+    wrong = [
+        f"{side} {bit} {'clear' if want else 'set'}"
+        for side, bits in state.items()
+        for bit, want in bits.items()
+        if (bit in last[side]) != want
+    ]
+    shown = "; ".join(f"{side} {{{', '.join(sorted(last[side])) or '-'}}}" for side in ("actor", "partner"))
+    if wrong:
+        raise ExpectationFailed(f"{link}: the last LACPDU from the bond has {', '.join(wrong)} ({shown})")
+    return f"{said}; last: {shown}"
+
+
+def sticky_sessions(flow: str, w: traffic.Window) -> str:
+    """Every session carried by one slave in the window (no slave changed under it)."""
+    if not w.per_session:
+        raise ExpectationFailed(f"{flow}: one session only (add `sessions: N` to the flow)")
+    moved = {i: labels for i, labels in enumerate(w.per_session) if len(labels) > 1}
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(traffic.sessions_per_slave(w.per_session).items()))
+    if moved:
+        which = "; ".join(f"session {i} on {' and '.join(labels)}" for i, labels in sorted(moved.items())[:6])
+        raise ExpectationFailed(f"{flow}: {len(moved)} of {len(w.per_session)} sessions moved: {which}")
+    return f"{flow} {len(w.per_session)} sessions, each on one slave: {shown}"
 
 
 # -- handlers: (timeline, args, index of the action whose window is judged) -------------------------------
@@ -100,14 +141,31 @@ def carried_by(tl, args: dict, action: int) -> str:
     )
 
 
-def garp(tl, args: dict, action: int) -> str:
-    # from when the cut was sent when there is one (not from the action's start, which includes looking
-    # the ports up)
-    start = (tl.actions[action].done_at or tl.actions[action].t) if action >= 0 else tl.traffic.started
-    stamps = traffic.garps(tl.traffic.tap_events(), f"peer {args['peer']}", start)
-    return garp_seen(args["peer"], stamps, start, args.get("within", 1.0), args.get("min", 1))
+def sticky(tl, args: dict, action: int) -> str:
+    return "; ".join(
+        sticky_sessions(f.name, tl.window_of(f, action)) for f in tl.flows_named(args.get("flow"))
+    )
+
+
+def _notices(what: str):
+    def judge(tl, args: dict, action: int) -> str:
+        # from when the cut was sent when there is one (not from the action's start, which includes looking
+        # the ports up)
+        start = (tl.actions[action].done_at or tl.actions[action].t) if action >= 0 else tl.traffic.started
+        within = args.get("within", 1.0)
+        events = tl.traffic.tap_events()
+        end = start + int(within * 1e9)
+        stamps = frames.notices(events, f"peer {args['peer']}", start, what, end, incoming=True)
+        return notices_seen(args["peer"], what, stamps, start, within, args.get("min", 1), args.get("max"))
+
+    return judge
+
+
+garp = _notices("garp")
+unsolicited_na = _notices("na")
 
 
 def lacpdu(tl, args: dict, action: int) -> str:
-    seen = traffic.lacpdus(tl.traffic.tap_events(), args["link"])
-    return lacpdus_seen(args["link"], seen, args.get("min", 1))
+    start, end = tl.window_bounds(action)
+    seen = frames.lacpdus(tl.traffic.tap_events(), args["link"], start, end)
+    return lacpdus_seen(args["link"], seen, args.get("min", 1), args.get("max"), args.get("state", {}))

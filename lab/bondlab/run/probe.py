@@ -3,11 +3,13 @@ bondlab.run.probe SPEC.json`), started before a scenario's timeline and stopped 
 
 It does three things in one poll loop, with the stdlib only (no scapy on the hot path):
 - sends sequence-numbered, timestamped UDP probes to each of its flows' destinations at a fixed rate
-  (default 1000/s; the schedule is absolute, so a stalled sender shows as a gap, never as drift);
+  (default 1000/s; the schedule is absolute, so a stalled sender shows as a gap, never as drift); a flow
+  of N `sessions` sends probe seq from source port SESSION_PORT + 64 * flow + seq % N (N 5-tuples for the
+  bond's hash, round-robin, the same ports every run);
 - receives every probe sent to it, with the kernel's receive timestamp (SO_TIMESTAMPNS);
 - taps interfaces (AF_PACKET with a classic BPF filter): probes seen on a switch port (which slave carried
   which probe), ARP (gratuitous ARP: sender IP == target IP), IPv6 ND and LACPDUs, each with the kernel's
-  timestamp. Raw LACPDU and ARP frames are kept (hex) for scapy to dissect later, off the hot path.
+  timestamp. Every ARP, ND and LACPDU frame is kept (hex) for scapy to dissect later, off the hot path.
 
 Timestamps are CLOCK_REALTIME ns (what SO_TIMESTAMPNS gives); every helper and the runner share one kernel,
 so the runner's action marks (time.time_ns()) are on the same clock.
@@ -21,6 +23,9 @@ on the lab VM's single CPU, helpers starved the kworkers and the RCU grace-perio
 stayed taken for up to ~1 s, the bond's MII commit and failover waited on it (290 ms instead of ~100 with
 miimon 100) and so did every netlink read of the runner - the lab distorting what it measures. A sender the
 scheduler stalls shows as a stall in its window and is judged as such (run.traffic.outage_verdict).
+
+With `capture` (a path) in its spec it keeps every tapped frame (kernel timestamp, tap, direction, bytes)
+and writes them there when it stops, for the run's pcapng (run.capture).
 
 Control on stdin, one word per line: `stat` prints a JSON line of delivered counts per flow; `stop` stops
 sending, keeps receiving for `drain` seconds, writes the record to `out` and prints `done`.
@@ -40,10 +45,12 @@ import sys
 import time
 
 from bondcni import rtnl  # the plugin's attribute decoder (stdlib only)
+from bondlab.run import capture  # stdlib only
 
 MAGIC = b"BLP1"
 HEAD = struct.Struct("!4sHIQ")
 PORT = 47001
+SESSION_PORT = 20000  # + 64 * flow id + session: a flow's sessions' source ports, below the ephemeral range
 SO_TIMESTAMPNS = 35
 SO_ATTACH_FILTER = 26
 SO_RCVBUFFORCE = 33
@@ -58,7 +65,6 @@ IFLA_BOND_ACTIVE_SLAVE = 2  # in IFLA_INFO_DATA of a bond
 IFF_LOWER_UP = 1 << 16
 NLMSG = struct.Struct("=IHHII")
 IFINFO = struct.Struct("=BxHiII")
-KEEP_RAW = 400  # ARP/LACP frames kept raw per tap (enough for GARP/LACPDU checks)
 
 
 def bpf_program(port: int) -> bytes:
@@ -159,7 +165,6 @@ class Helper:
         self.sent = {str(f["flow"]): [] for f in self.flows}
         self.recv: dict = {}
         self.taps: list = []  # [tap label, outgoing?, kind, flow, seq, ts, extra]
-        self.raw_kept: dict = {}
         self.sending = True
         self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         _big_buffer(self.rx)
@@ -168,8 +173,13 @@ class Helper:
         self.rx.setblocking(False)
         self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.tx.setblocking(False)
+        # a flow of N sessions sends probe seq from socket seq % N, each bound to its own source port
+        self.senders = {str(f["flow"]): self._senders(f) for f in self.flows}
         self.tap_socks: dict = {}
         self._filters = []
+        # every tapped frame, for the run's pcapng (run.capture), when the runner asks for one
+        self.frames = [] if spec.get("capture") else None
+        self.tap_index = {tap["label"]: i for i, tap in enumerate(spec.get("taps", []))}
         for tap in spec.get("taps", []):
             sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
             self._filters.append(attach_filter(sock, 0 if tap.get("neighbour_only") else self.port))
@@ -186,6 +196,18 @@ class Helper:
             _big_buffer(self.nl)
             self.nl.bind((0, RTMGRP_LINK))
             self.nl.setblocking(False)
+
+    def _senders(self, flow: dict) -> list:
+        count = flow.get("sessions", 1)
+        if count == 1:
+            return [self.tx]
+        out = []
+        for i in range(count):  # fixed ports: the hash of each 5-tuple, so which slave, is the same each run
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind(("0.0.0.0", SESSION_PORT + flow["flow"] * 64 + i))
+            sock.setblocking(False)
+            out.append(sock)
+        return out
 
     def _drain_nl(self) -> None:
         while True:
@@ -222,6 +244,8 @@ class Helper:
                 return  # ENETDOWN while the port is cut: the tap stays and sees the port come back
             ts = _stamp(anc)
             out = addr[2] == PACKET_OUTGOING
+            if self.frames is not None:
+                self.frames.append((ts, self.tap_index[label], out, data))
             etype = int.from_bytes(data[12:14], "big")
             if etype == 0x0800:
                 off = 14 + (data[14] & 0xF) * 4 + 8
@@ -232,10 +256,7 @@ class Helper:
                 if etype == 0x86DD and data[54] not in (135, 136):
                     continue
                 kind = {0x0806: "arp", 0x8809: "lacp"}.get(etype, "nd")
-                kept = self.raw_kept.get(label, 0)
-                raw = data.hex() if kept < KEEP_RAW else ""
-                self.raw_kept[label] = kept + 1
-                self.taps.append((label, out, kind, 0, 0, ts, raw))
+                self.taps.append((label, out, kind, 0, 0, ts, data.hex()))
 
     # -- send ------------------------------------------------------------------------------------
     def _send_due(self, start: int, now: int) -> int:
@@ -244,12 +265,13 @@ class Helper:
         for flow in self.flows:
             period = 1_000_000_000 // flow.get("rate", 1000)
             times = self.sent[str(flow["flow"])]
+            senders = self.senders[str(flow["flow"])]
             while start + len(times) * period <= now:
                 seq = len(times)
                 stamp = time.time_ns()
                 payload = HEAD.pack(MAGIC, flow["flow"], seq, stamp).ljust(self.size, b"\0")
                 try:
-                    self.tx.sendto(payload, (flow["dst"], self.port))
+                    senders[seq % len(senders)].sendto(payload, (flow["dst"], self.port))
                 except OSError as error:  # no route/neighbour while a bond has no slave: a lost probe
                     if len(self.errors) < 20:
                         self.errors.append(f"{flow['dst']}: {error.strerror}")
@@ -308,6 +330,8 @@ class Helper:
             "errors": self.errors,
             "links": self.links,
         }
+        if self.frames is not None:
+            capture.dump(self.spec["capture"], self.frames)
         tmp = self.spec["out"] + ".tmp"
         with open(tmp, "w") as stream:
             json.dump(record, stream, separators=(",", ":"))

@@ -35,6 +35,7 @@ class ScenarioResult:
     failovers: list = field(default_factory=list)  # rows: {action, pod, garp_ms, event_ms} after link changes
     retried: list = field(default_factory=list)  # messages of attempts dropped for measurement errors
     timeline: dict = field(default_factory=dict)  # for the SVG: flows, probes, actions
+    capture: str = ""  # file name of the run's pcapng in the report directory ("" when none was written)
     started: int = 0
     stopped: int = 0
     kept: str = ""  # the name of the lab left deployed after a failure (`bondlab run --keep`)

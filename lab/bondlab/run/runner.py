@@ -10,6 +10,7 @@ import signal
 import tempfile
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Callable, Optional
 
 from bondlab import deploy
@@ -17,8 +18,10 @@ from bondlab.cni import libcni
 from bondlab.model import scenario as scenarios
 from bondlab.model.scenario import Scenario
 from bondlab.model.yamlsrc import SourceError
+from bondlab.run import capture as pcapng
 from bondlab.run import traffic
 from bondlab.run.results import ScenarioResult, StepResult
+from bondlab.run.steps import ACTIONS
 from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
 from bondlab.world.labstate import LabError, LabState
@@ -48,12 +51,30 @@ def time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
+@dataclass(frozen=True)
+class Capture:
+    """Which runs leave a pcapng (`bondlab run --capture`): "all", "failed" (a run whose outcome is not the
+    one the file expects) or "none"; written as DIRECTORY/<scenario><suffix>.pcapng."""
+
+    policy: str = "none"
+    directory: str = ""
+    suffix: str = ""  # tells repeated runs and plugins apart
+
+    @property
+    def keeps(self) -> bool:
+        return self.policy != "none" and bool(self.directory)
+
+    def wanted(self, failed: bool) -> bool:
+        return self.keeps and (self.policy == "all" or failed)
+
+
 def run_scenario(
     path: str,
     plugin: Optional[str] = None,
     progress: Callable = lambda text: None,
     keep: bool = False,
     timeout: float = 0,
+    capture: Capture = Capture(),
 ) -> ScenarioResult:
     """Run one scenario file; bad input and lab errors become status 'error' with one clear message.
     `keep`: a scenario that does not pass leaves its lab deployed (result.kept names it)."""
@@ -67,7 +88,7 @@ def run_scenario(
             scen.expect_failure,
         )
         for attempt in range(1, RETRY.attempts + 1):
-            failures = _run(scen, result, plugin, progress, keep, timeout)
+            failures = _run(scen, result, plugin, progress, keep, timeout, capture)
             if not RETRY.wanted(failures) or attempt == RETRY.attempts:
                 break
             if result.kept:  # only the last attempt's lab is kept
@@ -76,6 +97,7 @@ def run_scenario(
             progress(f"attempt {attempt}: measurement error only; running again")
             result.retried.append(result.message)
             result.steps, result.windows, result.connectivity, result.failovers = [], [], [], []
+            result.capture = ""
     except (
         SourceError,
         LabError,
@@ -100,6 +122,7 @@ def _run(
     progress: Callable,
     keep: bool = False,
     timeout: float = 0,
+    capture: Capture = Capture(),
 ) -> list:
     """One attempt; returns its failures (run.verdicts.Failure, or teardown messages)."""
     prepared = deploy.prepare(scen.documents, backend=scen.backend)
@@ -116,7 +139,7 @@ def _run(
             progress("deploying the lab")
             state = deploy.deploy(prepared, name=name, plugin=plugin, progress=progress)
             tl = Timeline(state, progress)
-            _play(scen, tl, result, failures, progress)
+            _play(scen, tl, result, failures, progress, capture)
     except Exception:
         broke = True
         raise
@@ -135,10 +158,12 @@ def _run(
     return failures
 
 
-def _play(scen: Scenario, tl: Timeline, result: ScenarioResult, failures: list, progress: Callable) -> None:
+def _play(
+    scen: Scenario, tl: Timeline, result: ScenarioResult, failures: list, progress: Callable, capture: Capture
+) -> None:
     tl.open_sockets()
     with tempfile.TemporaryDirectory(prefix="bondlab-traffic-") as workdir:
-        tl.start_traffic(scen.flows, scen.rate, workdir)
+        tl.start_traffic(scen.flows, scen.rate, workdir, capture=capture.keeps)
         total = len(scen.steps)
         for step in scen.steps:
             sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
@@ -152,6 +177,8 @@ def _play(scen: Scenario, tl: Timeline, result: ScenarioResult, failures: list, 
         if tl.traffic:
             tl.stop_traffic(failures)
             _figures(tl, result)
+            if capture.wanted(bool(failures) != bool(scen.expect_failure)):
+                _write_capture(tl, result, capture, progress)
 
 
 def _deploy_must_fail(
@@ -168,6 +195,29 @@ def _deploy_must_fail(
         return
     deploy.destroy(state)
     result.status, result.message = "failed", "deploy succeeded; the scenario expects it to fail"
+
+
+def _write_capture(tl: Timeline, result: ScenarioResult, capture: Capture, progress: Callable) -> None:
+    """The run's pcapng, a comment at each action (action_marks)."""
+    name = f"{result.name}{capture.suffix}.pcapng"
+    os.makedirs(capture.directory, exist_ok=True)
+    count = pcapng.write(
+        os.path.join(capture.directory, name), tl.traffic.frames(), action_marks(result.steps)
+    )
+    result.capture = name
+    progress(f"capture: {count} frames in {name}")
+
+
+def action_marks(steps: list) -> list:
+    """[(ns, text)]: each action step's start, and when it sent its first link change."""
+    marks = []
+    for sr in steps:
+        if sr.kind in ACTIONS:
+            line = sr.where.rsplit(":", 1)[-1]
+            marks.append((sr.t, f"step {sr.index + 1} (line {line}): {sr.text}"))
+            if sr.done_at:
+                marks.append((sr.done_at, f"step {sr.index + 1}: first link change sent"))
+    return marks
 
 
 def _figures(tl: Timeline, result: ScenarioResult) -> None:

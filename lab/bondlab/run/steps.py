@@ -69,7 +69,9 @@ STEPS = {
         _judged("duplicated", judge.duplicated),
         _judged("spread", judge.spread),
         _judged("carriedBy", judge.carried_by),
+        _judged("sticky", judge.sticky),
         _judged("garp", judge.garp),
+        _judged("unsolicitedNa", judge.unsolicited_na),
         _judged("lacpdu", judge.lacpdu),
     )
 }

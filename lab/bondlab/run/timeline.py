@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from bondlab.run import traffic
+from bondlab.run import frames, traffic
 from bondlab.run.names import Names
 from bondlab.run.reader import READER
 from bondlab.run.results import StepResult
@@ -84,9 +84,10 @@ class Timeline:
         READER.close()
 
     # -- traffic ------------------------------------------------------------------------------
-    def start_traffic(self, flows: list, rate: int, workdir: str) -> None:
+    def start_traffic(self, flows: list, rate: int, workdir: str, capture: bool = False) -> None:
         """Probes for `flows` (spec.traffic.flows mappings) at `rate`/s, and taps at the switch ports of the
-        pods' slaves (per-slave accounting) and on the peers (GARP/NA)."""
+        pods' slaves (per-slave accounting) and on the peers (GARP/NA); `capture`: keep every tapped frame
+        for a pcapng (run.capture)."""
         if not flows:
             return
         names = self.names
@@ -104,7 +105,11 @@ class Timeline:
                 if not src_addrs:
                     raise traffic.TrafficError(f"traffic cannot start: {src} has no IPv4 address")
                 fid += 1
-                self.flows.append(traffic.Flow(fid, src, dst, src_ns, dst_ns, ip, raw.get("rate", rate)))
+                self.flows.append(
+                    traffic.Flow(
+                        fid, src, dst, src_ns, dst_ns, ip, raw.get("rate", rate), raw.get("sessions", 1)
+                    )
+                )
             for end in (raw["from"], raw["to"]):
                 if end in tapped:
                     continue
@@ -119,7 +124,7 @@ class Timeline:
                         taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
                     except LabError:
                         continue
-        self.traffic = traffic.Traffic(self.flows, taps, workdir)
+        self.traffic = traffic.Traffic(self.flows, taps, workdir, capture=capture)
         self.traffic.start()
         self.traffic.wait_flowing()
         self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {rate}/s")
@@ -127,10 +132,15 @@ class Timeline:
     def flows_named(self, name: Optional[str]) -> list:
         return [f for f in self.flows if name in (None, f.name)]
 
-    def window_of(self, flow, action: int):
+    def window_bounds(self, action: int) -> tuple:
+        """[start, end) ns of an action's traffic window: from its start to the next action's, or to the end
+        of the probes (action -1: from when the probes started)."""
         start = self.actions[action].t if action >= 0 else self.traffic.started
         later = [a.t for a in self.actions if a.t > start]
-        end = later[0] if later else self.traffic.stopped
+        return start, later[0] if later else self.traffic.stopped
+
+    def window_of(self, flow, action: int):
+        start, end = self.window_bounds(action)
         return traffic.window(
             self.traffic.sent(flow),
             self.traffic.received(flow),
@@ -138,6 +148,7 @@ class Timeline:
             start,
             end,
             self.traffic.stopped,
+            flow.sessions,
         )
 
     def failovers(self) -> list:
@@ -169,7 +180,8 @@ class Timeline:
 
     def kernel_events(self) -> list:
         """[ms after the probes started, pod, slave, what] for every bonded pod, in time order: its slaves'
-        MII changes and its failovers (traffic.bond_events; read times), and the GARP/NA its slaves sent
+        MII changes and its failovers (traffic.bond_events; read times), and the gratuitous ARPs and
+        unsolicited NAs its slaves sent
         into the switch (kernel times): the marks of the report's timelines."""
         tr, out = self.traffic, []
         entering = [t for t in tr.tap_events() if not t[1]]  # tapped entering the switch: sent by the pod
@@ -178,10 +190,9 @@ class Timeline:
                 continue
             got = traffic.bond_events(tr.link_events(pod.netns), pod.bond, list(pod.slaves))
             for slave in pod.slaves:
-                got += [
-                    (ts, slave, "GARP/NA")
-                    for ts in traffic.garps(entering, f"{pod.name}/{slave}", tr.started)
-                ]
+                for what, mark in (("garp", "GARP"), ("na", "NA")):
+                    stamps = frames.notices(entering, f"{pod.name}/{slave}", tr.started, what)
+                    got += [(ts, slave, mark) for ts in stamps]
             out += [[ms_after(ts, tr.started), pod.name, slave, what] for ts, slave, what in got]
         return sorted(out)
 

@@ -7,7 +7,8 @@ Figures, per flow and per time window (a step: from one action to the next):
   window (t_send(first after) - t_send(last before), the reference's method; 1 ms at 1000/s when nothing
   is lost);
 - carriers: which tapped switch port carried each delivered probe (per-slave accounting);
-- first GARP / unsolicited NA seen by a peer after a time; LACPDUs per switch port;
+- gratuitous ARPs and unsolicited NAs (apart) seen by a peer after a time; LACPDUs per switch port, with
+  their actor and partner states;
 - stall: the longest pause of the sender inside the window. The schedule is absolute, so a sender the
   scheduler starved sends the probes it owes in a burst afterwards: they are delivered and count as neither
   lost nor outage. A stall longer than STALL_LIMIT_MS makes the window's outage/lost figures a measurement
@@ -26,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
+from bondlab.run import capture, frames
 from bondlab.run.probe import PORT
 
 STALL_LIMIT_MS = 10.0  # 10x the resolution at 1000/s
@@ -45,6 +47,7 @@ class Flow:
     dst_ns: str
     dst_ip: str
     rate: int = 1000
+    sessions: int = 1  # distinct source ports; probe seq goes out on session seq % sessions
 
     @property
     def name(self) -> str:
@@ -68,6 +71,7 @@ class Traffic:
     records: dict = field(default_factory=dict)  # netns -> helper record
     started: int = 0
     stopped: int = 0
+    capture: bool = False  # the helpers keep every tapped frame (frames())
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -79,9 +83,12 @@ class Traffic:
                 "port": PORT,
                 "out": os.path.join(self.workdir, f"{ns}.json"),
                 "send": [
-                    {"flow": f.id, "dst": f.dst_ip, "rate": f.rate} for f in self.flows if f.src_ns == ns
+                    {"flow": f.id, "dst": f.dst_ip, "rate": f.rate, "sessions": f.sessions}
+                    for f in self.flows
+                    if f.src_ns == ns
                 ],
                 "links": True,
+                "capture": os.path.join(self.workdir, f"{ns}.cap") if self.capture else "",
                 "taps": [
                     {"ifname": t.ifname, "label": t.label, "neighbour_only": t.neighbour_only}
                     for t in self.taps
@@ -174,6 +181,15 @@ class Traffic:
             out += record["taps"]
         return out
 
+    def frames(self) -> list:
+        """Every frame the taps saw (run.capture.load's tuples), when started with `capture`."""
+        out = []
+        for ns in self.records:
+            path = os.path.join(self.workdir, f"{ns}.cap")
+            if self.capture and os.path.exists(path):
+                out += capture.load(path, [t.label for t in self.taps if t.netns == ns])
+        return out
+
     def link_events(self, netns: str) -> list:
         """Link events (probe.link_events' rows) the helper in `netns` read."""
         return self.records.get(netns, {}).get("links", [])
@@ -206,6 +222,7 @@ class Window:
     outage_ms: float
     per_slave: dict
     stall_ms: float = 0.0  # the sender's longest pause between two probes in the window
+    per_session: list = field(default_factory=list)  # per session (sessions > 1): the slaves that carried it
     gap_stall_ms: float = 0.0  # the longest pause inside the outage's gap (the part that may not be outage)
 
     @property
@@ -216,8 +233,21 @@ class Window:
         return dict(self.__dict__)
 
 
-def window(sent: list, received: list, carriers: dict, start: int, end: int, stop: int) -> Window:
-    """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there)."""
+def sessions_per_slave(per_session: list) -> dict:
+    """Window.per_session -> slave label -> how many sessions it carried (a session that moved counts on
+    each)."""
+    out: dict = {}
+    for labels in per_session:
+        for label in labels:
+            out[label] = out.get(label, 0) + 1
+    return out
+
+
+def window(
+    sent: list, received: list, carriers: dict, start: int, end: int, stop: int, sessions: int = 1
+) -> Window:
+    """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there);
+    `sessions`: the flow's source ports (probe seq went out on session seq % sessions)."""
     first_seen: dict = {}
     dup = reordered = 0
     highest = -1
@@ -232,9 +262,12 @@ def window(sent: list, received: list, carriers: dict, start: int, end: int, sto
     in_window = [seq for seq, t in enumerate(sent) if start <= t < end]
     delivered = [seq for seq in in_window if seq in first_seen]
     per_slave: dict = {}
+    per_session: list = [set() for _ in range(sessions)] if sessions > 1 else []
     for seq in delivered:
         label = carriers.get(seq, "?")
         per_slave[label] = per_slave.get(label, 0) + 1
+        if per_session:
+            per_session[seq % sessions].add(label)
     # Outage: the longest run of lost probes, from the send time of the last delivered probe before it to
     # that of the first delivered after it (or to the end of sending). A sender the scheduler stalled loses
     # nothing and is not an outage.
@@ -263,6 +296,7 @@ def window(sent: list, received: list, carriers: dict, start: int, end: int, sto
         per_slave=per_slave,
         stall_ms=round(stall / 1e6, 3),
         gap_stall_ms=round(gap_stall / 1e6, 3),
+        per_session=[sorted(labels) for labels in per_session],
     )
 
 
@@ -291,19 +325,15 @@ def outage_verdict(w: Window, low_ms, high_ms) -> str:
 
 def failover_times(events: list, taps: list, bond: str, slaves: list, after: int, before: int) -> dict:
     """When the kernel failed over after `after` (ns), before `before`: `garp_ns`, the kernel timestamp of the
-    first gratuitous ARP/NA entering the switch from one of the pod's slave ports (`slaves`: tap labels);
+    first gratuitous ARP entering the switch from one of the pod's slave ports (`slaves`: tap labels);
     `event_ns`, the read time of the first IFLA_EVENT_BONDING_FAILOVER of `bond` in the pod's netns."""
     out = {"garp_ns": 0, "event_ns": 0}
     for ts, name, event, *_rest in events:
         if name == bond and event == IFLA_EVENT_BONDING_FAILOVER and after <= ts < before:
             out["event_ns"] = ts
             break
-    firsts = [
-        stamp
-        for label in slaves
-        for stamp in garps([t for t in taps if not t[1]], label, after)
-        if stamp < before
-    ]
+    entering = [t for t in taps if not t[1]]
+    firsts = [stamp for label in slaves for stamp in frames.notices(entering, label, after, "garp", before)]
     out["garp_ns"] = min(firsts, default=0)
     return out
 
@@ -324,35 +354,4 @@ def bond_events(events: list, bond: str, slaves: list) -> list:
                 out.append((ts, name, MII.get(status, f"MII {status}")))
         elif name == bond and event == IFLA_EVENT_BONDING_FAILOVER:
             out.append((ts, names.get(active, "?"), "active"))
-    return out
-
-
-def garps(events: list, label: str, after: int, ip: str = "") -> list:
-    """Timestamps of gratuitous ARPs (sender IP == target IP) and unsolicited NAs on one tap after `after`."""
-    out = []
-    for tap, _out, kind, _f, _s, ts, raw in events:
-        if tap != label or ts < after or not raw:
-            continue
-        frame = bytes.fromhex(raw)
-        if kind == "arp" and len(frame) >= 42:
-            sip, tip = frame[28:32], frame[38:42]
-            if sip == tip and (not ip or ".".join(str(b) for b in sip) == ip):
-                out.append(ts)
-        elif kind == "nd" and len(frame) > 54 and frame[54] == 136:
-            out.append(ts)
-    return out
-
-
-def lacpdus(events: list, label: str, after: int = 0, before: int = 1 << 62) -> list:
-    """LACPDUs seen on a tap in [after, before), dissected with scapy (only its slow-protocols layer)."""
-    from scapy.contrib.lacp import LACP  # noqa: F401  (binds the layer to ethertype 0x8809)
-    from scapy.layers.l2 import Ether
-
-    out = []
-    for tap, outgoing, kind, _f, _s, ts, raw in events:
-        if tap == label and kind == "lacp" and raw and after <= ts < before:
-            frame = Ether(bytes.fromhex(raw))
-            lacp = frame.getlayer("LACP")
-            if lacp is not None:
-                out.append({"ts": ts, "outgoing": outgoing, "actor_state": int(lacp.actor_state)})
     return out

@@ -7,6 +7,7 @@ forwards to for every system call here; only these helpers are os's own Python. 
 """
 
 import sys
+from _stat import S_ISDIR, S_ISREG  # built in, like posix (state.py reads modes the same way)
 from posix import *  # noqa: F401,F403 - the system calls and O_*/X_OK constants, as os exports them
 from posix import environ as _environ_bytes
 from posix import mkdir, stat
@@ -22,8 +23,6 @@ environ = (
     if "os" in sys.modules
     else {k.decode(**_decode): v.decode(**_decode) for k, v in _environ_bytes.items()}
 )
-
-_S_IFMT, _S_IFDIR, _S_IFREG = 0o170000, 0o040000, 0o100000
 
 
 def _mode(path: str) -> int:
@@ -63,11 +62,11 @@ class path:  # lower-case: read as os.path.X
 
     @staticmethod
     def isfile(p: str) -> bool:
-        return _mode(p) & _S_IFMT == _S_IFREG
+        return S_ISREG(_mode(p))
 
     @staticmethod
     def isdir(p: str) -> bool:
-        return _mode(p) & _S_IFMT == _S_IFDIR
+        return S_ISDIR(_mode(p))
 
 
 def makedirs(name: str, mode: int = 0o777, exist_ok: bool = False) -> None:

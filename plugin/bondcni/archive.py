@@ -75,8 +75,6 @@ raise SystemExit(main())
 # `python3 bin/bond` runs the zip's __main__.py (through runpy): the same start as the #! line's.
 ZIP_MAIN = "import sys\nz = sys.argv[0]\nf = open(z, 'rb')\nf.readline()\nexec(f.readline())\n"
 
-Index = Dict[str, Tuple[bool, int, int]]
-
 
 class LayoutError(Exception):
     pass

@@ -11,8 +11,6 @@ from typing import Optional
 
 from bondlab.cni import libcni
 
-TIMEOUT = 120.0
-
 
 @dataclass(frozen=True)
 class Call:

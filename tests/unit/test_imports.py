@@ -66,7 +66,15 @@ def test_no_plugin_module_imports_pyroute2():
 # the codec and the C modules under it; _ctypes where os.setns is missing (Python < 3.12).  Not `socket`
 # (its enum import is ~19 ms in the lab VM), no json/re/dataclasses/typing/contextlib, and not `os` (see
 # lean_os.py: `python3 -IS` starts without it).
-NETLINK_ALLOWED = {"bondcni.netlink", "bondcni.rtnl", "bondcni.lean_os", "_socket", "_struct", "errno"}
+NETLINK_ALLOWED = {
+    "bondcni.netlink",
+    "bondcni.rtnl",
+    "bondcni.lean_os",
+    "_stat",
+    "_socket",
+    "_struct",
+    "errno",
+}
 SETNS_ALLOWED = set() if sys.version_info >= (3, 12) else {"_ctypes"}
 
 

@@ -81,6 +81,17 @@ class GuestReporter:
         self._config = session.config
 
 
+def report_from_json(config, line: str):
+    """A test report written by GuestReporter, as pytest made it in the guest.
+
+    JSON has no tuples: a skip's (path, line, reason) comes back as a list, which pytest's own
+    reporters (junitxml asserts a tuple) refuse, so it is made a tuple again."""
+    report = config.hook.pytest_report_from_serializable(config=config, data=json.loads(line))
+    if isinstance(report.longrepr, list):
+        report.longrepr = tuple(report.longrepr)
+    return report
+
+
 class Delegate:
     """On a host that cannot bond: run the kernel tests in the lab VM once, then replay their reports."""
 
@@ -144,10 +155,7 @@ class Delegate:
             if os.path.exists(report_path):
                 with open(report_path) as stream:
                     for line in stream:
-                        data = json.loads(line)
-                        report = self.config.hook.pytest_report_from_serializable(
-                            config=self.config, data=data
-                        )
+                        report = report_from_json(self.config, line)
                         self.reports.setdefault(report.nodeid, []).append(report)
             if code not in (0, 1, 5) and not self.reports:
                 self.failure = f"the pytest session in the lab VM exited {code} without reporting"

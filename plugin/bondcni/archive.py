@@ -1,16 +1,18 @@
 """bin/bond's layout: how the file starts the plugin and where each minor's byte-code sits (build time only).
 
     line 1   #!/usr/bin/python3 -IScCODE      the launcher: opens the file itself and execs line 2
-    line 2   exec("...")                      the boot: serves the running minor's byte-code from below
+    line 2   import marshal as m,sys;...      picks the boot from the marshalled dict that follows it:
+    boots    {"311": the boot compiled by 3.11, ..., "": the fallback boot's source}; the boot serves the
+             running minor's byte-code from below (the fallback: from the zip's sources, compiled once)
     code     a marshalled table {"311": (index offset, index size, code offset)}, then per minor the
              marshalled index {module: (is package, offset, size)} and the modules' code back to back
     zip      LICENSE(s), the sources (for a minor without byte-code) and a __main__.py for `python3 bin/bond`
 
 Why not a plain zipapp: python3 starts a #!python3 zipapp through runpy (~20 modules more per exec), and
 importing from a zip on sys.path parses its directory in Python and goes through importlib's path machinery
-for every module. Here an exec reads line 2, the table, the minor's index, and then one pread per module it
-imports, nothing else. The zip after the prepended data stays a valid zip (readers skip what comes first,
-as for any #! zipapp), so `unzip -l bin/bond` and `python3 bin/bond` still work.
+for every module. Here an exec reads line 2, the boots, the table, the minor's index, and then one pread per
+module it imports, nothing else. The zip after the prepended data stays a valid zip (readers skip what comes
+first, as for any #! zipapp), so `unzip -l bin/bond` and `python3 bin/bond` still work.
 """
 
 from __future__ import annotations
@@ -27,41 +29,56 @@ from typing import Dict, Tuple
 LAUNCH_CODE = "import sys;a=sys.argv;z=a.pop(1);a[0]=z;f=open(z,'rb');f.readline();exec(f.readline())"
 SHEBANG_MAX = 127  # Linux before 5.1 reads 128 bytes of a #! line (newline included) and cuts the rest
 
-# Runs in __main__ with `z` (this file's path) and `f` (this file, read up to the code region) from line 1.
+# Line 2 picks the boot: the running minor's compiled boot (marshalled code, so no source is compiled on
+# the way: a first compile() touches ~30-50 pages more, each a trap to the host in the lab VM), or for a
+# minor without byte-code the fallback boot's source. Both run in __main__ with `z` (this file's path) and
+# `f` (this file, read up to the table) from line 1.
+SELECT = "import marshal as m,sys;d=m.load(f);exec(m.loads(d.get('%d%d'%sys.version_info[:2],d[''])))\n"
+
 # Only the modules a command imports are read and unmarshalled: in the lab VM every page a process touches
-# first is a trap to the host. Another minor compiles the zip's sources once into a byte-code cache
-# (bondcni/_bytecode_cache.py).
-BOOT = """\
+# first is a trap to the host.
+BOOT_PACKED = """\
 import marshal, sys
 from posix import pread
 from _frozen_importlib import ModuleSpec
 
-_entry = marshal.loads(f.read(int.from_bytes(f.read(4), "little"))).get("%d%d" % sys.version_info[:2])
-if _entry is not None:
-    _fd, _code_at = f.fileno(), _entry[2]
-    _index = marshal.loads(pread(_fd, _entry[1], _entry[0]))
+_index_at, _index_size, _code_at = marshal.loads(f.read(int.from_bytes(f.read(4), "little")))[
+    "%d%d" % sys.version_info[:2]
+]
+_fd = f.fileno()
+_index = marshal.loads(pread(_fd, _index_size, _index_at))
 
-    class _PackFinder:
-        @classmethod
-        def find_spec(cls, name, path=None, target=None):
-            entry = _index.get(name)
-            return None if entry is None else ModuleSpec(name, cls, origin=z, is_package=entry[0])
 
-        @staticmethod
-        def create_module(spec):
-            return None
+class _PackFinder:
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        entry = _index.get(name)
+        return None if entry is None else ModuleSpec(name, cls, origin=z, is_package=entry[0])
 
-        @staticmethod
-        def exec_module(module):
-            _, offset, size = _index[module.__spec__.name]
-            exec(marshal.loads(pread(_fd, size, _code_at + offset)), module.__dict__)
+    @staticmethod
+    def create_module(spec):
+        return None
 
-    sys.meta_path.insert(0, _PackFinder)
-else:
-    sys.path.insert(0, z)
-    from bondcni._bytecode_cache import enable
+    @staticmethod
+    def exec_module(module):
+        _, offset, size = _index[module.__spec__.name]
+        exec(marshal.loads(pread(_fd, size, _code_at + offset)), module.__dict__)
 
-    enable(z, {digest!r})
+
+sys.meta_path.insert(0, _PackFinder)
+"""
+
+# Another minor compiles the zip's sources once into a byte-code cache (bondcni/_bytecode_cache.py).
+BOOT_FALLBACK = """\
+import sys
+
+sys.path.insert(0, z)
+from bondcni._bytecode_cache import enable
+
+enable(z, {digest!r})
+"""
+
+BOOT_MAIN = """\
 if sys.argv[1:] == ["--version"]:
     from bondcni._build import BUILD_INFO
 
@@ -71,6 +88,7 @@ from bondcni.__main__ import main
 
 raise SystemExit(main())
 """
+BOOT_SOURCE = BOOT_PACKED + BOOT_MAIN  # what build.py compiles with each minor
 
 # `python3 bin/bond` runs the zip's __main__.py (through runpy): the same start as the #! line's.
 ZIP_MAIN = "import sys\nz = sys.argv[0]\nf = open(z, 'rb')\nf.readline()\nexec(f.readline())\n"
@@ -96,10 +114,10 @@ def launcher(interpreter: str) -> bytes:
     return line
 
 
-def boot_line(digest: str) -> bytes:
-    line = f"exec({BOOT.format(digest=digest)!r})\n".encode()
-    assert line.count(b"\n") == 1, "the boot must be one line"
-    return line
+def boot_region(boots: Dict[str, bytes], digest: str) -> bytes:
+    """Line 2 and the boots: {"311": BOOT_SOURCE compiled by 3.11, ..., "": the fallback boot's source}."""
+    fallback = marshal.dumps((BOOT_FALLBACK + BOOT_MAIN).format(digest=digest), 4)
+    return SELECT.encode() + marshal.dumps({**boots, "": fallback}, 4)
 
 
 def pack(modules: Dict[str, Tuple[bool, bytes]]) -> Tuple[bytes, bytes]:
@@ -136,6 +154,7 @@ def read_packs(path: str) -> Dict[str, Dict[str, Tuple[bool, bytes]]]:
     with open(path, "rb") as fh:
         fh.readline()
         fh.readline()
+        marshal.load(fh)  # the boots
         table = marshal.loads(fh.read(int.from_bytes(fh.read(4), "little")))
         fh.seek(0)
         data = fh.read()
@@ -147,10 +166,17 @@ def read_packs(path: str) -> Dict[str, Dict[str, Tuple[bool, bytes]]]:
 
 
 def write(
-    output: str, interpreter: str, digest: str, packs: dict, entries: Dict[str, bytes], epoch: int
+    output: str,
+    interpreter: str,
+    digest: str,
+    boots: Dict[str, bytes],
+    packs: dict,
+    entries: Dict[str, bytes],
+    epoch: int,
 ) -> None:
-    """The file, whose bytes depend only on the interpreter line, the packs, the zip's entries, the epoch."""
-    head = launcher(interpreter) + boot_line(digest)
+    """The file, whose bytes depend only on the interpreter line, the boots and packs, the zip's entries, the
+    epoch."""
+    head = launcher(interpreter) + boot_region(boots, digest)
     date_time = time.gmtime(epoch)[:6]
     os.makedirs(os.path.dirname(os.path.abspath(output)), exist_ok=True)
     tmp = output + ".tmp"

@@ -35,6 +35,7 @@ from . import archive
 DEFAULT_INTERPRETER = "/usr/bin/python3 -IS"  # what the lab runs: no site, no user paths, no pyenv shim
 OLDEST_MINOR, NEWEST_MINOR = 9, 14
 EXCLUDED = {"build.py", "standalone.py", "archive.py"}  # build-time only
+BOOT_FILE = "__boot__.py"  # archive.BOOT_SOURCE, compiled with the modules by each minor (not in the zip)
 SKIP_DIRS = {"__pycache__", "tests", "test"}
 PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))
@@ -260,17 +261,21 @@ def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) 
         for rel in rels:
             with open(os.path.join(src, rel), "rb") as fh:
                 entries[rel] = fh.read()
-        packs = {}
+        with open(os.path.join(src, BOOT_FILE), "w", encoding="utf-8") as fh:
+            fh.write(archive.BOOT_SOURCE)
+        packs, boots = {}, {}
         for (major, minor), (python, _) in pythons.items():
             out = os.path.join(tree, f"py{major}{minor}")
-            _compile(python, src, out, rels)
+            _compile(python, src, out, [*rels, BOOT_FILE])
             packs[f"{major}{minor}"] = archive.pack(compiled_modules(out, rels))
+            with open(os.path.join(out, BOOT_FILE + "c"), "rb") as fh:
+                boots[f"{major}{minor}"] = fh.read()
     for name, path in licences.items():
         if not os.path.exists(path):
             raise BuildError(f"missing licence file {path}")
         with open(path, "rb") as fh:
             entries[name] = fh.read()
-    archive.write(output, interpreter, content_digest(entries, packs), packs, entries, epoch)
+    archive.write(output, interpreter, content_digest(entries, packs), boots, packs, entries, epoch)
     return {"output": output, "commit": commit, "epoch": epoch, "pythons": pythons, "bundled": bundled}
 
 

@@ -82,6 +82,23 @@ def test_byte_code_has_the_future_flag_but_imports_no_future(artifact):
     assert all("__future__" not in marshal.loads(c).co_names for _, c in code.values())
 
 
+def test_each_minor_boots_from_its_compiled_boot_and_others_from_source(artifact):
+    """No exec compiles the boot (a first compile() touches ~30-50 pages more): line 2 picks it compiled."""
+    import marshal
+
+    with open(artifact, "rb") as fh:
+        fh.readline()
+        assert fh.readline() == archive.SELECT.encode()
+        boots = marshal.load(fh)
+    tags = set(archive.read_packs(str(artifact)))
+    assert set(boots) == tags | {""}
+    code = marshal.loads(boots["{}{}".format(*sys.version_info[:2])])
+    assert code.co_filename == "__boot__.py" and "_PackFinder" in code.co_names
+    fallback = marshal.loads(boots[""])
+    assert isinstance(fallback, str) and "enable(" in fallback and "_PackFinder" not in fallback
+    compile(fallback, "fallback", "exec")
+
+
 @pytest.mark.parametrize("request_text", ['{"cniVersion": "1.0.0"}', ""])
 def test_the_version_exec_loads_neither_os_nor_future(artifact, request_text):
     argv = [sys.executable, "-X", "importtime", "-ISc", archive.LAUNCH_CODE, str(artifact)]
@@ -126,7 +143,7 @@ def test_version_command_runs_from_byte_code_and_from_sources(artifact, tmp_path
     with zipfile.ZipFile(artifact) as zf:
         entries = {i.filename: zf.read(i) for i in zf.infolist()}
     stripped = tmp_path / "bond-sources"
-    archive.write(str(stripped), "/usr/bin/python3 -IS", "f00d" * 16, {}, entries, 1700000000)
+    archive.write(str(stripped), "/usr/bin/python3 -IS", "f00d" * 16, {}, {}, entries, 1700000000)
     cache = str(tmp_path / "cache")
     assert json.loads(_run(stripped, CNI_COMMAND="VERSION", BONDCNI_BYTECODE_CACHE=cache)) == answer
 

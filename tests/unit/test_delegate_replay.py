@@ -1,7 +1,6 @@
 """The lab VM delegate replays the guest's test reports on the host: every outcome must come back in a
 form pytest's own reporters take (the terminal and --junitxml, which CI writes)."""
 
-import json
 import os
 import subprocess
 import sys
@@ -9,7 +8,7 @@ from pathlib import Path
 
 from bondlab.pytest.delegate import REPORT_ENV, report_from_json
 
-GUEST_TESTS = '''
+GUEST_TESTS = """
 import pytest
 
 def test_passes():
@@ -28,7 +27,7 @@ def test_marked_skip():
 @pytest.mark.xfail(reason="known")
 def test_xfails():
     assert False
-'''
+"""
 
 
 def test_every_outcome_of_the_guest_replays_into_junitxml(tmp_path, pytestconfig):

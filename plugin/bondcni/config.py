@@ -9,9 +9,10 @@ and what was given.
 from __future__ import annotations
 
 from . import inet, result
-from .errors import DECODE_FAILURE, INCOMPATIBLE_VERSION, INVALID_CONFIG, MISSING, CniError, config_error
+from .errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, MISSING, CniError, config_error
 from .fields import (
     MAX_MS,
+    decode,
     is_name,
     is_plugin_name,
     json_field,
@@ -21,7 +22,7 @@ from .fields import (
     opt_int,
     opt_str,
 )
-from .jsonio import dumps, loads
+from .jsonio import dumps
 from .links import Link, parse_links
 from .record import Record
 from .spec import SUPPORTED_VERSIONS  # noqa: F401 (re-exported)
@@ -120,19 +121,6 @@ def _mode_name(value: int) -> str:
 
 # ----------------------------------------------------------------------------------------------------------
 # parse
-
-
-def decode(raw: bytes) -> dict:
-    """stdin bytes -> JSON object, or CniError 6."""
-    try:
-        obj = loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise CniError(DECODE_FAILURE, "failed to decode the network configuration", str(exc)) from None
-    if not isinstance(obj, dict):
-        raise CniError(
-            DECODE_FAILURE, f"network configuration: expected a JSON object, got {type(obj).__name__}"
-        )
-    return obj
 
 
 def check_version(obj: Mapping[str, Any]) -> str:
@@ -391,38 +379,6 @@ def parse_attachments(obj: Mapping[str, Any]) -> Optional[Tuple[Tuple[str, str],
             out.append((item["containerID"], str(item.get("ifname", ""))))
         return tuple(out)
     return None
-
-
-class DelConf(Record):
-    """What DEL needs, read leniently: DEL must work even when the config no longer validates."""
-
-    cni_version: str
-    ipam_type: str
-    links_in_container: bool
-    problem: Optional[CniError]  # why the full parse failed, if it did
-
-
-def parse_for_del(raw: bytes) -> DelConf:
-    try:
-        obj = decode(raw)
-    except CniError as exc:
-        return DelConf("", "", False, exc)
-    problem = None
-    try:
-        parse_obj(obj)
-    except CniError as exc:
-        problem = exc
-    version = json_field(obj, "cniVersion")
-    ipam = json_field(obj, "ipam")
-    ipam_type = ""
-    if isinstance(ipam, dict) and is_plugin_name(ipam.get("type")) and ipam["type"] != "bond":
-        ipam_type = ipam["type"]  # never a path from the config, even on DEL
-    return DelConf(
-        cni_version=version if isinstance(version, str) and version in SUPPORTED_VERSIONS else "",
-        ipam_type=ipam_type,
-        links_in_container=json_field(obj, "linksInContainer") is True,
-        problem=problem,
-    )
 
 
 def mode_name(value: int) -> str:

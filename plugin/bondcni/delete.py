@@ -3,24 +3,54 @@ link), and GC of the attachments the runtime no longer lists."""
 
 from __future__ import annotations
 
-from . import config, errors, fields, ipam, netlink, state
+from . import fields, ipam, netlink, state
 from . import lean_os as os
 from .attachment import ATTACHMENT_WAIT, bond_mark, read_record, teardown
 from .errors import CniError
+from .record import Record
+from .spec import SUPPORTED_VERSIONS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import List
+    from typing import List, Optional
 
     from .skel import CmdArgs, Log
+
+
+class DelConf(Record):
+    """What DEL needs of the config, read leniently: DEL must work even when the config no longer validates
+    (so it is not validated: that is ADD's and CHECK's job, and the parser is ~10 modules per exec)."""
+
+    cni_version: str
+    ipam_type: str
+    links_in_container: bool
+    problem: Optional[CniError]  # why the config could not be decoded, if it could not
+
+
+def parse_for_del(raw: bytes) -> DelConf:
+    try:
+        obj = fields.decode(raw)
+    except CniError as exc:
+        return DelConf("", "", False, exc)
+    version = fields.json_field(obj, "cniVersion")
+    ipam = fields.json_field(obj, "ipam")
+    ipam_type = ""
+    if isinstance(ipam, dict) and fields.is_plugin_name(ipam.get("type")) and ipam["type"] != "bond":
+        ipam_type = ipam["type"]  # never a path from the config, even on DEL
+    return DelConf(
+        cni_version=version if isinstance(version, str) and version in SUPPORTED_VERSIONS else "",
+        ipam_type=ipam_type,
+        links_in_container=fields.json_field(obj, "linksInContainer") is True,
+        problem=None,
+    )
 
 
 def cmd_del(args: CmdArgs, log: Log) -> None:
     """Best-effort and idempotent: IPAM first, then the bond, then each link (every one is tried; failures
     are reported at the end and the record keeps only what is left to do)."""
-    dconf = config.parse_for_del(args.stdin)
+    dconf = parse_for_del(args.stdin)
     if dconf.problem is not None:
-        log.warning(f"the config does not validate ({dconf.problem.msg}); deleting what can be found")
+        log.warning(f"the config cannot be decoded ({dconf.problem.msg}); deleting what can be found")
     sdir = state.ensure_dir(args.settings.state_dir)
     lock = state.lock_or_go_on(
         state.attachment_lock(sdir, args.container_id, args.ifname), ATTACHMENT_WAIT, log
@@ -31,7 +61,7 @@ def cmd_del(args: CmdArgs, log: Log) -> None:
         lock.release(remove=True)
 
 
-def _del_locked(args: CmdArgs, dconf: config.DelConf, sdir: str, log: Log) -> None:
+def _del_locked(args: CmdArgs, dconf: DelConf, sdir: str, log: Log) -> None:
     sfile = state.path(sdir, args.container_id, args.ifname)
     record = read_record(sfile, args, log)
     failures: List[CniError] = []
@@ -49,7 +79,7 @@ def _del_locked(args: CmdArgs, dconf: config.DelConf, sdir: str, log: Log) -> No
         state.remove(sfile)
     if failures:
         raise failures[0]
-    if dconf.problem is not None and dconf.problem.code == errors.DECODE_FAILURE:
+    if dconf.problem is not None:
         raise dconf.problem
 
 
@@ -57,6 +87,8 @@ def cmd_gc(args: CmdArgs, log: Log) -> None:
     """Tear down attachments of this network that the runtime no longer lists (CNI 1.1 GC), then forward GC
     to IPAM.  A record is matched by its attachment key; one whose bond is still alive in its netns is kept
     (a network name is the NAD writer's choice: GC of one tenant's network must not tear down another's)."""
+    from . import config  # GC parses the whole config (DEL does not)
+
     conf = config.parse(args.stdin)
     if conf.valid_attachments is None:
         log.warning("GC without cni.dev/valid-attachments: keeping all state")

@@ -6,7 +6,8 @@ commands' checks of CNI_* values. Keys bind as Go's encoding/json binds them (up
 
 from __future__ import annotations
 
-from .errors import MISSING, config_error
+from .errors import DECODE_FAILURE, MISSING, CniError, config_error
+from .jsonio import loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs ~30 modules per exec
@@ -15,6 +16,19 @@ if TYPE_CHECKING:  # annotations only: typing costs ~30 modules per exec
 MAX_MS = 2**31 - 1
 HEX = frozenset("0123456789abcdefABCDEF")
 NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+
+
+def decode(raw: bytes) -> dict:
+    """stdin bytes -> JSON object, or CniError 6."""
+    try:
+        obj = loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise CniError(DECODE_FAILURE, "failed to decode the network configuration", str(exc)) from None
+    if not isinstance(obj, dict):
+        raise CniError(
+            DECODE_FAILURE, f"network configuration: expected a JSON object, got {type(obj).__name__}"
+        )
+    return obj
 
 
 def is_pci_address(value: object) -> bool:

@@ -27,6 +27,9 @@ TRANSIENT = (errno.EBUSY, errno.EAGAIN, errno.EINTR)
 # A dump the kernel flags as interrupted (NLM_F_DUMP_INTR) is read again, as Go's netlinksafe does.
 DUMP_ATTEMPTS = 10
 RECV_BUFFER = 1 << 16  # > the 32 KiB the kernel puts in one dump datagram
+# One receive buffer for every handle (each answer is copied out before the next request goes): 64 KiB
+# zero-filled is 16 pages touched, 16 traps to the host in the lab VM, for each handle otherwise.
+SHARED_BUFFER = bytearray(RECV_BUFFER)
 
 _setns_impl = None
 
@@ -134,7 +137,7 @@ class Handle:
         self.label = label
         self.ns_fd = ns_fd
         self.seq = 0
-        self.buf = bytearray(RECV_BUFFER)
+        self.buf = SHARED_BUFFER
         with entered(ns_fd):
             self.sock = _open_socket()
 

@@ -29,6 +29,7 @@ from typing import Optional
 from bondlab.util import procs
 from bondlab.world import lacpdu
 
+MODULE = "bondlab.world.lacp_partner"  # what `python -m` runs, and what leftovers() look for
 READY_TIMEOUT = 60.0  # s: python and scapy's import in a loaded lab VM
 STOP_TIMEOUT = 5.0
 
@@ -47,7 +48,7 @@ def start(state, fabric: str, pod_key: str, ports: list, behaviours: dict) -> di
     path = str(state.dir / f"lacp-partner-{len(partners) + 1}.json")
     _write(path, spec)
     proc = subprocess.Popen(
-        ["ip", "netns", "exec", fabric, sys.executable, "-m", __name__, path, state.mark],
+        ["ip", "netns", "exec", fabric, sys.executable, "-m", MODULE, path, state.mark],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         text=True,
@@ -116,7 +117,7 @@ def leftovers(lab_id: Optional[str] = None) -> list:
     return [
         pid
         for pid, args in procs.command_lines()
-        if __name__ in args and any(arg.startswith(wanted) for arg in args[args.index(__name__) + 1 :])
+        if MODULE in args and any(arg.startswith(wanted) for arg in args[args.index(MODULE) + 1 :])
     ]
 
 

@@ -20,6 +20,7 @@ from bondlab.util import procs
 from bondlab.util.paths import REPO
 from bondlab.util.wait import until
 from bondlab.world import clean, lacp, lacp_partner
+from bondlab.world.labstate import LabError
 
 pytestmark = pytest.mark.kernel
 
@@ -78,6 +79,12 @@ def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(la
     try:
         pid = _partner(state)
         assert procs.alive(pid) and lacp_partner.leftovers(state.id) == [pid]
+        tl = Timeline(state)
+        with pytest.raises(LabError, match="a partner of the other kind already"):
+            actions.lacp_partner(tl, {"pod": "test-pod"})  # the switch's own bond on the same ports
+        with pytest.raises(LabError, match="not slaves of its bond: bond0"):
+            actions.lacp_partner(tl, {"pod": "test-pod", "behaviour": "silent", "links": ["test-pod/bond0"]})
+        tl.close()
         fabric = state.netns_name("fabric")
         subprocess.run(
             ["ip", "-n", fabric, "link", "add", "blx0", "type", "veth", "peer", "blx1"], check=True

@@ -109,11 +109,16 @@ def lacp_partner(tl, args: dict) -> int:
     (world.lacp_partner) on the given links' ports (default: all), started or told its new behaviour."""
     pod = tl.names.pod(args["pod"])
     slave_ports = {slave: tl.names.slave_port(f"{pod.name}/{slave}") for slave in tl.names.slaves(pod)}
+    partners = tl.state.data.setdefault("lacpPartners", {})
+    if pod.key in partners and ("behaviour" in args) != ("pid" in partners[pod.key]):
+        raise LabError(f"lacpPartner {pod.name}: it has a partner of the other kind already (one per pod)")
     if "behaviour" not in args:
         if "links" in args:
             raise LabError(f"lacpPartner {pod.name}: `links` says which ports take a `behaviour`: give one")
         tl.partners += 1
-        lacp.make_partner(tl.fabric, f"lag{tl.partners}", list(slave_ports.values()), tl.state.mark)
+        partners[pod.key] = {"bond": f"lag{tl.partners}"}
+        tl.state.save()
+        lacp.make_partner(tl.fabric, partners[pod.key]["bond"], list(slave_ports.values()), tl.state.mark)
         return 0
     chosen = [tl.names.split(link) for link in args.get("links", [])]
     strangers = [iface for owner, iface in chosen if owner.key != pod.key or iface not in slave_ports]

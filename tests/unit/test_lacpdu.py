@@ -95,3 +95,10 @@ def test_a_change_in_what_the_bond_says_is_answered_at_once():
     assert lacpdu.changed(None, IN_SYNC)
     assert lacpdu.changed(ATTACHING, IN_SYNC)
     assert not lacpdu.changed(IN_SYNC, bond("activity", "timeout", "aggregation", "synchronization"))
+
+
+def test_a_port_sends_at_most_three_lacpdus_a_second():
+    assert lacpdu.next_send([], 10.0) == 10.0
+    assert lacpdu.next_send([9.5, 9.8], 10.0) == 10.0
+    assert lacpdu.next_send([9.5, 9.8, 9.9], 10.0) == pytest.approx(10.5)
+    assert lacpdu.next_send([8.0, 9.8, 9.9], 10.0) == 10.0  # 8.0 left the window

@@ -142,6 +142,7 @@ class Port:
         self.bond: Optional[lacpdu.Info] = None
         self.heard_at = 0.0
         self.due = 0.0  # monotonic s: when the next LACPDU is due (0: now)
+        self.sent_at: list = []  # monotonic s of its last LACPDUs (lacpdu.TX_LIMIT)
 
 
 def _alias(ifname: str) -> str:
@@ -212,10 +213,16 @@ def serve(spec_path: str, mark: str) -> int:
 
 def _send(port: Port, behaviour: str, system: str) -> bool:
     """Send the port's LACPDU (none when silent) and schedule the next; False: the port is gone."""
-    port.due = time.monotonic() + lacpdu.period(port.bond)
+    now = time.monotonic()
+    allowed = lacpdu.next_send(port.sent_at, now)
+    if allowed > now:
+        port.due = allowed
+        return True
+    port.due = now + lacpdu.period(port.bond)
     frame = lacpdu.answer(behaviour, system, port.number, port.bond, port.mac)
     if frame is None:
         return True
+    port.sent_at = port.sent_at[-lacpdu.TX_LIMIT :] + [now]
     try:
         port.sock.send(frame)
     except OSError as error:

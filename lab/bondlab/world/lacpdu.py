@@ -27,6 +27,7 @@ BEHAVIOURS = ("honest", "silent", "out-of-sync", "wrong-key")
 SLOW_PROTOCOLS_MAC = "01:80:c2:00:00:02"
 ETH_P_SLOW = 0x8809
 FAST, SLOW = 1.0, 30.0  # s between periodic LACPDUs (802.1AX fast/slow periodic time)
+TX_LIMIT = 3  # LACPDUs a port may send in any FAST s (802.1AX transmit machine)
 KEY = 1000  # the partner's key on every port (honest)
 SYSTEM_PRIORITY = 0x8000
 PORT_PRIORITY = 0x00FF
@@ -123,3 +124,11 @@ def period(bond: Optional[Info]) -> float:
 def changed(before: Optional[Info], now: Info) -> bool:
     """The bond's information changed (a new port, key or state): a partner answers at once (802.1AX NTT)."""
     return before != now
+
+
+def next_send(sent_at: list, now: float) -> float:
+    """When a port that sent LACPDUs at `sent_at` (monotonic s, oldest first) may send again: now, or once
+    the oldest of the last TX_LIMIT leaves the FAST s window (answers to a bond that keeps changing must
+    not flood it)."""
+    recent = [t for t in sent_at if now - t < FAST]
+    return now if len(recent) < TX_LIMIT else recent[-TX_LIMIT] + FAST

@@ -15,10 +15,11 @@ from bondlab.cni import multus
 from bondlab.model import derive, k8s, topology, yamlsrc
 from bondlab.util.paths import REPO
 from bondlab.world import build as world
+from bondlab.world import lacp_partner
 from bondlab.world.labstate import LabError, LabState
 from bondlab.world.pods import backends as pods
 
-HANDLERS = {**world.HANDLERS, **multus.HANDLERS, **pods.HANDLERS}
+HANDLERS = {**world.HANDLERS, **multus.HANDLERS, **pods.HANDLERS, **lacp_partner.HANDLERS}
 
 
 def default_plugin() -> str:

@@ -109,3 +109,21 @@ def test_lacp_partner_and_lacp_expectation(tmp_path):
     assert [s.kind for s in scen.steps] == ["lacpPartner", "expect"] and scen.steps[0].is_action
     text = error(tmp_path, "  steps:\n    - expect: {lacp: {link: p/net1, state: bundled}}\n")
     assert "s.yaml:6" in text and "spec.steps[0].expect.lacp.state" in text and "negotiated" in text
+
+
+def test_a_misbehaving_lacp_partner_and_the_aggregator_expectation(tmp_path):
+    scen = load(
+        tmp_path,
+        "  steps:\n    - lacpPartner: {pod: p, behaviour: out-of-sync, links: [p/net2]}\n"
+        "    - expect: {aggregator: {links: [p/net1, p/net2], same: false, inActiveAggregator: 1,\n"
+        "        within: 6s}}\n",
+    )
+    partner, expect = scen.steps
+    assert partner.args == {"pod": "p", "behaviour": "out-of-sync", "links": ["p/net2"]}
+    assert expect.args["aggregator"]["within"] == 6.0 and expect.args["aggregator"]["same"] is False
+    text = error(tmp_path, "  steps:\n    - lacpPartner: {pod: p, behaviour: liar}\n")
+    assert "s.yaml:6" in text and "spec.steps[0].lacpPartner.behaviour" in text and "wrong-key" in text
+    text = error(
+        tmp_path, "  steps:\n    - expect: {aggregator: {links: [p/net1], inActiveAggregator: -1}}\n"
+    )
+    assert "spec.steps[0].expect.aggregator.inActiveAggregator" in text and "at least 0" in text

@@ -201,6 +201,7 @@ def _clean(args: argparse.Namespace) -> int:
         f"{len(found.get('records', []))} lab record(s) carrying the bondlab mark, "
         f"{found.get('containers', 0)} container(s) labelled as the lab's"
         + (", stopped the lab's docker engine" if found.get("engine_stopped") else "")
+        + (f", stopped {len(found['processes'])} LACP partner(s)" if found.get("processes") else "")
     )
     return 0
 

@@ -140,10 +140,10 @@ class Lab:
 
     def expect(self, **expectations) -> str:
         """Expectations as in a scenario's `expect:` step. Kernel state (activeSlave, mii, carrier, macSeen,
-        connectivity) is polled now, timed from the action just before when it directly follows one, and a
-        failure raises run.verdicts.ExpectationFailed (MeasurementError when the runner was starved);
-        traffic figures (outage, lost, spread, carriedBy, garp, lacpdu) are judged on the window of the last
-        action when traffic.stop() is called. Returns what was seen."""
+        lacp, aggregator, connectivity) is polled now, timed from the action just before when it directly
+        follows one, and a failure raises run.verdicts.ExpectationFailed (MeasurementError when the runner
+        was starved); traffic figures (outage, lost, spread, carriedBy, garp, lacpdu) are judged on the
+        window of the last action when traffic.stop() is called. Returns what was seen."""
         from bondlab.model.scenario import needs_flows
 
         needs = needs_flows("expect", expectations)

@@ -10,6 +10,7 @@ from bondlab.cni import multus
 from bondlab.run.reader import READER
 from bondlab.world import build as world
 from bondlab.world import lacp, vf
+from bondlab.world import lacp_partner as scapy_partner
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
 
@@ -104,10 +105,33 @@ def restart_pod(tl, args: dict) -> int:
 
 
 def lacp_partner(tl, args: dict) -> int:
+    """The switch's own 802.3ad bond as partner (world.lacp), or with `behaviour` the scapy partner
+    (world.lacp_partner) on the given links' ports (default: all), started or told its new behaviour."""
     pod = tl.names.pod(args["pod"])
-    slave_ports = [tl.names.slave_port(f"{pod.name}/{slave}") for slave in tl.names.slaves(pod)]
-    tl.partners += 1
-    lacp.make_partner(tl.fabric, f"lag{tl.partners}", slave_ports, tl.state.mark)
+    slave_ports = {slave: tl.names.slave_port(f"{pod.name}/{slave}") for slave in tl.names.slaves(pod)}
+    partners = tl.state.data.setdefault("lacpPartners", {})
+    if pod.key in partners and ("behaviour" in args) != ("pid" in partners[pod.key]):
+        raise LabError(f"lacpPartner {pod.name}: it has a partner of the other kind already (one per pod)")
+    if "behaviour" not in args:
+        if "links" in args:
+            raise LabError(f"lacpPartner {pod.name}: `links` says which ports take a `behaviour`: give one")
+        tl.partners += 1
+        partners[pod.key] = {"bond": f"lag{tl.partners}"}
+        tl.state.save()
+        lacp.make_partner(tl.fabric, partners[pod.key]["bond"], list(slave_ports.values()), tl.state.mark)
+        return 0
+    chosen = [tl.names.split(link) for link in args.get("links", [])]
+    strangers = [iface for owner, iface in chosen if owner.key != pod.key or iface not in slave_ports]
+    if strangers:
+        raise LabError(f"lacpPartner {pod.name}: not slaves of its bond: {', '.join(strangers)}")
+    named = [iface for _owner, iface in chosen] or list(slave_ports)
+    scapy_partner.speak(
+        tl.state,
+        tl.fabric.name,
+        pod.key,
+        list(slave_ports.values()),
+        {slave_ports[iface]: args["behaviour"] for iface in named},
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
 """Expectations on kernel state, polled against a deadline where they stand in the timeline (one handler per
-kind, registered in run.steps): activeSlave, mii, carrier, macSeen, lacp, connectivity."""
+kind, registered in run.steps): activeSlave, mii, carrier, macSeen, lacp, aggregator,
+connectivity."""
 
 from __future__ import annotations
 
@@ -92,6 +93,37 @@ def lacp(tl, args: dict) -> str:
         f"{args['link']} is {args['state']} (LACP)",
         lambda: lacp_state.describe(port()),
     )
+
+
+def aggregator(tl, args: dict) -> str:
+    """802.3ad: the links in one aggregator (`same: true`) or each in its own (`false`);
+    `inActiveAggregator`: how many of them are in the bond's active aggregator (only its ports can carry
+    traffic; each still needs its partner in sync to)."""
+    links = [tl.names.split(link) for link in args["links"]]
+    pod = links[0][0]
+    bond = tl.names.bond_of(pod)
+
+    def read():
+        slaves = {f"{p.name}/{iface}": lacp_state.slave_state(p.netns, iface) for p, iface in links}
+        return slaves, lacp_state.active_aggregator(pod.netns, bond)
+
+    def holds() -> bool:
+        slaves, active = read()
+        ids = [state["aggregator"] for state in slaves.values()]
+        together = len(set(ids)) == 1 if args.get("same", True) else len(set(ids)) == len(ids)
+        count = args.get("inActiveAggregator")
+        return together and (count is None or ids.count(active) == count)
+
+    same = "one aggregator" if args.get("same", True) else "distinct aggregators"
+    count = f", {args['inActiveAggregator']} in the active one" if "inActiveAggregator" in args else ""
+    held = _poll(
+        tl,
+        args,
+        holds,
+        f"{', '.join(args['links'])} in {same}{count}",
+        lambda: lacp_state.aggregators(*read()),
+    )
+    return f"{held}: {lacp_state.aggregators(*read())}"
 
 
 def connectivity(tl, args: dict) -> str:

@@ -62,6 +62,7 @@ STEPS = {
         _polled("mii", expectations.mii),
         _polled("carrier", expectations.carrier),
         _polled("lacp", expectations.lacp),
+        _polled("aggregator", expectations.aggregator),
         _polled("macSeen", expectations.mac_seen),
         _polled("connectivity", expectations.connectivity),
         _judged("outage", judge.outage_of),

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Optional
 
-from bondlab.util import names
+from bondlab.util import names, procs
 from bondlab.world import vf
 from bondlab.world.netns import Netns, delete, list_netns, run
 
@@ -44,7 +44,14 @@ def leftovers(lab_id: Optional[str] = None) -> dict:
 
 
 def clean(lab_id: Optional[str] = None) -> dict:
+    from bondlab.world import lacp_partner
+
+    partners = lacp_partner.leftovers(lab_id)  # before their netns: a process keeps its netns alive
+    for pid in partners:
+        lacp_partner.stop(pid, procs.start_time(pid) or "")
     found = leftovers(lab_id)
+    if partners:
+        found["processes"] = partners
     for name in found["links"]:
         device = os.path.realpath(f"/sys/class/net/{name}/device")
         base = os.path.basename(device)

@@ -56,3 +56,15 @@ def describe(state: dict) -> str:
     words = ",".join(sorted(state["actor"] & NEGOTIATED)) or "-"
     partner = ",".join(sorted(state["partner"] & NEGOTIATED)) or "-"
     return f"aggregator {state['aggregator']}, actor {words}, partner {partner}"
+
+
+def active_aggregator(netns: str, bond: str):
+    """The 802.3ad bond's active aggregator id (`ad_info` of `ip -d link`), None when it has none."""
+    links = Netns(netns).ip_json("-d", "link", "show", "dev", bond) or [{}]
+    return links[0].get("linkinfo", {}).get("info_data", {}).get("ad_info", {}).get("aggregator")
+
+
+def aggregators(slaves: dict, active) -> str:
+    """`slaves` (name -> slave_state) and the active aggregator, as the report says them."""
+    parts = [f"{name} in {state['aggregator']}" for name, state in slaves.items()]
+    return ", ".join(parts) + f"; active aggregator {active}"

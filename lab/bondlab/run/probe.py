@@ -5,9 +5,9 @@ It does three things in one poll loop, with the stdlib only (no scapy on the hot
 - sends sequence-numbered, timestamped UDP probes to each of its flows' destinations at a fixed rate
   (default 1000/s; the schedule is absolute, so a stalled sender shows as a gap, never as drift); a flow
   of N `sessions` sends probe seq on session seq % N (N 5-tuples for the bond's hash, round-robin, the
-  same every run). A plain flow is kernel UDP (IPv4 or IPv6) from source port SESSION_PORT + 64 * flow +
-  session; a flow with frames of its own (a `packet:` template, `macs:`, `vlan:`) gets them built by the
-  runner, one per session, and sends them on its interface's AF_PACKET socket, sequence and send time
+  same every run). A plain flow is kernel UDP (IPv4 or IPv6) from source port wire.session_port(flow,
+  session); a flow with frames of its own (a `packet:` template, `macs:`, `vlan:`) gets them built by
+  the runner, one per session, and sends them on its interface's AF_PACKET socket, sequence and send time
   stamped in (run.wire.stamp);
 - receives every probe sent to it, with the kernel's receive timestamp (SO_TIMESTAMPNS): on UDP sockets,
   and for 802.1Q-tagged flows (which no VLAN device here takes in) off the interface (`listen`);
@@ -50,8 +50,6 @@ import time
 from bondcni import rtnl  # the plugin's attribute decoder (stdlib only)
 from bondlab.run import capture, wire  # stdlib only
 
-PORT = 47001
-SESSION_PORT = 20000  # + 64 * flow id + session: a flow's sessions' source ports, below the ephemeral range
 PACKET_OUTGOING = 4
 RTMGRP_LINK = 1
 RTM_NEWLINK = 16
@@ -111,7 +109,7 @@ def _number(raw):
 class Helper:
     def __init__(self, spec: dict) -> None:
         self.spec = spec
-        self.port = spec.get("port", PORT)
+        self.port = spec.get("port", wire.PORT)
         self.size = max(wire.HEAD.size, spec.get("size", 64))
         self.flows = spec.get("send", [])
         self.sent = {str(f["flow"]): [] for f in self.flows}
@@ -164,7 +162,7 @@ class Helper:
     def _senders(self, flow: dict) -> list:
         """Callables (seq, send time) -> None, one per session. A flow with `frames` (hex, one per session,
         built by the runner from its template) sends them on its interface's AF_PACKET socket, stamped;
-        the others are kernel UDP from fixed source ports SESSION_PORT + 64 * flow + session (the hash of
+        the others are kernel UDP from fixed source ports wire.session_port(flow, session) (the hash of
         each 5-tuple, so which slave, is the same every run)."""
         fid = flow["flow"]
         if flow.get("frames"):
@@ -196,7 +194,7 @@ class Helper:
         out = []
         for i in range(flow.get("sessions", 1)):
             sock = socket.socket(family, socket.SOCK_DGRAM)
-            sock.bind((wildcard, SESSION_PORT + fid * 64 + i))
+            sock.bind((wildcard, wire.session_port(fid, i)))
             sock.setblocking(False)
             out.append(kernel(sock))
         return out

@@ -16,6 +16,8 @@ import socket
 import struct
 import time
 
+PORT = 47001  # the probes' UDP destination port
+SESSION_PORT = 20000  # + 64 * flow id + session: a flow's source ports, below the ephemeral range
 MAGIC = b"BLP1"
 HEAD = struct.Struct("!4sHIQ")  # magic, flow id, seq, send time (ns)
 STAMP = struct.Struct("!IQ")  # seq and send time, at HEAD offset 6
@@ -26,6 +28,11 @@ SOL_PACKET, PACKET_AUXDATA = 263, 8
 AUXDATA = struct.Struct("=IIIHHHH")  # tpacket_auxdata: status, len, snaplen, mac, net, vlan_tci, vlan_tpid
 TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 0x10, 0x40
 ETH_P_8021Q = 0x8100
+
+
+def session_port(flow: int, session: int) -> int:
+    """Session's fixed UDP source port: the hash of each 5-tuple, so which slave, is the same every run."""
+    return SESSION_PORT + 64 * flow + session
 
 
 def stamp(frame: bytearray, at: int, seq: int, sent: int) -> None:

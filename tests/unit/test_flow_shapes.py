@@ -83,6 +83,7 @@ def test_stamping_writes_seq_and_time_and_keeps_the_udp_checksum_right(text, seq
     vlan = 7 if tpl.tagged else 0
     args = ("02:00:00:00:00:01", "02:00:00:00:00:02", src, dst, 20000, 47001)
     frame = bytearray(template.build(tpl, *args, PAYLOAD, vlan=vlan))
+    wire.stamp(frame, len(frame) - len(PAYLOAD), 0x12345678, 0xFFFF_0000_FFFF_0001)  # stamped before
     wire.stamp(frame, len(frame) - len(PAYLOAD), seq, sent)
     fresh = wire.HEAD.pack(wire.MAGIC, 3, seq, sent).ljust(64, b"\0")
     assert bytes(frame) == template.build(tpl, *args, fresh, vlan=vlan)  # scapy's own checksum

@@ -36,15 +36,28 @@ def session_port(flow: int, session: int) -> int:
 
 
 def stamp(frame: bytearray, at: int, seq: int, sent: int) -> None:
-    """Write seq and send time into the probe payload at `at` of a frame whose payload was built with both
-    zero, and fix its UDP checksum (just before the payload) by adding the new words (RFC 1624:
-    HC' = ~(~HC + m'), the old words being zero)."""
+    """Write seq and send time into the probe payload at `at` of a frame (built with both zero, or stamped
+    before) and fix its UDP checksum, just before the payload, from the words that changed (RFC 1624:
+    HC' = ~(~HC + ~m + m'))."""
+    old_seq, old_sent = STAMP.unpack_from(frame, at + 6)
     STAMP.pack_into(frame, at + 6, seq, sent)
-    total = (~int.from_bytes(frame[at - 2 : at], "big") & 0xFFFF) + (seq >> 16) + (seq & 0xFFFF)
-    total += (sent >> 48) + (sent >> 32 & 0xFFFF) + (sent >> 16 & 0xFFFF) + (sent & 0xFFFF)
+    total = ~int.from_bytes(frame[at - 2 : at], "big") & 0xFFFF
+    total += _words(seq, sent) + 6 * 0xFFFF - _words(old_seq, old_sent)  # + ~m per word
     while total > 0xFFFF:
         total = (total & 0xFFFF) + (total >> 16)
     frame[at - 2 : at] = ((~total & 0xFFFF) or 0xFFFF).to_bytes(2, "big")
+
+
+def _words(seq: int, sent: int) -> int:
+    """The sum of the 16-bit words of (seq, sent) as STAMP packs them."""
+    return (
+        (seq >> 16)
+        + (seq & 0xFFFF)
+        + (sent >> 48)
+        + (sent >> 32 & 0xFFFF)
+        + (sent >> 16 & 0xFFFF)
+        + (sent & 0xFFFF)
+    )
 
 
 def probe_of(data: bytes):

@@ -1,7 +1,7 @@
 """Flow shapes without a kernel: `packet:` templates parsed safely and validated (model.template), frames
 built from them, sequence and time stamped into those bytes with the UDP checksum kept right (run.wire),
-probes found in tagged and IPv6 frames, 802.1Q tags put back from PACKET_AUXDATA, and the taps' BPF
-program run by a small classic-BPF interpreter."""
+probes found in tagged and IPv6 frames, 802.1Q tags put back from PACKET_AUXDATA, the taps' BPF program
+run by a small classic-BPF interpreter, and bad flows in scenario files as errors at their line."""
 
 from __future__ import annotations
 
@@ -12,9 +12,12 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
-from bondlab.model import template
+from bondlab import deploy
+from bondlab.model import scenario, template
 from bondlab.model.template import TemplateError
+from bondlab.model.yamlsrc import SourceError
 from bondlab.run import wire
+from bondlab.util.paths import REPO
 
 PAYLOAD = wire.HEAD.pack(wire.MAGIC, 3, 0, 0).ljust(64, b"\0")
 
@@ -149,3 +152,70 @@ def run_bpf(program: bytes, frame: bytes) -> int:
 )
 def test_the_taps_bpf_program(frame, port, accepted):
     assert bool(run_bpf(wire.bpf_program(port), bytes(frame))) == accepted
+
+
+# -- flows in scenario files: errors at the flow's line ------------------------------------------------
+def scenario_text(name: str, old: str, new: str) -> str:
+    text = (REPO / "scenarios" / "traffic" / f"{name}.yaml").read_text()
+    assert old in text
+    lib = str(REPO / "scenarios" / "lib" / "two-pf-pod.yaml")
+    return text.replace(old, new).replace("../lib/two-pf-pod.yaml", lib)
+
+
+def load_error(tmp_path, text: str, names: bool = False) -> str:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    with pytest.raises(SourceError) as caught:
+        scen = scenario.load(str(path))
+        if names:
+            scenario.check_names(scen, deploy.prepare(scen.documents, backend=scen.backend))
+    return str(caught.value)
+
+
+def flow_line(text: str) -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if "flows:" in line)
+
+
+@pytest.mark.parametrize(
+    "new, said",
+    [
+        (
+            'packet: "IP(tos=0x10)/UDP(dport=53)"',
+            "spec.traffic.flows[0].packet: packet 'IP(tos=0x10)/UDP(dport=53)'",
+        ),
+        ("packet: \"open('/etc/passwd')\"", "open: not a layer a template may use"),
+        (
+            'family: ipv6, packet: "IP()/UDP()"',
+            "flows[0].family: family ipv6, but the packet template is ipv4",
+        ),
+        ('packet: "Dot1Q()/IP()/UDP()"', "a Dot1Q layer needs the flow's `vlan: ID`"),
+        ('macs: 8, packet: "IP()/UDP()"', "flows[0].macs: macs 8 > sessions 4"),
+        ('vlan: 4095, packet: "IP()/UDP()"', "must be at most 4094"),
+        ('family: ip6, packet: "IP()/UDP()"', "expected one of ipv4, ipv6"),
+    ],
+)
+def test_a_bad_flow_shape_is_an_error_at_its_line(tmp_path, new, said):
+    text = scenario_text("packet-template", 'packet: "IP(tos=0x10, ttl=9)/UDP()"', new)
+    got = load_error(tmp_path, text)
+    assert got.startswith(f"{tmp_path}/s.yaml:{flow_line(text)}: Scenario packet-template: "), got
+    assert said in got, got
+
+
+def test_ipv6_where_the_ipam_gives_ipv4_only_is_an_error_at_the_flows_line(tmp_path):
+    text = scenario_text(
+        "ipv6",
+        '"ranges": [[{"subnet": "10.56.217.0/24", "gateway": "10.56.217.1"}],\n'
+        '             [{"subnet": "fd00:56:217::/64", "gateway": "fd00:56:217::1"}]]',
+        '"subnet": "10.56.217.0/24", "gateway": "10.56.217.1"',
+    )
+    got = load_error(tmp_path, text, names=True)
+    assert got.startswith(
+        f"{tmp_path}/s.yaml:{flow_line(text)}: Scenario ipv6: spec.traffic.flows[0].family"
+    ), got
+    assert "family ipv6: test-pod's IPAM (bond0) gives IPv4 only (10.56.217.0/24)" in got, got
+
+
+def test_the_library_flows_load():
+    for path in sorted((REPO / "scenarios" / "traffic").glob("*.yaml")):
+        scen = scenario.load(str(path))
+        scenario.check_names(scen, deploy.prepare(scen.documents, backend=scen.backend))

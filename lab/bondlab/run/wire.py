@@ -166,11 +166,13 @@ def big_buffer(sock: socket.socket) -> None:
 def frame_socket(ifname: str, port: int) -> tuple:
     """A non-blocking AF_PACKET socket on `ifname` (every protocol, bpf_program(port)), with kernel
     timestamps and the 802.1Q tags beside the frames; returns (socket, the filter to keep alive)."""
-    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0003))  # ETH_P_ALL
+    # protocol 0 until bound: a socket made for ETH_P_ALL queues every frame of every interface at once,
+    # before its filter is attached
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
     kept = attach_filter(sock, port)
     big_buffer(sock)
     sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
     sock.setsockopt(SOL_PACKET, PACKET_AUXDATA, 1)
-    sock.bind((ifname, 0))
+    sock.bind((ifname, 0x0003))  # ETH_P_ALL, on this interface only
     sock.setblocking(False)
     return sock, kept

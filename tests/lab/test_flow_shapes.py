@@ -14,6 +14,7 @@ from scapy.utils import rdpcap
 from bondlab.run.runner import Capture, run_scenario
 from bondlab.run.wire import PORT
 from bondlab.util.paths import REPO
+from tests.labfiles import swapped
 
 pytestmark = pytest.mark.kernel
 
@@ -59,12 +60,9 @@ def test_macs_send_from_distinct_source_macs(tmp_path, lab_state, untouched):
 
 
 def test_with_one_mac_a_layer2_bond_puts_every_session_on_one_slave(tmp_path, lab_state, untouched):
-    text = (TRAFFIC / "macs-layer2.yaml").read_text()
-    one = text.replace("sessions: 16, macs: 16", "sessions: 16, macs: 1")
-    one = one.replace("../lib/two-pf-pod.yaml", str(REPO / "scenarios" / "lib" / "two-pf-pod.yaml"))
-    assert one != text
-    path = tmp_path / "one-mac.yaml"
-    path.write_text(one)
+    path = swapped(
+        TRAFFIC / "macs-layer2.yaml", "sessions: 16, macs: 16", "sessions: 16, macs: 1", tmp_path / "s.yaml"
+    )
     got = run_scenario(str(path))
     assert got.status == "failed", got.message
     assert "spread: " in got.message and "carried 0% of the probes" in got.message, got.message

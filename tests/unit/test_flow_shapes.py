@@ -18,6 +18,7 @@ from bondlab.model.template import TemplateError
 from bondlab.model.yamlsrc import SourceError
 from bondlab.run import wire
 from bondlab.util.paths import REPO
+from tests.labfiles import swapped
 
 PAYLOAD = wire.HEAD.pack(wire.MAGIC, 3, 0, 0).ljust(64, b"\0")
 
@@ -155,11 +156,8 @@ def test_the_taps_bpf_program(frame, port, accepted):
 
 
 # -- flows in scenario files: errors at the flow's line ------------------------------------------------
-def scenario_text(name: str, old: str, new: str) -> str:
-    text = (REPO / "scenarios" / "traffic" / f"{name}.yaml").read_text()
-    assert old in text
-    lib = str(REPO / "scenarios" / "lib" / "two-pf-pod.yaml")
-    return text.replace(old, new).replace("../lib/two-pf-pod.yaml", lib)
+def scenario_text(tmp_path, name: str, old: str, new: str) -> str:
+    return swapped(REPO / "scenarios" / "traffic" / f"{name}.yaml", old, new, tmp_path / "s.yaml").read_text()
 
 
 def load_error(tmp_path, text: str, names: bool = False) -> str:
@@ -195,7 +193,7 @@ def flow_line(text: str) -> int:
     ],
 )
 def test_a_bad_flow_shape_is_an_error_at_its_line(tmp_path, new, said):
-    text = scenario_text("packet-template", 'packet: "IP(tos=0x10, ttl=9)/UDP()"', new)
+    text = scenario_text(tmp_path, "packet-template", 'packet: "IP(tos=0x10, ttl=9)/UDP()"', new)
     got = load_error(tmp_path, text)
     assert got.startswith(f"{tmp_path}/s.yaml:{flow_line(text)}: Scenario packet-template: "), got
     assert said in got, got
@@ -203,6 +201,7 @@ def test_a_bad_flow_shape_is_an_error_at_its_line(tmp_path, new, said):
 
 def test_ipv6_where_the_ipam_gives_ipv4_only_is_an_error_at_the_flows_line(tmp_path):
     text = scenario_text(
+        tmp_path,
         "ipv6",
         '"ranges": [[{"subnet": "10.56.217.0/24", "gateway": "10.56.217.1"}],\n'
         '             [{"subnet": "fd00:56:217::/64", "gateway": "fd00:56:217::1"}]]',

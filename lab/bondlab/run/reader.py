@@ -89,6 +89,17 @@ class Reader:
             "dst_mac": next((mac for mac in macs if mac), None),
         }
 
+    def tentative(self, netns: str, ifname: str) -> list:
+        """The IPv6 addresses of a link still in duplicate address detection (IFA_F_TENTATIVE): the kernel
+        neither sends from them nor takes packets to them yet."""
+        ipr = self._ipr(netns)
+        index = ipr.link("get", ifname=ifname)[0]["index"]
+        return [
+            a.get("IFA_ADDRESS")
+            for a in ipr.get_addr(family=10, index=index)  # AF_INET6
+            if (a.get("IFA_FLAGS") or a["flags"]) & 0x40
+        ]
+
     def name(self, netns: str, index: int):
         got = self._ipr(netns).link("get", index=index)
         return got[0].get("IFLA_IFNAME") if got else None

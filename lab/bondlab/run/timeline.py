@@ -21,6 +21,7 @@ from bondlab.run.reader import READER
 from bondlab.run.results import StepResult
 from bondlab.run.steps import STEPS
 from bondlab.run.verdicts import verdict
+from bondlab.util import wait
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
 
@@ -116,6 +117,14 @@ class Timeline:
                         taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
                     except LabError:
                         continue
+        for flow in self.flows:  # IPv6: no probe goes out or in before duplicate address detection ends
+            if flow.shape.family == "ipv6":
+                for ns, ifname in ((flow.src_ns, flow.src_if), (flow.dst_ns, flow.dst_if)):
+                    what = f"traffic cannot start: {flow.name}: IPv6 addresses of {ifname} past DAD"
+                    try:
+                        wait.until(lambda ns=ns, ifname=ifname: not READER.tentative(ns, ifname), 5.0, what)
+                    except wait.Timeout as error:
+                        raise traffic.TrafficError(str(error)) from None
         for flow in self.flows:  # frames of their own: built from the path the kernel would take
             if flow.shape.own_frames:
                 flow.session_addresses = sessions.plan(flow, self._path(flow, ping=True))

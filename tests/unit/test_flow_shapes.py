@@ -13,10 +13,10 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 
 from bondlab import deploy
-from bondlab.model import scenario, template
+from bondlab.model import flows, scenario, template
 from bondlab.model.template import TemplateError
 from bondlab.model.yamlsrc import SourceError
-from bondlab.run import wire
+from bondlab.run import sessions, traffic, wire
 from bondlab.util.paths import REPO
 from tests.labfiles import swapped
 
@@ -218,3 +218,38 @@ def test_the_library_flows_load():
     for path in sorted((REPO / "scenarios" / "traffic").glob("*.yaml")):
         scen = scenario.load(str(path))
         scenario.check_names(scen, deploy.prepare(scen.documents, backend=scen.backend))
+
+
+# -- a flow's sessions and what its helpers are told ---------------------------------------------------
+def shaped_flow(**fields):
+    shape = flows.shape({"from": "a", "to": "b", **fields})
+    flow = traffic.Flow(3, "a", "b", "ns-a", "ns-b", "10.0.0.2", 1000, shape, "10.0.0.1", "bond0", "eth0")
+    path = {"src_mac": "4a:00:00:00:00:01", "dst_mac": "4a:00:00:00:00:02", "src_ip": "10.0.0.1"}
+    flow.session_addresses = sessions.plan(flow, path)
+    return flow
+
+
+def test_sessions_have_their_ports_macs_and_tag():
+    flow = shaped_flow(sessions=4, macs=2, vlan=9)
+    got = [(s.src_mac, s.sport, s.vlan) for s in flow.session_addresses]
+    assert got == [
+        ("4a:00:00:00:00:01", 20192, 9),
+        ("02:62:6c:03:00:01", 20193, 9),
+        ("4a:00:00:00:00:01", 20194, 9),
+        ("02:62:6c:03:00:01", 20195, 9),
+    ]
+    assert {(s.dst_mac, s.src_ip, s.dst_ip, s.dport) for s in flow.session_addresses} == {
+        ("4a:00:00:00:00:02", "10.0.0.1", "10.0.0.2", wire.PORT)
+    }
+
+
+def test_a_shaped_flow_sends_its_frames_and_a_tagged_one_is_listened_for():
+    flow = shaped_flow(sessions=2, macs=2, vlan=9, packet="Dot1Q(prio=3)/IP(tos=4)/UDP()")
+    entry = flow.helper_entry()
+    assert entry["ifname"] == "bond0" and len(entry["frames"]) == 2
+    first = Ether(bytes.fromhex(entry["frames"][0]))
+    assert first[Dot1Q].vlan == 9 and first[Dot1Q].prio == 3 and first[IP].tos == 4
+    assert entry["at"] == len(bytes(first)) - 64 and wire.probe_of(bytes(first)) == (3, 0, 0)
+    assert traffic.listens([flow]) == [{"ifname": "eth0", "flows": [3]}]
+    plain = shaped_flow(sessions=2)
+    assert "frames" not in plain.helper_entry() and traffic.listens([plain]) == []

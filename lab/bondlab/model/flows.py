@@ -71,8 +71,8 @@ def missing_ipv6(end: str, prepared) -> str:
     for peer in prepared.topology.peers:
         if peer.name == end:
             return "" if any(":" in a for a in peer.addresses) else f"peer {end} has IPv4 addresses only"
-    pod, _, iface = end.partition("/")
     for plan in prepared.plans:
+        pod, iface = (end, "") if end in (plan.pod.name, plan.pod.key) else end.rpartition("/")[::2]
         if pod not in (plan.pod.name, plan.pod.key):
             continue
         for d in plan.delegates:

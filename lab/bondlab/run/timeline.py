@@ -117,16 +117,10 @@ class Timeline:
                         taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
                     except LabError:
                         continue
-        for flow in self.flows:  # IPv6: no probe goes out or in before duplicate address detection ends
+        for flow in self.flows:
             if flow.shape.family == "ipv6":
-                for ns, ifname in ((flow.src_ns, flow.src_if), (flow.dst_ns, flow.dst_if)):
-                    what = f"traffic cannot start: {flow.name}: IPv6 addresses of {ifname} past DAD"
-                    try:
-                        wait.until(lambda ns=ns, ifname=ifname: not READER.tentative(ns, ifname), 5.0, what)
-                    except wait.Timeout as error:
-                        raise traffic.TrafficError(str(error)) from None
-        for flow in self.flows:  # frames of their own: built from the path the kernel would take
-            if flow.shape.own_frames:
+                self._past_dad(flow)
+            if flow.shape.own_frames:  # frames of their own: built from the path the kernel would take
                 flow.session_addresses = sessions.plan(flow, self._path(flow, ping=True))
         self.traffic = traffic.Traffic(self.flows, taps, workdir, capture=capture)
         self.traffic.start()
@@ -167,6 +161,16 @@ class Timeline:
             src_if,
             dst_if,
         )
+
+    def _past_dad(self, flow) -> None:
+        """Wait until both ends' IPv6 addresses are past duplicate address detection: a tentative address
+        neither sends nor receives, so probes sent before would count as lost."""
+        for ns, ifname in ((flow.src_ns, flow.src_if), (flow.dst_ns, flow.dst_if)):
+            what = f"traffic cannot start: {flow.name}: IPv6 addresses of {ifname} past DAD"
+            try:
+                wait.until(lambda ns=ns, ifname=ifname: not READER.tentative(ns, ifname), 5.0, what)
+            except wait.Timeout as error:
+                raise traffic.TrafficError(str(error)) from None
 
     def _path(self, flow, ping: bool) -> dict:
         try:

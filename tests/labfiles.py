@@ -12,3 +12,13 @@ spec:
         - {name: ens1f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_1}
         - {name: ens2f0, vfs: 1, resourceName: intel.com/intel_sriov_PF_2}
 """
+
+
+def swapped(path, old: str, new: str, out):
+    """A copy of the scenario file `path` written to `out` with `old` (which must be there) replaced by
+    `new`, its `../lib/` files named by absolute path so the copy loads from anywhere; returns `out`."""
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    lib = str(path.parent.parent / "lib") + "/"
+    out.write_text(text.replace(old, new).replace("../lib/", lib))
+    return out

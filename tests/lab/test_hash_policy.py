@@ -7,6 +7,7 @@ import pytest
 
 from bondlab.run.runner import run_scenario
 from bondlab.util.paths import REPO
+from tests.labfiles import swapped
 
 pytestmark = pytest.mark.kernel
 
@@ -15,12 +16,9 @@ SCENARIO = REPO / "scenarios" / "modes" / "balance-xor-layer3p4.yaml"
 
 @pytest.mark.parametrize("policy", ["layer2", "layer2+3"])
 def test_the_layer3p4_scenario_fails_under_a_policy_blind_to_ports(tmp_path, lab_state, untouched, policy):
-    text = SCENARIO.read_text()
-    swapped = text.replace('"xmitHashPolicy": "layer3+4"', f'"xmitHashPolicy": "{policy}"')
-    swapped = swapped.replace("../lib/two-pf-pod.yaml", str(REPO / "scenarios" / "lib" / "two-pf-pod.yaml"))
-    assert swapped != text
-    path = tmp_path / "swapped.yaml"
-    path.write_text(swapped)
+    path = swapped(
+        SCENARIO, '"xmitHashPolicy": "layer3+4"', f'"xmitHashPolicy": "{policy}"', tmp_path / "s.yaml"
+    )
     got = run_scenario(str(path))
     assert got.status == "failed", got.message
     assert "spread: " in got.message and "carried 0% of the probes" in got.message, got.message

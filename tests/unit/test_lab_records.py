@@ -151,7 +151,7 @@ def test_the_bond_result_gives_slaves_addresses_and_host_link_cables(tmp_path):
         "ips": [{"address": "10.0.0.2/24", "interface": 0}, {"address": "fd00::2/64", "interface": 0}],
     }
     got = multus._added(state, pod, Delegate("default/bond-net", "bond0", BOND_CONFIG), result)
-    assert got.slaves == ("net1", "eth9") and got.addresses == {"bond0": ("10.0.0.2/24",)}
+    assert got.slaves == ("net1", "eth9") and got.addresses == {"bond0": ("10.0.0.2/24", "fd00::2/64")}
     assert got.cables == (Cable("eth9", HOST.path, HOST.port),) and got.results["bond0"] is result
 
 

@@ -1,4 +1,5 @@
-"""`bondlab bench vm|lab|docker`: benchmarks that print figures (the lab VM, lab pods, docker pods)."""
+"""`bondlab bench vm|lab|probe|docker`: benchmarks that print figures (the lab VM, lab pods, the probe
+helper's send schedule, docker pods)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,12 @@ def _bench_docker(args: argparse.Namespace) -> int:
     return docker.bench(args.pods)
 
 
+def _bench_probe(args: argparse.Namespace) -> int:
+    from bondlab.bench import probe
+
+    return probe.bench(rate=args.rate, seconds=args.seconds)
+
+
 def add_verbs(sub) -> None:
     from bondlab.cli.lab import wrap
 
@@ -38,6 +45,14 @@ def add_verbs(sub) -> None:
     blab.add_argument("--plugin", default=None, help="bond CNI binary under test (default: bin/bond)")
     blab.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")
     blab.set_defaults(func=wrap(_bench_lab))
+    bprobe = bsub.add_parser(
+        "probe",
+        help="probe helper send schedule per flow shape (kernel UDP, templates, sessions, MACs, VLAN)",
+    )
+    bprobe.add_argument("--rate", type=int, default=1000, help="probes per second of the flow (default 1000)")
+    bprobe.add_argument("--seconds", type=float, default=3.0, help="sending time per shape (default 3)")
+    bprobe.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")
+    bprobe.set_defaults(func=wrap(_bench_probe))
     bdocker = bsub.add_parser(
         "docker", help="docker pod backend: engine start, image import, per-pod overhead"
     )

@@ -133,13 +133,12 @@ def cache_file(cache_dir: str, config: dict, rt: Runtime) -> str:
     return os.path.join(cache_dir, "results", f"{config.get('name')}-{rt.container_id}-{rt.ifname}")
 
 
-def ipv4_addresses(result: dict) -> list:
-    """The IPv4 addresses (with prefix length) a plugin's result gave its interface: `ips` (0.3.0 and
-    later) or `ip4` (0.2.0)."""
+def addresses(result: dict) -> list:
+    """The IPv4 and IPv6 addresses (with prefix length) a plugin's result gave its interface: `ips` (0.3.0
+    and later) or `ip4`/`ip6` (0.2.0)."""
     found = [ip.get("address", "") for ip in result.get("ips") or []]
-    if result.get("ip4"):
-        found.append(result["ip4"].get("ip", ""))
-    return [address for address in found if address and ":" not in address]
+    found += [result[key].get("ip", "") for key in ("ip4", "ip6") if result.get(key)]
+    return [address for address in found if address]
 
 
 def add(config: dict, rt: Runtime, cache_dir: str) -> dict:

@@ -226,12 +226,12 @@ def _vf_cables(state: LabState, delegates: list):
 
 
 def _added(state: LabState, pod: Pod, delegate: Delegate, result: dict) -> Pod:
-    """The pod's record once ADD of `delegate` returned `result`: the interface's IPv4 addresses and, for the
+    """The pod's record once ADD of `delegate` returned `result`: the interface's addresses and, for the
     bond, its slaves and the host links among them, cabled to their PF's own switch port."""
     ifname = delegate.ifname
     changes: dict = {
         "results": {**pod.results, ifname: result},
-        "addresses": {**pod.addresses, ifname: tuple(libcni.ipv4_addresses(result))},
+        "addresses": {**pod.addresses, ifname: tuple(libcni.addresses(result))},
     }
     if ifname == pod.bond:
         slaves = _slaves(delegate.config, result, ifname)

@@ -58,7 +58,7 @@ def needs(objects: Objects, pod: PodSpec) -> dict:
     return out
 
 
-def _subnets(config: dict) -> list:
+def ipam_subnets(config: dict) -> list:
     """(network, gateway or None) for each IPv4/IPv6 subnet an IPAM config names."""
     out = []
     for plugin in plugins(config):
@@ -120,7 +120,7 @@ def derive(objects: Objects, backend: str = "veth", name: str = "lab") -> topolo
         topo.nodes.append(tnode)
     subnets = []
     for nad in used:
-        for net, gateway in _subnets(nad.config):
+        for net, gateway in ipam_subnets(nad.config):
             if all(net != known for known, _ in subnets):
                 subnets.append((net, gateway))
     # VFs that all sit on one VLAN (the SR-IOV NADs' "vlan", set through the PF and enforced at the

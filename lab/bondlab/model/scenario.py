@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional
 
+from bondlab.model import flows as shapes
 from bondlab.model.yamlsrc import LDict, LList, SourceError, load_all, load_files, where
 
 # package data; scenarios/schema.json links it
@@ -236,6 +237,12 @@ def load(path: str) -> Scenario:
     scen.documents = load_files(scen.files)
     scen.files.append(path)
     scen.documents += docs  # the lab takes this file's other documents (and ignores the Scenario)
+    for index, flow in enumerate(scen.flows):
+        try:
+            shapes.shape(flow)
+        except shapes.ShapeError as error:
+            at = f"spec.traffic.flows[{index}].{error.key}"
+            raise scen.error(str(error), flow, error.key, at) from None
     steps = spec["steps"]
     for index, raw in enumerate(steps):
         ((kind, args),) = raw.items()
@@ -352,6 +359,9 @@ def check_names(scen: Scenario, prepared) -> None:
     for i, flow in enumerate(flows):
         for key in ("from", "to"):
             endpoint_ok(flow[key], flow, key, f"spec.traffic.flows[{i}].{key}")
+            why = flow.get("family") == "ipv6" and shapes.missing_ipv6(flow[key], prepared)
+            if why:
+                raise scen.error(f"family ipv6: {why}", flow, "family", f"spec.traffic.flows[{i}].family")
     names = {_flow_name(f) for f in flows} | {
         _flow_name(f, reverse=True) for f in flows if f.get("bidirectional", True)
     }

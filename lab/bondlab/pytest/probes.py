@@ -24,7 +24,9 @@ class Probes:
 
     def start(self, *flows, rate: int = 1000) -> list:
         """Start flows (`{"from": A, "to": B, "bidirectional": True, "rate": N}` or `(A, B)`: pods, POD/BOND
-        or peers) and return once every flow delivers; returns the traffic.Flow list (names `A -> B`)."""
+        or peers; shaped as in a scenario file: sessions, macs, family, vlan, packet) and return once every
+        flow delivers; returns the traffic.Flow list (names `A -> B`)."""
+        from bondlab.model import flows as shapes
         from bondlab.model import scenario
         from bondlab.model.yamlsrc import SourceError
         from bondlab.world.labstate import LabError
@@ -38,8 +40,11 @@ class Probes:
         for i, flow in enumerate(raw):
             try:
                 scenario.validate(flow, {"$ref": "#/$defs/flow"}, f"flows[{i}]", None, None, self.lab.subject)
+                shapes.shape(flow)
             except SourceError as error:
                 raise SourceError(error.message, where, error.path, error.subject) from None
+            except shapes.ShapeError as error:
+                raise SourceError(str(error), where, f"flows[{i}].{error.key}", self.lab.subject) from None
         self.workdir = tempfile.mkdtemp(prefix="bondlab-traffic-")
         self.lab.run.start_traffic(raw, rate, self.workdir)
         return list(self.lab.run.flows)

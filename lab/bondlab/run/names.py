@@ -60,16 +60,25 @@ class Names:
         self.bond_of(pod)
         return list(pod.slaves)
 
-    def endpoint(self, name: str):
-        """(netns, IPv4 addresses, kind) of a peer, or of a pod (its bond's, or POD/IFACE's)."""
+    def endpoint(self, name: str, family: str = "ipv4"):
+        """(netns, addresses of `family`, kind) of a peer (without prefix), or of a pod (its bond's, or
+        POD/IFACE's, with prefix)."""
         peer = self.state.peers.get(name)
         if peer is not None:
-            return peer.netns, [a.split("/")[0] for a in peer.addresses], "peer"
+            return peer.netns, [a.split("/")[0] for a in of_family(family, peer.addresses)], "peer"
+        pod = self.pod(name)
+        return pod.netns, of_family(family, pod.addresses.get(self.interface(name), ())), "pod"
+
+    def interface(self, name: str) -> str:
+        """The interface an endpoint's addresses are on: a peer's device, a pod's bond or POD/IFACE."""
+        peer = self.state.peers.get(name)
+        if peer is not None:
+            return peer.device
         pod = self.pod(name)
         iface = (
             name.split("/")[1] if name.count("/") == 1 and not name.startswith(pod.namespace + "/") else None
         )
-        return pod.netns, list(pod.addresses.get(iface or self.bond_of(pod), ())), "pod"
+        return iface or self.bond_of(pod)
 
     def address_for(self, src: list, dst: list) -> str:
         """The destination address on the same subnet as the source, else the first."""
@@ -80,3 +89,8 @@ class Names:
         if not dst:
             raise traffic.TrafficError("traffic cannot start: the destination has no IPv4 address")
         return dst[0].split("/")[0]
+
+
+def of_family(family: str, addresses) -> list:
+    """The addresses of one family."""
+    return [a for a in addresses if (":" in a) == (family == "ipv6")]

@@ -4,9 +4,13 @@ bondlab.run.probe SPEC.json`), started before a scenario's timeline and stopped 
 It does three things in one poll loop, with the stdlib only (no scapy on the hot path):
 - sends sequence-numbered, timestamped UDP probes to each of its flows' destinations at a fixed rate
   (default 1000/s; the schedule is absolute, so a stalled sender shows as a gap, never as drift); a flow
-  of N `sessions` sends probe seq from source port SESSION_PORT + 64 * flow + seq % N (N 5-tuples for the
-  bond's hash, round-robin, the same ports every run);
-- receives every probe sent to it, with the kernel's receive timestamp (SO_TIMESTAMPNS);
+  of N `sessions` sends probe seq on session seq % N (N 5-tuples for the bond's hash, round-robin, the
+  same every run). A plain flow is kernel UDP (IPv4 or IPv6) from source port wire.session_port(flow,
+  session); a flow with frames of its own (a `packet:` template, `macs:`, `vlan:`) gets them built by
+  the runner, one per session, and sends them on its interface's AF_PACKET socket, sequence and send time
+  stamped in (run.wire.stamp);
+- receives every probe sent to it, with the kernel's receive timestamp (SO_TIMESTAMPNS): on UDP sockets,
+  and for 802.1Q-tagged flows (which no VLAN device here takes in) off the interface (`listen`);
 - taps interfaces (AF_PACKET with a classic BPF filter): probes seen on a switch port (which slave carried
   which probe), ARP (gratuitous ARP: sender IP == target IP), IPv6 ND and LACPDUs, each with the kernel's
   timestamp. Every ARP, ND and LACPDU frame is kept (hex) for scapy to dissect later, off the hot path.
@@ -34,7 +38,6 @@ Payload: magic b"BLP1", flow id (u16), seq (u32), send time (u64 ns), padding to
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import json
 import os
@@ -45,16 +48,8 @@ import sys
 import time
 
 from bondcni import rtnl  # the plugin's attribute decoder (stdlib only)
-from bondlab.run import capture  # stdlib only
+from bondlab.run import capture, wire  # stdlib only
 
-MAGIC = b"BLP1"
-HEAD = struct.Struct("!4sHIQ")
-PORT = 47001
-SESSION_PORT = 20000  # + 64 * flow id + session: a flow's sessions' source ports, below the ephemeral range
-SO_TIMESTAMPNS = 35
-SO_ATTACH_FILTER = 26
-SO_RCVBUFFORCE = 33
-ETH_P_ALL = 0x0003
 PACKET_OUTGOING = 4
 RTMGRP_LINK = 1
 RTM_NEWLINK = 16
@@ -65,43 +60,6 @@ IFLA_BOND_ACTIVE_SLAVE = 2  # in IFLA_INFO_DATA of a bond
 IFF_LOWER_UP = 1 << 16
 NLMSG = struct.Struct("=IHHII")
 IFINFO = struct.Struct("=BxHiII")
-
-
-def bpf_program(port: int) -> bytes:
-    """Accept ARP, LACP (slow protocols), IPv6, and IPv4 UDP to `port` (port 0: no UDP at all, for a peer
-    that only watches for GARP/NA); drop the rest in the kernel."""
-    ins = [
-        (0x28, 0, 0, 12),  # ldh [12]           ethertype
-        (0x15, 8, 0, 0x0806),  # ARP -> accept
-        (0x15, 7, 0, 0x8809),  # slow protocols (LACP) -> accept
-        (0x15, 6, 0, 0x86DD),  # IPv6 -> accept (ND filtered in userspace)
-        (0x15, 0, 6, 0x0800),  # not IPv4 -> drop
-        (0x30, 0, 0, 23),  # ldb [23]           IP protocol
-        (0x15, 0, 4, 17),  # not UDP -> drop
-        (0xB1, 0, 0, 14),  # ldxb 4*([14]&0xf)  IP header length
-        (0x48, 0, 0, 16),  # ldh [x+16]         UDP destination port
-        (0x15, 0, 1, port or 0x10000),
-        (0x06, 0, 0, 0xFFFF),  # accept
-        (0x06, 0, 0, 0),  # drop
-    ]
-    return b"".join(struct.pack("HBBI", *i) for i in ins)
-
-
-def attach_filter(sock: socket.socket, port: int) -> ctypes.Array:
-    code = bpf_program(port)
-    buf = ctypes.create_string_buffer(code)
-    fprog = struct.pack("HL", len(code) // 8, ctypes.addressof(buf))
-    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-    return buf  # keep alive
-
-
-def _big_buffer(sock: socket.socket) -> None:
-    """16 MiB of receive buffer past net.core.rmem_max (root): a helper the scheduler starves for a while
-    must not lose what it has not read yet."""
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 16 << 20)
-    except OSError:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
 
 
 def link_events(data: bytes, now: int) -> list:
@@ -148,32 +106,20 @@ def _number(raw):
     return int.from_bytes(raw, sys.byteorder) if raw else None
 
 
-def _stamp(ancdata) -> int:
-    for level, kind, data in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
-            sec, nsec = struct.unpack("qq", data[:16])
-            return sec * 1_000_000_000 + nsec
-    return time.time_ns()
-
-
 class Helper:
     def __init__(self, spec: dict) -> None:
         self.spec = spec
-        self.port = spec.get("port", PORT)
-        self.size = max(HEAD.size, spec.get("size", 64))
+        self.port = spec.get("port", wire.PORT)
+        self.size = max(wire.HEAD.size, spec.get("size", 64))
         self.flows = spec.get("send", [])
         self.sent = {str(f["flow"]): [] for f in self.flows}
         self.recv: dict = {}
         self.taps: list = []  # [tap label, outgoing?, kind, flow, seq, ts, extra]
         self.sending = True
-        self.rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        _big_buffer(self.rx)
-        self.rx.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        self.rx.bind(("0.0.0.0", self.port))
-        self.rx.setblocking(False)
-        self.tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.tx.setblocking(False)
-        # a flow of N sessions sends probe seq from socket seq % N, each bound to its own source port
+        self.rx = [self._receiver(family) for family in (socket.AF_INET, socket.AF_INET6)]
+        self.rx = [sock for sock in self.rx if sock]
+        self.raw_out: dict = {}  # ifname -> AF_PACKET socket the flows with frames of their own send on
+        # per flow, one sender per session: probe seq goes out on sender seq % sessions
         self.senders = {str(f["flow"]): self._senders(f) for f in self.flows}
         self.tap_socks: dict = {}
         self._filters = []
@@ -181,32 +127,85 @@ class Helper:
         self.frames = [] if spec.get("capture") else None
         self.tap_index = {tap["label"]: i for i, tap in enumerate(spec.get("taps", []))}
         for tap in spec.get("taps", []):
-            sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
-            self._filters.append(attach_filter(sock, 0 if tap.get("neighbour_only") else self.port))
-            _big_buffer(sock)
-            sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-            sock.bind((tap["ifname"], 0))
-            sock.setblocking(False)
+            sock, kept = wire.frame_socket(tap["ifname"], 0 if tap.get("neighbour_only") else self.port)
+            self._filters.append(kept)
             self.tap_socks[sock.fileno()] = (sock, tap["label"])
+        # flows whose probes the kernel does not deliver to a socket (802.1Q tagged: no VLAN device here),
+        # read off the interface instead
+        self.listens: dict = {}
+        for listen in spec.get("listen", []):
+            sock, kept = wire.frame_socket(listen["ifname"], self.port)
+            self._filters.append(kept)
+            self.listens[sock.fileno()] = (sock, set(listen["flows"]))
         self.errors: list = []
         self.links: list = []  # link_events' rows
         self.nl = None
         if spec.get("links"):
             self.nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
-            _big_buffer(self.nl)
+            wire.big_buffer(self.nl)
             self.nl.bind((0, RTMGRP_LINK))
             self.nl.setblocking(False)
 
+    def _receiver(self, family: int):
+        try:
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            wire.big_buffer(sock)
+            sock.setsockopt(socket.SOL_SOCKET, wire.SO_TIMESTAMPNS, 1)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", self.port))
+        except OSError:  # no IPv6 in this netns: IPv4 only
+            return None
+        sock.setblocking(False)
+        return sock
+
     def _senders(self, flow: dict) -> list:
-        count = flow.get("sessions", 1)
-        if count == 1:
-            return [self.tx]
+        """Callables (seq, send time) -> None, one per session. A flow with `frames` (hex, one per session,
+        built by the runner from its template) sends them on its interface's AF_PACKET socket, stamped;
+        the others are kernel UDP from fixed source ports wire.session_port(flow, session) (the hash of
+        each 5-tuple, so which slave, is the same every run)."""
+        fid = flow["flow"]
+        if flow.get("frames"):
+            ifname, at = flow["ifname"], flow["at"]
+            if ifname not in self.raw_out:
+                self.raw_out[ifname] = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)  # send only
+                self.raw_out[ifname].bind((ifname, 0))
+                self.raw_out[ifname].setblocking(False)
+            sock = self.raw_out[ifname]
+
+            def raw(frame: bytearray):
+                def send(seq: int, sent: int) -> None:
+                    wire.stamp(frame, at, seq, sent)
+                    sock.send(frame)
+
+                return send
+
+            return [raw(bytearray.fromhex(frame)) for frame in flow["frames"]]
+        family = socket.AF_INET6 if flow.get("family") == 6 else socket.AF_INET
+        wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        to = (flow["dst"], self.port)
+
+        def kernel(sock: socket.socket):
+            def send(seq: int, sent: int) -> None:
+                sock.sendto(wire.HEAD.pack(wire.MAGIC, fid, seq, sent).ljust(self.size, b"\0"), to)
+
+            return send
+
         out = []
-        for i in range(count):  # fixed ports: the hash of each 5-tuple, so which slave, is the same each run
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("0.0.0.0", SESSION_PORT + flow["flow"] * 64 + i))
+        for i in range(flow.get("sessions", 1)):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
+            sock.bind((wildcard, wire.session_port(fid, i)))
             sock.setblocking(False)
-            out.append(sock)
+            out.append(kernel(sock))
+        return out
+
+    def _readers(self) -> dict:
+        """fd -> what drains it: the probe sockets, the taps and listens still open, rtnetlink."""
+        out = {sock.fileno(): lambda sock=sock: self._drain_rx(sock) for sock in self.rx}
+        out.update({fd: lambda a=args: self._drain_tap(*a) for fd, args in self.tap_socks.items()})
+        out.update({fd: lambda a=args: self._drain_listen(*a) for fd, args in self.listens.items()})
+        if self.nl:
+            out[self.nl.fileno()] = self._drain_nl
         return out
 
     def _drain_nl(self) -> None:
@@ -221,38 +220,48 @@ class Helper:
             self.links += link_events(data, time.time_ns())
 
     # -- receive ---------------------------------------------------------------------------------
-    def _drain_rx(self) -> None:
+    def _drain_rx(self, sock: socket.socket) -> None:
         while True:
             try:
-                data, anc, _flags, _addr = self.rx.recvmsg(2048, 64)
+                data, anc, _flags, _addr = sock.recvmsg(2048, 64)
             except BlockingIOError:
                 return
-            if len(data) < HEAD.size or data[:4] != MAGIC:
+            if len(data) < wire.HEAD.size or data[:4] != wire.MAGIC:
                 continue
-            _m, flow, seq, sent = HEAD.unpack_from(data)
-            self.recv.setdefault(str(flow), []).append((seq, sent, _stamp(anc)))
+            _m, flow, seq, sent = wire.HEAD.unpack_from(data)
+            self.recv.setdefault(str(flow), []).append((seq, sent, wire.kernel_ns(anc)))
 
-    def _drain_tap(self, sock: socket.socket, label: str) -> None:
+    def _frames_of(self, sock: socket.socket):
+        """(data with its 802.1Q tag, kernel ns, outgoing?) of every frame waiting on an AF_PACKET socket;
+        a deleted interface closes it (its poll ends), a cut one keeps it (it sees the port come back)."""
         while True:
             try:
-                data, anc, _flags, addr = sock.recvmsg(2048, 64)
+                data, anc, _flags, addr = sock.recvmsg(2048, 256)
             except BlockingIOError:
                 return
             except OSError as error:
-                if error.errno in (errno.ENODEV, errno.ENXIO):  # the tapped link was deleted: stop tapping
+                if error.errno in (errno.ENODEV, errno.ENXIO):
                     self.tap_socks.pop(sock.fileno(), None)
-                return  # ENETDOWN while the port is cut: the tap stays and sees the port come back
-            ts = _stamp(anc)
-            out = addr[2] == PACKET_OUTGOING
+                    self.listens.pop(sock.fileno(), None)
+                return  # ENETDOWN while the port is cut
+            yield wire.with_tag(data, anc), wire.kernel_ns(anc), addr[2] == PACKET_OUTGOING
+
+    def _drain_listen(self, sock: socket.socket, flows: set) -> None:
+        for data, ts, out in self._frames_of(sock):
+            probe = None if out else wire.probe_of(data)
+            if probe and probe[0] in flows:
+                self.recv.setdefault(str(probe[0]), []).append((probe[1], probe[2], ts))
+
+    def _drain_tap(self, sock: socket.socket, label: str) -> None:
+        for data, ts, out in self._frames_of(sock):
             if self.frames is not None:
                 self.frames.append((ts, self.tap_index[label], out, data))
+            probe = wire.probe_of(data)
+            if probe:
+                self.taps.append((label, out, "p", probe[0], probe[1], ts, ""))
+                continue
             etype = int.from_bytes(data[12:14], "big")
-            if etype == 0x0800:
-                off = 14 + (data[14] & 0xF) * 4 + 8
-                if data[off : off + 4] == MAGIC:
-                    _m, flow, seq, _sent = HEAD.unpack_from(data, off)
-                    self.taps.append((label, out, "p", flow, seq, ts, ""))
-            elif etype in (0x0806, 0x8809) or (etype == 0x86DD and len(data) > 54 and data[20] == 58):
+            if etype in (0x0806, 0x8809) or (etype == 0x86DD and len(data) > 54 and data[20] == 58):
                 if etype == 0x86DD and data[54] not in (135, 136):
                     continue
                 kind = {0x0806: "arp", 0x8809: "lacp"}.get(etype, "nd")
@@ -268,14 +277,13 @@ class Helper:
             senders = self.senders[str(flow["flow"])]
             while start + len(times) * period <= now:
                 seq = len(times)
-                stamp = time.time_ns()
-                payload = HEAD.pack(MAGIC, flow["flow"], seq, stamp).ljust(self.size, b"\0")
+                sent = time.time_ns()
                 try:
-                    senders[seq % len(senders)].sendto(payload, (flow["dst"], self.port))
+                    senders[seq % len(senders)](seq, sent)
                 except OSError as error:  # no route/neighbour while a bond has no slave: a lost probe
                     if len(self.errors) < 20:
                         self.errors.append(f"{flow['dst']}: {error.strerror}")
-                times.append(stamp)
+                times.append(sent)
                 now = time.time_ns()
             nxt = min(nxt, start + len(times) * period - now)
         return nxt
@@ -284,7 +292,7 @@ class Helper:
         poller = select.poll()
         stdin = sys.stdin.fileno()
         os.set_blocking(stdin, False)
-        for fd in [stdin, self.rx.fileno(), *self.tap_socks, *([self.nl.fileno()] if self.nl else [])]:
+        for fd in [stdin, *self._readers()]:
             poller.register(fd, select.POLLIN)
         print("ready", flush=True)
         start = time.time_ns()
@@ -312,16 +320,10 @@ class Helper:
                         elif word == "stop":
                             self.sending = False
                             stop_at = time.time_ns() + int(self.spec.get("drain", 0.3) * 1e9)
-                elif fd == self.rx.fileno():
-                    self._drain_rx()
-                elif fd in self.tap_socks:
-                    self._drain_tap(*self.tap_socks[fd])
-                elif self.nl and fd == self.nl.fileno():
-                    self._drain_nl()
-        self._drain_rx()
-        for fd in list(self.tap_socks):
-            if fd in self.tap_socks:
-                self._drain_tap(*self.tap_socks[fd])
+                elif fd in self._readers():
+                    self._readers()[fd]()
+        for drain in self._readers().values():
+            drain()
         record = {
             "start": start,
             "sent": self.sent,

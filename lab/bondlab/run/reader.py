@@ -67,6 +67,39 @@ class Reader:
             ipr.link("set", index=index, state="up" if up else "down")
         return first
 
+    def path(self, netns: str, dst: str) -> dict:
+        """How `netns` reaches `dst` now: the interface (ifname, its MAC `src_mac`), the source address the
+        kernel picks (`src_ip`, None when it names none), the next hop and its MAC from the neighbour table
+        (`dst_mac`, None until resolved); {} without a route."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        ipr = self._ipr(netns)
+        try:
+            (route,) = ipr.route("get", dst=dst)
+        except NetlinkError:
+            return {}
+        oif, hop = route.get("RTA_OIF"), route.get("RTA_GATEWAY") or dst
+        link = ipr.link("get", index=oif)[0]
+        macs = [n.get("NDA_LLADDR") for n in ipr.neigh("dump", ifindex=oif) if n.get("NDA_DST") == hop]
+        return {
+            "ifname": link.get("IFLA_IFNAME"),
+            "src_mac": link.get("IFLA_ADDRESS"),
+            "src_ip": route.get("RTA_PREFSRC"),
+            "next_hop": hop,
+            "dst_mac": next((mac for mac in macs if mac), None),
+        }
+
+    def tentative(self, netns: str, ifname: str) -> list:
+        """The IPv6 addresses of a link still in duplicate address detection (IFA_F_TENTATIVE): the kernel
+        neither sends from them nor takes packets to them yet."""
+        ipr = self._ipr(netns)
+        index = ipr.link("get", ifname=ifname)[0]["index"]
+        return [
+            a.get("IFA_ADDRESS")
+            for a in ipr.get_addr(family=10, index=index)  # AF_INET6
+            if (a.get("IFA_FLAGS") or a["flags"]) & 0x40
+        ]
+
     def name(self, netns: str, index: int):
         got = self._ipr(netns).link("get", index=index)
         return got[0].get("IFLA_IFNAME") if got else None

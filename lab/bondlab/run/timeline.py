@@ -13,12 +13,15 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from bondlab.run import frames, traffic
-from bondlab.run.names import Names
+from bondlab.model import flows as shapes
+from bondlab.model.yamlsrc import where
+from bondlab.run import frames, sessions, traffic
+from bondlab.run.names import Names, of_family
 from bondlab.run.reader import READER
 from bondlab.run.results import StepResult
 from bondlab.run.steps import STEPS
 from bondlab.run.verdicts import verdict
+from bondlab.util import wait
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
 
@@ -98,18 +101,8 @@ class Timeline:
             if raw.get("bidirectional", True):
                 pairs.append((raw["to"], raw["from"]))
             for src, dst in pairs:
-                src_ns, src_addrs, _ = names.endpoint(src)
-                dst_ns, dst_addrs, _ = names.endpoint(dst)
-                peer_src = list(peers[src].addresses) if src in peers else []
-                ip = names.address_for(src_addrs if not peer_src else peer_src, dst_addrs)
-                if not src_addrs:
-                    raise traffic.TrafficError(f"traffic cannot start: {src} has no IPv4 address")
                 fid += 1
-                self.flows.append(
-                    traffic.Flow(
-                        fid, src, dst, src_ns, dst_ns, ip, raw.get("rate", rate), raw.get("sessions", 1)
-                    )
-                )
+                self.flows.append(self._flow(fid, raw, src, dst, rate))
             for end in (raw["from"], raw["to"]):
                 if end in tapped:
                     continue
@@ -124,10 +117,68 @@ class Timeline:
                         taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
                     except LabError:
                         continue
+        for flow in self.flows:
+            if flow.shape.family == "ipv6":
+                self._past_dad(flow)
+            if flow.shape.own_frames:  # frames of their own: built from the path the kernel would take
+                flow.session_addresses = sessions.plan(flow, self._path(flow, ping=True))
         self.traffic = traffic.Traffic(self.flows, taps, workdir, capture=capture)
         self.traffic.start()
         self.traffic.wait_flowing()
+        for flow in self.flows:  # kernel UDP: the neighbours its probes resolved
+            if not flow.shape.own_frames:
+                flow.session_addresses = sessions.plan(flow, self._path(flow, ping=False))
         self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {rate}/s")
+
+    def _flow(self, fid: int, raw: dict, src: str, dst: str, rate: int) -> traffic.Flow:
+        """One direction of a flow mapping, addressed in its family (an error at the flow's line when an
+        end has no address of it)."""
+        names = self.names
+        try:
+            shape = shapes.shape(raw)
+        except shapes.ShapeError as error:
+            raise traffic.TrafficError(f"{where(raw, error.key)}: {error}") from None
+        family = shape.family
+        src_ns, src_addrs, _ = names.endpoint(src, family)
+        dst_ns, dst_addrs, _ = names.endpoint(dst, family)
+        for end, found in ((src, src_addrs), (dst, dst_addrs)):
+            if not found:
+                at = where(raw, "family" if "family" in raw else "from", "flow")
+                raise traffic.TrafficError(f"{at}: traffic cannot start: {end} has no {family} address")
+        peer = self.state.peers.get(src)
+        ip = names.address_for(of_family(family, peer.addresses) if peer else src_addrs, dst_addrs)
+        src_if, dst_if = names.interface(src), names.interface(dst)
+        return traffic.Flow(
+            fid,
+            src,
+            dst,
+            src_ns,
+            dst_ns,
+            ip,
+            raw.get("rate", rate),
+            shape,
+            src_addrs[0].split("/")[0],
+            src_if,
+            dst_if,
+        )
+
+    def _past_dad(self, flow) -> None:
+        """Wait until both ends' IPv6 addresses are past duplicate address detection: a tentative address
+        neither sends nor receives, so probes sent before would count as lost."""
+        for ns, ifname in ((flow.src_ns, flow.src_if), (flow.dst_ns, flow.dst_if)):
+            what = f"traffic cannot start: {flow.name}: IPv6 addresses of {ifname} past DAD"
+            try:
+                wait.until(lambda ns=ns, ifname=ifname: not READER.tentative(ns, ifname), 5.0, what)
+            except wait.Timeout as error:
+                raise traffic.TrafficError(str(error)) from None
+
+    def _path(self, flow, ping: bool) -> dict:
+        try:
+            return sessions.resolve(flow.src_ns, flow.dst_ip, ping=ping, timeout=5 if ping else 1)
+        except sessions.ResolveError as error:
+            if not ping:  # kernel UDP flows without the addresses on record: the probes still flow
+                return {"src_mac": None, "dst_mac": None}
+            raise traffic.TrafficError(f"traffic cannot start: {flow.name}: {error}") from None
 
     def flows_named(self, name: Optional[str]) -> list:
         return [f for f in self.flows if name in (None, f.name)]

@@ -27,8 +27,9 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from bondlab.run import capture, frames
-from bondlab.run.probe import PORT
+from bondlab.model.flows import Shape
+from bondlab.run import capture, frames, sessions
+from bondlab.run.wire import PORT
 
 STALL_LIMIT_MS = 10.0  # 10x the resolution at 1000/s
 IFLA_EVENT_BONDING_FAILOVER = 3
@@ -47,11 +48,26 @@ class Flow:
     dst_ns: str
     dst_ip: str
     rate: int = 1000
-    sessions: int = 1  # distinct source ports; probe seq goes out on session seq % sessions
+    shape: Shape = Shape()  # family, vlan, macs, sessions, packet template (model.flows)
+    src_ip: str = ""  # the source's address of the flow's family
+    src_if: str = ""  # the interface the source's addresses are on (its bond, a peer's device)
+    dst_if: str = ""
+    session_addresses: list = field(default_factory=list)  # run.sessions.Session per session, at start
 
     @property
     def name(self) -> str:
         return f"{self.src} -> {self.dst}"
+
+    @property
+    def sessions(self) -> int:
+        """Distinct 5-tuples (source ports); probe seq goes out on session seq % sessions."""
+        return self.shape.sessions
+
+    def helper_entry(self) -> dict:
+        """What the source's probe helper sends for this flow (run.probe's `send` entries)."""
+        entry = {"flow": self.id, "dst": self.dst_ip, "rate": self.rate, "sessions": self.sessions}
+        entry["family"] = 6 if self.shape.family == "ipv6" else 4
+        return {**entry, **(sessions.frames(self) if self.shape.own_frames else {})}
 
 
 @dataclass
@@ -82,11 +98,8 @@ class Traffic:
             spec = {
                 "port": PORT,
                 "out": os.path.join(self.workdir, f"{ns}.json"),
-                "send": [
-                    {"flow": f.id, "dst": f.dst_ip, "rate": f.rate, "sessions": f.sessions}
-                    for f in self.flows
-                    if f.src_ns == ns
-                ],
+                "send": [f.helper_entry() for f in self.flows if f.src_ns == ns],
+                "listen": listens(f for f in self.flows if f.dst_ns == ns),
                 "links": True,
                 "capture": os.path.join(self.workdir, f"{ns}.cap") if self.capture else "",
                 "taps": [
@@ -201,6 +214,16 @@ class Traffic:
             if kind == "p" and fid == flow.id and seq not in out and label.count("/") == 1:
                 out[seq] = label
         return out
+
+
+def listens(flows) -> list:
+    """The helper's `listen` entries: per interface, the 802.1Q-tagged flows it receives there off the
+    wire (no VLAN device takes them in: the kernel hands them to AF_PACKET only)."""
+    out: dict = {}
+    for f in flows:
+        if f.shape.vlan:
+            out.setdefault(f.dst_if, []).append(f.id)
+    return [{"ifname": ifname, "flows": ids} for ifname, ids in out.items()]
 
 
 def _readline(proc: subprocess.Popen, timeout: float) -> str:

@@ -133,7 +133,7 @@ class Delegate(Flat):
 class Pod:
     """A pod: who it is, its sandbox (netns; a docker pod's netns_path and container too), the networks ADD
     was run for (`delegates`, in order: what DEL undoes), what ADD returned (`results` by interface) and what
-    the lab reads from that: the bond's interface, its slaves, the cabled interfaces, the IPv4 addresses
+    the lab reads from that: the bond's interface, its slaves, the cabled interfaces, the addresses
     (with prefix) by interface."""
 
     seq: int
@@ -151,7 +151,7 @@ class Pod:
     bond: Optional[str] = None
     slaves: tuple = ()
     cables: tuple = ()
-    addresses: dict = field(default_factory=dict, hash=False)  # ifname -> (IPv4/prefix, ...)
+    addresses: dict = field(default_factory=dict, hash=False)  # ifname -> (IPv4 or IPv6/prefix, ...)
     delegates: tuple = ()
     results: dict = field(default_factory=dict, hash=False)  # ifname -> the CNI ADD result
 

@@ -1,0 +1,97 @@
+"""The sessions of a flow as the wire sees them: per session its MACs, addresses, ports and 802.1Q tag
+(Session, kept on traffic.Flow.session_addresses: what a bond's xmit_hash_policy hashes), resolved from the
+source's route and neighbour table once traffic can flow; and for a flow with frames of its own
+(model.flows.Shape.own_frames) the frames, built once per session with scapy before the run, that the probe
+helper stamps and sends (run.wire).
+
+Source MACs: session i sends from MAC i % macs; MAC 0 is the interface's own, MAC k > 0 the locally
+administered 02:62:6c:FLOW:00:K ("bl"), the same every run. A bond has one MAC, so the others are frames
+the pod's kernel never made: they leave through the bond as its own do (bond_start_xmit hashes the frame it
+is given) and the switch learns them; a VF with spoofchk on drops them, as a NIC does, and balance-tlb/alb
+rewrite the source MAC of what they balance.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from bondlab.model import template
+from bondlab.run import wire
+from bondlab.run.reader import READER
+from bondlab.world.netns import Netns
+
+PROBE_SIZE = 64  # bytes of probe payload (run.probe's default `size`)
+
+
+class ResolveError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Session:
+    index: int
+    src_mac: str
+    dst_mac: str  # the next hop's (the destination's on one subnet)
+    src_ip: str
+    dst_ip: str
+    sport: int
+    dport: int
+    vlan: int = 0  # 802.1Q tag on the frames, 0: none
+    family: str = "ipv4"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def spoofed_mac(flow: int, k: int) -> str:
+    return f"02:62:6c:{flow & 0xFF:02x}:{k >> 8 & 0xFF:02x}:{k & 0xFF:02x}"
+
+
+def resolve(netns: str, dst: str, timeout: float = 5.0, ping: bool = True) -> dict:
+    """READER.path to `dst` once its next hop's MAC is known; `ping`: ask for it (one ping per try, the
+    kernel's own ARP/ND) rather than wait for traffic to resolve it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = READER.path(netns, dst)
+        if got.get("dst_mac"):
+            return got
+        if time.monotonic() >= deadline:
+            said = got or "no route"
+            raise ResolveError(f"netns {netns}: no neighbour for {dst} within {timeout:g} s ({said})")
+        if ping:
+            Netns(netns).exec("ping", "-c", "1", "-W", "1", dst, check=False, timeout=5)
+        else:
+            time.sleep(0.05)  # pacing the poll; the deadline is the wait
+
+
+def plan(flow, path: dict) -> list:
+    """flow's sessions (traffic.Flow with its Shape) from the source's path (resolve())."""
+    shape = flow.shape
+    src_ip = path.get("src_ip") or flow.src_ip
+    return [
+        Session(
+            index=i,
+            src_mac=path["src_mac"] if i % shape.macs == 0 else spoofed_mac(flow.id, i % shape.macs),
+            dst_mac=path["dst_mac"],
+            src_ip=src_ip,
+            dst_ip=flow.dst_ip,
+            sport=wire.session_port(flow.id, i),
+            dport=wire.PORT,
+            vlan=shape.vlan,
+            family=shape.family,
+        )
+        for i in range(shape.sessions)
+    ]
+
+
+def frames(flow) -> dict:
+    """The helper's `send` entry fields for a flow with frames of its own: one frame per session (hex), the
+    interface, where the probe payload starts."""
+    payload = wire.HEAD.pack(wire.MAGIC, flow.id, 0, 0).ljust(PROBE_SIZE, b"\0")
+    tpl = flow.shape.frame_template
+    built = [
+        template.build(tpl, s.src_mac, s.dst_mac, s.src_ip, s.dst_ip, s.sport, s.dport, payload, vlan=s.vlan)
+        for s in flow.session_addresses
+    ]
+    return {"frames": [f.hex() for f in built], "ifname": flow.src_if, "at": len(built[0]) - PROBE_SIZE}

@@ -93,6 +93,21 @@ def _licences(tool: str, bundled: List[str], dist: str) -> Dict[str, str]:
     return found
 
 
+def _command_modules() -> List[str]:
+    """The command modules, which the plugin imports by name when a command runs (no tool can see them)."""
+    return [f"bondcni.{module}" for module in sorted({module for module, _ in COMMANDS.values()})]
+
+
+def _strip(dist: str) -> None:
+    """Drop the symbols of every ELF file in the bundle (as PyInstaller's --strip does)."""
+    for path in sorted(glob.glob(os.path.join(dist, "**", "*"), recursive=True)):
+        if os.path.isfile(path) and not os.path.islink(path):
+            with open(path, "rb") as fh:
+                elf = fh.read(4) == b"\x7fELF"
+            if elf:
+                subprocess.run(["strip", "--strip-unneeded", path], check=True)
+
+
 def _pyinstaller(src: str, entry: str, work: str, bundled_modules: List[str]) -> str:
     argv = [
         sys.executable,
@@ -107,8 +122,8 @@ def _pyinstaller(src: str, entry: str, work: str, bundled_modules: List[str]) ->
     argv += ["--strip"] if shutil.which("strip") else []
     argv += ["--distpath", os.path.join(work, "dist"), "--workpath", os.path.join(work, "build")]
     argv += ["--specpath", work, "--paths", src, "--log-level", "WARN"]
-    for module in sorted({module for module, _ in COMMANDS.values()}):  # imported by name when run
-        argv += ["--hidden-import", f"bondcni.{module}"]
+    for module in _command_modules():
+        argv += ["--hidden-import", module]
     for module in bundled_modules:
         argv += ["--collect-submodules", module]
     for module in EXCLUDES:
@@ -119,13 +134,18 @@ def _pyinstaller(src: str, entry: str, work: str, bundled_modules: List[str]) ->
 
 def _nuitka(src: str, entry: str, work: str, bundled_modules: List[str]) -> str:
     argv = [sys.executable, "-m", "nuitka", "--standalone", "--assume-yes-for-downloads", "--quiet"]
-    argv += [f"--output-dir={work}", "--output-filename=bond", "--include-package=bondcni"]
+    argv += [f"--output-dir={work}", "--output-filename=bond", "--python-flag=no_site"]
+    # What the entry imports is followed; not the whole package (build and standalone import half the stdlib).
+    argv += [f"--include-module={module}" for module in _command_modules()]
     argv += [f"--jobs={os.environ.get('BONDCNI_BUILD_JOBS', os.cpu_count() or 1)}"]
     # Bundled packages are followed from the plugin's imports, not compiled whole (pyroute2: 700 modules).
     argv += [f"--follow-import-to={m}" for m in bundled_modules]
     argv += [f"--nofollow-import-to={m}" for m in EXCLUDES]
     subprocess.run([*argv, entry], check=True, env=dict(os.environ, PYTHONPATH=src))
-    return glob.glob(os.path.join(work, "*.dist"))[0]
+    dist = glob.glob(os.path.join(work, "*.dist"))[0]
+    if shutil.which("strip"):
+        _strip(dist)
+    return dist
 
 
 TOOLS = {"pyinstaller": _pyinstaller, "nuitka": _nuitka}

@@ -36,6 +36,7 @@ PACKAGES = {
     "python3-venv": "the project's venv",
     f"libpython3.{sys.version_info[1]}": "bin/bond-standalone (the bundle holds libpython)",
     "patchelf": "bin/bond-standalone (Nuitka sets the rpath of what it bundles)",
+    "python3-dev": "bin/bond-standalone (Nuitka compiles against Python.h and libpython)",
     "qemu-system-x86": "the qemu engine (a full VM; fast where KVM works)",
     "docker.io": "the docker pod backend: dockerd, containerd, runc (the lab starts its own engine)",
     "chromium": "the HTML report's browser test (headless)",

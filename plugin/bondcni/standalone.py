@@ -11,8 +11,8 @@ Nuitka is the default: measured in the lab VM (benchmarks/README.md, 30 interlea
 faster than PyInstaller's, p50 VERSION 338 against 511 ms, ADD 477 against 658, DEL 462 against 641 (about
 400 fewer page faults per exec: the stdlib it uses is compiled into the executable, no byte-code archive).
 It builds in 1.5-2.5 minutes here (PyInstaller: 13 s) and needs a C compiler and patchelf. Its bundle finds
-itself by /proc/self/exe, so it needs /proc (every node has it), and it aborts when LANG/LC_* name a
-locale the node cannot load and the node has no C.UTF-8 locale either (PyInstaller's runs there).
+itself by /proc/self/exe, so it needs /proc (every node has it); it aborted in the chroot test's minimal root
+when LANG was set, which PyInstaller's did not (benchmarks/README.md).
 """
 
 from __future__ import annotations

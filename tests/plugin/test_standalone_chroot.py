@@ -113,8 +113,7 @@ def test_the_chroot_has_no_python(chroot_lab):
     assert proc.returncode != 0
     # Through the wrapper, in a mount namespace of its own: a node has /proc, and Nuitka's bundle needs it
     # (it finds itself by /proc/self/exe; without /proc it aborts). No LANG, as in lab.run: Nuitka's bundle
-    # aborts when LANG names a locale the root cannot load and it has no C.UTF-8 either (this chroot has no
-    # locales; benchmarks/README.md).
+    # aborted here with LANG set (this minimal root has no locale data; benchmarks/README.md).
     in_chroot = ["unshare", "--mount", "--propagation", "private", str(chroot_lab.wrapper)]
     env = {"PATH": os.environ["PATH"]}
     out = subprocess.run([*in_chroot, "--version"], env=env, capture_output=True, text=True)

@@ -67,6 +67,11 @@ NLMSG = struct.Struct("=IHHII")
 IFINFO = struct.Struct("=BxHiII")
 
 
+def session_port(flow: int, session: int) -> int:
+    """The fixed source port of a flow's session (of a flow of sessions: N > 1)."""
+    return SESSION_PORT + flow * 64 + session
+
+
 def bpf_program(port: int) -> bytes:
     """Accept ARP, LACP (slow protocols), IPv6, and IPv4 UDP to `port` (port 0: no UDP at all, for a peer
     that only watches for GARP/NA); drop the rest in the kernel."""
@@ -204,7 +209,7 @@ class Helper:
         out = []
         for i in range(count):  # fixed ports: the hash of each 5-tuple, so which slave, is the same each run
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("0.0.0.0", SESSION_PORT + flow["flow"] * 64 + i))
+            sock.bind(("0.0.0.0", session_port(flow["flow"], i)))
             sock.setblocking(False)
             out.append(sock)
         return out

@@ -64,6 +64,8 @@ class Timeline:
         for name, args in step.args.items():
             kind = STEPS[name]
             if kind.deferred:
+                if kind.at_step:  # what the kernel has now, for the verdict after the probes stop
+                    args = {**args, "at_step": kind.at_step(self, args)}
                 self.deferred.append((sr, name, args))
                 continue
             verdict(sr, name, lambda kind=kind, args=args: kind.handler(self, args), failures)

@@ -10,7 +10,9 @@ What it reads, and when:
 - after the probes stop: each session's addresses as the bond sends them: the bond's MAC, the next hop's
   MAC (the pod's neighbour entry for the destination or its gateway), the source address the kernel picks
   (`ip route get`), the session's source port (probe.session_port) and the probes' port;
-- which slave's switch port carried each session in the action's window (traffic.Window.per_session).
+- which slave's switch port carried each session, of the probes sent from where the step stands to the
+  next action (traffic.Window.per_session): what the bond it read sends. So it stands where the bond has
+  settled (after `lacp: negotiated`, not right after a cut), with time (a `wait`) before the next action.
 `policy` (default: the bond's own) is what a scenario claims: a bond set to another policy that hashes
 the traffic differently fails it, each wrong session named with its predicted and carrying slave. From
 pytest (`traffic.expect(after=..., hashed={})`) there is no step to stand at: the bond is read when judged.
@@ -95,12 +97,13 @@ def _bonded(tl, args: dict) -> list:
 
 
 def at_step(tl, args: dict) -> dict:
-    """The bonds of the judged flows' pods where the step stands: pod key -> BondView ({} when they cannot
-    be read: the verdict reads them again, and says why it cannot)."""
+    """Where the step stands: when (`t`, the probes' clock), and the judged flows' bonds (`bonds`: pod key
+    -> BondView; none when they cannot be read: the verdict reads them again, and says why it cannot)."""
+    t = tl.clock()
     try:
-        return {pod.key: read_bond(tl, pod) for _flow, pod in _bonded(tl, args)}
+        return {"t": t, "bonds": {pod.key: read_bond(tl, pod) for _flow, pod in _bonded(tl, args)}}
     except (ExpectationFailed, LabError, OSError):
-        return {}
+        return {"t": t, "bonds": {}}
 
 
 def session_frames(pod, flow) -> list:
@@ -145,11 +148,12 @@ def sessions_hashed(
 
 
 def hashed(tl, args: dict, action: int) -> str:
-    said = []
+    """Judged on the probes sent from where the step stands (the bond it read) to the next action."""
+    said, stood = [], args.get("at_step") or {}
     for flow, pod in _bonded(tl, args):
-        view = (args.get("at_step") or {}).get(pod.key) or read_bond(tl, pod)
+        view = stood.get("bonds", {}).get(pod.key) or read_bond(tl, pod)
         policy = args.get("policy") or view.policy
-        carried = sessions_of(flow.name, tl.window_of(flow, action))
+        carried = sessions_of(flow.name, tl.window_of(flow, action, stood.get("t", 0)))
         frames = session_frames(pod, flow)
         try:
             predicted = [f"{pod.name}/{xmit_hash.predict(policy, f, view.usable)}" for f in frames]

@@ -141,8 +141,10 @@ class Timeline:
         later = [a.t for a in self.actions if a.t > start]
         return start, later[0] if later else self.traffic.stopped
 
-    def window_of(self, flow, action: int):
+    def window_of(self, flow, action: int, since: int = 0):
+        """The flow's figures in an action's window (from `since` on, when that is later)."""
         start, end = self.window_bounds(action)
+        start = max(start, since)
         return traffic.window(
             self.traffic.sent(flow),
             self.traffic.received(flow),

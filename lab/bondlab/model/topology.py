@@ -18,7 +18,7 @@ built in Python with the dataclasses, or derived from bare Kubernetes objects (s
         - {name: gw, switch: core, addresses: [10.56.217.1/24]}
         - {name: far1, switch: node1/ens1f0, addresses: [10.56.217.250/24]}
         - {name: v1350, switch: core, vlan: 1350, addresses: [10.20.0.1/24]}   # on eth0.1350
-        - {name: far, switch: core, addresses: [10.56.217.3/24], mac: "02:62:6c:00:00:02"}  # a fixed MAC
+        - {name: far, switch: core, addresses: [10.56.217.253/24], mac: "02:62:6c:00:00:02"}  # a fixed MAC
       pods: docker          # optional: pods as containers of a Docker engine (default netns, see pods.py)
 
 Every PF's switch is a Linux bridge; all PF switches hang off one `core` bridge through their uplink

@@ -9,6 +9,7 @@ import itertools
 
 import pytest
 
+from bondlab.run.probe import PORT, session_port
 from bondlab.run.xmit_hash import POLICIES, Frame, fold, predict, slave_index, xmit_hash
 
 POD, GW = "02:00:00:00:00:02", "02:00:00:00:00:01"
@@ -87,9 +88,9 @@ PEERS["near"] = ("10.56.217.252", "02:62:6c:00:00:04")  # as scenarios/lib/two-p
 def _slaves(policy: str, bond_mac: str, pod_ip: str) -> list:
     """Slave index (of 2) of every session of every flow (16 source ports to each peer)."""
     return [
-        slave_index(policy, Frame(bond_mac, mac, pod_ip, ip, sport, 47001), 2)
-        for ip, mac in PEERS.values()
-        for sport in range(20064, 20080)
+        slave_index(policy, Frame(bond_mac, mac, pod_ip, ip, session_port(flow, i), PORT), 2)
+        for flow, (ip, mac) in enumerate(PEERS.values(), start=1)
+        for i in range(16)
     ]
 
 

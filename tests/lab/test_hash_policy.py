@@ -56,7 +56,7 @@ def swapped(tmp_path, name: str, policy: str, text_change=None):
 def test_a_policy_scenario_fails_under_a_policy_that_hashes_its_traffic_otherwise(
     tmp_path, lab_state, untouched, name, policy, expected
 ):
-    got = run_scenario(swapped(tmp_path, name, policy))
+    got = run_scenario(swapped(tmp_path, name, policy), timeout=150)
     assert got.status == expected, got.message
     if expected == "failed":
         claim = CLAIMS[name]
@@ -74,7 +74,7 @@ def test_hashed_without_a_policy_predicts_with_the_bonds_own(tmp_path, lab_state
         "layer3+4",
         lambda text: text.replace("hashed: {policy: vlan+srcmac}", "hashed: {}"),
     )
-    got = run_scenario(path)
+    got = run_scenario(path, timeout=150)
     assert got.status == "passed", got.message
     hashed = next(s.message for s in got.steps if "hashed:" in s.message)
     assert hashed.count("sessions each on the slave layer3+4 picks") == 3, hashed

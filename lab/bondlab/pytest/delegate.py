@@ -41,6 +41,7 @@ def _needs_kernel(item) -> bool:
     return any(item.get_closest_marker(mark) for mark in KERNEL_MARKS)
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselected: the VM runs only the tests selected
 def pytest_collection_modifyitems(session, config, items):
     wanted = [item for item in items if _needs_kernel(item)]
     if not wanted:

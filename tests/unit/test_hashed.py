@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bondlab.run.hashed import BondView, parse_proc, sessions_hashed
-from bondlab.run.verdicts import ExpectationFailed
+from bondlab.run.verdicts import ExpectationFailed, MeasurementError
 
 XOR = """Ethernet Channel Bonding Driver: v6.12.117
 
@@ -87,3 +87,14 @@ def test_a_session_elsewhere_moved_or_unseen_fails_naming_each_with_the_bonds_ow
         "layer3+4): session 0 (port 20064) p/net1, carried by p/net2; session 1 (port 20065) p/net2, "
         "carried by p/net1 and p/net2; session 2 (port 20066) p/net1, carried by none"
     )
+
+
+def test_sessions_a_stalled_sender_left_without_probes_are_a_measurement_error_not_a_miss():
+    predicted = ["p/net1", "p/net2", "p/net1"]
+    with pytest.raises(
+        MeasurementError, match=r"p -> gw: 2 of 3 sessions carried no probe: .* stalled 860 ms"
+    ):
+        sessions_hashed("p -> gw", "layer3+4", VIEW, predicted, [["p/net1"], [], []], PORTS, 860.0)
+    with pytest.raises(ExpectationFailed) as got:  # one on the wrong slave: a miss, stall or not
+        sessions_hashed("p -> gw", "layer3+4", VIEW, predicted, [["p/net2"], [], []], PORTS, 860.0)
+    assert not isinstance(got.value, MeasurementError)

@@ -27,7 +27,8 @@ from bondlab.run import xmit_hash
 from bondlab.run.judge import sessions_of
 from bondlab.run.probe import PORT, session_port
 from bondlab.run.reader import READER
-from bondlab.run.verdicts import ExpectationFailed
+from bondlab.run.traffic import STALL_LIMIT_MS
+from bondlab.run.verdicts import ExpectationFailed, MeasurementError
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
 
@@ -123,12 +124,18 @@ def session_frames(pod, flow) -> list:
 
 
 def sessions_hashed(
-    flow: str, policy: str, view: BondView, predicted: list, carried: list, ports: list
+    flow: str, policy: str, view: BondView, predicted: list, carried: list, ports: list, stall_ms: float = 0
 ) -> str:
     """`predicted`: per session the slave's label under `policy`; `carried`: the labels that carried it in
-    the window (traffic.Window.per_session); `ports`: the sessions' source ports."""
+    the window (traffic.Window.per_session); `ports`: the sessions' source ports; `stall_ms`: the sender's
+    longest pause in the window (sessions it left without a probe are a measurement error, not a miss)."""
     wrong = [i for i, (want, got) in enumerate(zip(predicted, carried)) if got != [want]]
     usable = ", ".join(view.usable) or "none"
+    if wrong and stall_ms > STALL_LIMIT_MS and all(not carried[i] for i in wrong):
+        raise MeasurementError(
+            f"{flow}: {len(wrong)} of {len(predicted)} sessions carried no probe: the probe sender stalled "
+            f"{stall_ms:g} ms in the window"
+        )
     if wrong:
         own = "" if policy == view.policy else f"; the bond's own policy: {view.policy}"
         shown = "; ".join(
@@ -153,13 +160,13 @@ def hashed(tl, args: dict, action: int) -> str:
     for flow, pod in _bonded(tl, args):
         view = stood.get("bonds", {}).get(pod.key) or read_bond(tl, pod)
         policy = args.get("policy") or view.policy
-        carried = sessions_of(flow.name, tl.window_of(flow, action, stood.get("t", 0)))
+        window = tl.window_of(flow, action, stood.get("t", 0))
+        carried = sessions_of(flow.name, window)
         frames = session_frames(pod, flow)
         try:
             predicted = [f"{pod.name}/{xmit_hash.predict(policy, f, view.usable)}" for f in frames]
         except ValueError as error:  # no usable slave
             raise ExpectationFailed(f"{flow.name}: {error}") from None
-        said.append(
-            sessions_hashed(flow.name, policy, view, predicted, carried, [f.src_port for f in frames])
-        )
+        ports = [f.src_port for f in frames]
+        said.append(sessions_hashed(flow.name, policy, view, predicted, carried, ports, window.stall_ms))
     return "; ".join(said)

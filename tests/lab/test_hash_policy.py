@@ -1,25 +1,77 @@
-"""modes/balance-xor-layer3p4.yaml proves its hash policy: with its NAD's xmitHashPolicy swapped for one
-that does not hash on ports (layer2, layer2+3), its 16 sessions land on one slave and `spread` fails."""
+"""Every balance-xor/802.3ad policy scenario proves its policy: run with its NAD's xmitHashPolicy swapped for
+another, it fails wherever that policy hashes its traffic differently (`hashed` names the sessions), and
+passes as written. The table (scenarios/README.md, "Hash policies, proved"): scenario x policy -> outcome.
+
+encap2+3 and layer2+3 (encap3+4 and layer3+4) hash plain unconnected UDP alike: those swaps pass, as the
+scenarios' headers say. The originals passing is also the check that run.xmit_hash predicts the kernel."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from bondlab.run.runner import run_scenario
+from bondlab.run.xmit_hash import POLICIES
 from bondlab.util.paths import REPO
 from tests.labfiles import swapped
 
 pytestmark = pytest.mark.kernel
 
-SCENARIO = REPO / "scenarios" / "modes" / "balance-xor-layer3p4.yaml"
+MODES = REPO / "scenarios" / "modes"
+CLAIMS = {  # scenario -> the policy its NAD sets and its `hashed` claims
+    "balance-xor-layer2": "layer2",
+    "balance-xor-layer2p3": "layer2+3",
+    "balance-xor-layer3p4": "layer3+4",
+    "balance-xor-encap2p3": "encap2+3",
+    "balance-xor-encap3p4": "encap3+4",
+    "balance-xor-vlanpsrcmac": "vlan+srcmac",
+    "802.3ad": "layer3+4",
+}
+ALIKE = [{"layer2+3", "encap2+3"}, {"layer3+4", "encap3+4"}]  # on traffic without tunnels or socket hashes
 
 
-@pytest.mark.parametrize("policy", ["layer2", "layer2+3"])
-def test_the_layer3p4_scenario_fails_under_a_policy_blind_to_ports(tmp_path, lab_state, untouched, policy):
+def outcome(claim: str, policy: str) -> str:
+    return "passed" if policy == claim or {claim, policy} in ALIKE else "failed"
+
+
+TABLE = [  # under its own policy a scenario is a pytest item of its own (scenarios/)
+    pytest.param(name, policy, outcome(claim, policy), id=f"{name}-{policy}")
+    for name, claim in CLAIMS.items()
+    for policy in POLICIES
+    if policy != claim
+]
+
+
+def with_policy(tmp_path, name: str, policy: str):
+    """The scenario with its NAD's policy set to `policy`, as a file to run."""
+    old, new = f'"xmitHashPolicy": "{CLAIMS[name]}"', f'"xmitHashPolicy": "{policy}"'
+    return str(swapped(MODES / f"{name}.yaml", old, new, tmp_path / f"{name}.yaml"))
+
+
+@pytest.mark.parametrize("name, policy, expected", TABLE)
+def test_a_policy_scenario_fails_under_a_policy_that_hashes_its_traffic_otherwise(
+    tmp_path, lab_state, untouched, name, policy, expected
+):
+    got = run_scenario(with_policy(tmp_path, name, policy), timeout=150)
+    assert got.status == expected, got.message
+    if expected == "failed":
+        claim = CLAIMS[name]
+        assert "hashed: " in got.message, got.message
+        assert f"sessions not on the slave {claim} picks" in got.message, got.message
+        assert f"the bond's own policy: {policy})" in got.message, got.message  # read from the kernel
+
+
+def test_hashed_without_a_policy_predicts_with_the_bonds_own(tmp_path, lab_state, untouched):
+    """The vlan+srcmac scenario on a layer3+4 bond, its claim dropped: `hashed` reads layer3+4 from
+    /proc/net/bonding and predicts every session right."""
     path = swapped(
-        SCENARIO, '"xmitHashPolicy": "layer3+4"', f'"xmitHashPolicy": "{policy}"', tmp_path / "s.yaml"
+        Path(with_policy(tmp_path, "balance-xor-vlanpsrcmac", "layer3+4")),
+        "hashed: {policy: vlan+srcmac}",
+        "hashed: {}",
+        tmp_path / "claim-dropped.yaml",
     )
-    got = run_scenario(str(path))
-    assert got.status == "failed", got.message
-    assert "spread: " in got.message and "carried 0% of the probes" in got.message, got.message
-    assert "sticky" not in got.message  # one slave: every session stays put, the spread is what fails
+    got = run_scenario(path, timeout=150)
+    assert got.status == "passed", got.message
+    hashed = next(s.message for s in got.steps if "hashed:" in s.message)
+    assert hashed.count("sessions each on the slave layer3+4 picks") == 3, hashed

@@ -149,3 +149,11 @@ def test_daemonset_becomes_one_pod_per_node_with_host_links():
     got = prepare(text)
     assert [p.name for p in got.topology.nodes[0].pfs] == ["eth1000", "eth1001"]
     assert [(p.pod.name, p.pod.owner) for p in got.plans] == [("bonding-node1", "DaemonSet default/bonding")]
+
+
+def test_a_peer_may_have_a_fixed_unicast_mac():
+    peers = "  peers:\n    - {name: gw, switch: core, addresses: [10.9.0.1/24], mac: 02:62:6C:00:00:01}\n"
+    got = topology.parse(yamlsrc.load_all(LAB + peers, "t.yaml")[0])
+    assert got.peers[0].mac == "02:62:6c:00:00:01"
+    with pytest.raises(yamlsrc.SourceError, match=r"spec.peers\[0\].mac: expected a unicast MAC"):
+        topology.parse(yamlsrc.load_all(LAB + peers.replace("02:62", "03:62"), "t.yaml")[0])

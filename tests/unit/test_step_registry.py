@@ -46,12 +46,15 @@ def test_each_kind_is_one_entry_with_a_handler_and_consistent_flags():
         "spread",
         "carriedBy",
         "sticky",
+        "hashed",
         "garp",
         "unsolicitedNa",
         "lacpdu",
     }
     assert {k for k in ACTIONS if STEPS[k].lasts} == {"flap", "netem", "restartPod", "lacpPartner"}
     assert [k for k in ACTIONS if not STEPS[k].window] == ["wait"]
+    assert [k for k, kind in STEPS.items() if kind.at_step] == ["hashed"]
+    assert all(STEPS[k].deferred for k in STEPS if STEPS[k].at_step)
 
 
 def test_the_scenario_docs_table_every_kind():

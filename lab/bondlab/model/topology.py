@@ -18,6 +18,7 @@ built in Python with the dataclasses, or derived from bare Kubernetes objects (s
         - {name: gw, switch: core, addresses: [10.56.217.1/24]}
         - {name: far1, switch: node1/ens1f0, addresses: [10.56.217.250/24]}
         - {name: v1350, switch: core, vlan: 1350, addresses: [10.20.0.1/24]}   # on eth0.1350
+        - {name: far, switch: core, addresses: [10.56.217.253/24], mac: "02:62:6c:00:00:02"}  # a fixed MAC
       pods: docker          # optional: pods as containers of a Docker engine (default netns, see pods.py)
 
 Every PF's switch is a Linux bridge; all PF switches hang off one `core` bridge through their uplink
@@ -38,6 +39,7 @@ POD_BACKENDS = ("netns", "docker")
 MAX_VFS = 256
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
 _NODE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+_MAC = re.compile(r"^[0-9a-f]([02468ace])(:[0-9a-f]{2}){5}$")  # unicast (the group bit clear)
 
 
 @dataclass
@@ -68,6 +70,7 @@ class Peer:
     switch: str  # "core" or "node/pf"
     addresses: list = field(default_factory=list)
     vlan: int = 0  # 1..4094: the addresses sit on eth0.<vlan> (a peer on a VF VLAN); 0: untagged
+    mac: str = ""  # eth0's MAC; "": the kernel's random one (a fixed one makes a layer2 hash repeatable)
 
 
 @dataclass
@@ -220,8 +223,13 @@ def parse(doc: dict) -> Topology:
                     _ip(a, addresses, k, f"{path}.addresses[{k}]", subject) for k, a in enumerate(addresses)
                 ],
                 vlan=get(praw, "vlan", int, path, subject, default=0),
+                mac=get(praw, "mac", str, path, subject, default="").lower(),
             )
         )
+        if topo.peers[-1].mac and not _MAC.match(topo.peers[-1].mac):
+            raise SourceError(
+                "expected a unicast MAC like 02:62:6c:00:00:01", where(praw, "mac"), f"{path}.mac", subject
+            )
         if not 0 <= topo.peers[-1].vlan <= 4094:
             raise SourceError("expected a VLAN id 0..4094", where(praw, "vlan"), f"{path}.vlan", subject)
     try:

@@ -87,10 +87,16 @@ def lacpdus_seen(link: str, seen: list, lo: int, hi: Optional[int], state: dict)
     return f"{said}; last: {shown}"
 
 
-def sticky_sessions(flow: str, w: traffic.Window) -> str:
-    """Every session carried by one slave in the window (no slave changed under it)."""
+def sessions_of(flow: str, w: traffic.Window) -> list:
+    """The window's per-session carriers; a flow of one session has none to judge."""
     if not w.per_session:
         raise ExpectationFailed(f"{flow}: one session only (add `sessions: N` to the flow)")
+    return w.per_session
+
+
+def sticky_sessions(flow: str, w: traffic.Window) -> str:
+    """Every session carried by one slave in the window (no slave changed under it)."""
+    sessions_of(flow, w)
     moved = {i: labels for i, labels in enumerate(w.per_session) if len(labels) > 1}
     shown = ", ".join(f"{k} {v}" for k, v in sorted(traffic.sessions_per_slave(w.per_session).items()))
     if moved:

@@ -45,6 +45,7 @@ class Reader:
             "address": msg.get("IFLA_ADDRESS"),
             "active_slave": self.name(netns, active) if active else None,
             "mii_status": self.MII.get(slave.get("IFLA_BOND_SLAVE_MII_STATUS"), "?") if slave else "?",
+            "backup": bool(slave.get("IFLA_BOND_SLAVE_STATE")) if slave else False,  # 1: backup (inactive)
         }
 
     def set_up(self, netns: str, names: list, up: bool) -> int:

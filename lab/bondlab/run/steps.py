@@ -1,7 +1,8 @@
 """The one list of step kinds. Each is declared here once: its handler, its argument (a definition of
 scenarios/schema.json, whose durations the loader parses to seconds once), whether it is an action, whether
 it is judged after the traffic stops, whether it needs traffic flows, and for an action whether it lasts
-(a `within` after it counts from its end), opens a traffic window, and shows in the failover table.
+(a `within` after it counts from its end), opens a traffic window, and shows in the failover table; for a
+deferred expectation, what it reads of the kernel where it stands (`at_step`, joined to its arguments).
 
 The schema is compared with this list by a test (tests/unit/test_step_registry.py); the loader, the name
 check, the timeline, the pytest fixtures and the scenario docs' tables read it.
@@ -10,9 +11,9 @@ check, the timeline, the pytest fixtures and the scenario docs' tables read it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
-from bondlab.run import actions, expectations, judge
+from bondlab.run import actions, expectations, hashed, judge
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class StepKind:
     lasts: bool = False  # an action that takes time: a `within` right after it counts from its end
     window: bool = True  # an action that opens a traffic window (`wait` does not)
     failover: bool = False  # a link change after which the report shows when the bond failed over
+    at_step: Optional[Callable] = None  # a deferred expectation's read of the kernel where it stands
 
     @property
     def schema_def(self) -> str:
@@ -40,8 +42,8 @@ def _polled(name, handler) -> StepKind:
     return StepKind(name, handler, action=False)
 
 
-def _judged(name, handler) -> StepKind:
-    return StepKind(name, handler, action=False, deferred=True, needs_flows=True)
+def _judged(name, handler, **flags) -> StepKind:
+    return StepKind(name, handler, action=False, deferred=True, needs_flows=True, **flags)
 
 
 STEPS = {
@@ -71,6 +73,7 @@ STEPS = {
         _judged("spread", judge.spread),
         _judged("carriedBy", judge.carried_by),
         _judged("sticky", judge.sticky),
+        _judged("hashed", hashed.hashed, at_step=hashed.at_step),
         _judged("garp", judge.garp),
         _judged("unsolicitedNa", judge.unsolicited_na),
         _judged("lacpdu", judge.lacpdu),

@@ -67,6 +67,8 @@ class Timeline:
         for name, args in step.args.items():
             kind = STEPS[name]
             if kind.deferred:
+                if kind.at_step:  # what the kernel has now, for the verdict after the probes stop
+                    args = {**args, "at_step": kind.at_step(self, args)}
                 self.deferred.append((sr, name, args))
                 continue
             verdict(sr, name, lambda kind=kind, args=args: kind.handler(self, args), failures)
@@ -190,8 +192,10 @@ class Timeline:
         later = [a.t for a in self.actions if a.t > start]
         return start, later[0] if later else self.traffic.stopped
 
-    def window_of(self, flow, action: int):
+    def window_of(self, flow, action: int, since: int = 0):
+        """The flow's figures in an action's window (from `since` on, when that is later)."""
         start, end = self.window_bounds(action)
+        start = max(start, since)
         return traffic.window(
             self.traffic.sent(flow),
             self.traffic.received(flow),

@@ -16,4 +16,3 @@ OWNER_MARK = "bondlab-o-"
 def unique(kind: str, length: int = 6) -> str:
     """A fresh name like `bl-probe-3f9a1c` (callers that name a link keep it within 15 characters)."""
     return f"{PREFIX}-{kind}-{secrets.token_hex(length // 2)}"
-

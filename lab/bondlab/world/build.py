@@ -48,6 +48,7 @@ def build(state: LabState, topo, progress=None) -> None:
             [
                 f"link add name eth0 type veth peer name {port} netns {fabric.name}",
                 f"link set eth0 alias {state.mark}",
+                *([f"link set eth0 address {peer.mac}"] if getattr(peer, "mac", "") else []),
                 "link set eth0 up",
                 *(vlan if dev != "eth0" else []),
                 *(f"addr add {address} dev {dev}" for address in peer.addresses),

@@ -168,6 +168,8 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
     ptype = opt_str(obj, "type") or ""
 
     ipam = _parse_ipam(obj)
+    for key in ("runtimeConfig", "args"):  # the spec's objects, handed on to IPAM: an IPAM error is no answer
+        _opt_object(obj, key)
     mode_value = json_field(obj, "mode")
     if not isinstance(mode_value, str) or mode_value not in MODES:
         raise config_error("mode", "one of " + ", ".join(MODES), mode_value)

@@ -389,3 +389,17 @@ def test_parse_for_del_never_execs_a_path():
 def test_parse_for_del_garbage():
     d = parse_for_del(b"\x00garbage")
     assert d.problem.code == errors.DECODE_FAILURE and d.ipam_type == ""
+
+
+@pytest.mark.parametrize("key", ["runtimeConfig", "args"])
+@pytest.mark.parametrize("value", [False, 1, "x", []])
+def test_runtime_config_and_args_must_be_objects(key, value):
+    """Handed on to IPAM, where host-local answers a bool with code 999 (found by test_fuzz_add)."""
+    with pytest.raises(CniError) as err:
+        p(base(**{key: value}))
+    assert err.value.code == 7 and key in err.value.msg
+
+
+def test_runtime_config_and_args_may_be_objects_or_null():
+    assert p(base(runtimeConfig={"deviceID": "0000:3b:02.0"}, args={"cni": {}}))
+    assert p(base(runtimeConfig=None, args=None))

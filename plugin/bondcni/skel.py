@@ -181,7 +181,7 @@ def check_version(args: CmdArgs) -> None:
     if args.command == "DEL":
         return  # DEL is best-effort: a config that no longer validates must not stop the clean-up
     from .config import check_version as check
-    from .config import decode
+    from .fields import decode
 
     version = check(decode(args.stdin))
     need = MIN_VERSION.get(args.command)

@@ -27,21 +27,10 @@ import sysconfig
 import tempfile
 from typing import Dict, List, Optional
 
-from . import build
+from . import archive, build
 from .__main__ import COMMANDS
 
-ENTRY = """\
-import sys
-
-if sys.argv[1:] == ["--version"]:
-    from bondcni._build import BUILD_INFO
-
-    print("bond", BUILD_INFO["version"], "commit", BUILD_INFO["commit"], "built", BUILD_INFO["buildDate"])
-    raise SystemExit(0)
-from bondcni.__main__ import main
-
-raise SystemExit(main())
-"""
+ENTRY = "import sys\n\n" + archive.BOOT_MAIN  # bin/bond's own start: --version, then the commands
 # Not needed by the plugin; left out so that the bundle stays small and starts fast.
 EXCLUDES = (
     "tkinter",

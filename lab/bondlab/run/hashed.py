@@ -111,7 +111,7 @@ def session_frames(pod, flow) -> list:
     if not flow.session_addresses:
         raise ExpectationFailed(f"{flow.name}: its sessions' addresses are not known (no traffic started)")
     return [
-        xmit_hash.Frame(s.src_mac, s.dst_mac, s.src_ip, s.dst_ip, s.sport, s.dport, vlan=s.vlan or 0)
+        xmit_hash.Frame(s.src_mac, s.dst_mac, s.src_ip, s.dst_ip, s.sport, s.dport, vlan=s.vlan)
         for s in flow.session_addresses
     ]
 

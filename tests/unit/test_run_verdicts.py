@@ -3,6 +3,8 @@ and the name check of scenario files (bondlab.model.scenario.check_names), witho
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
 from bondlab import deploy
@@ -42,6 +44,50 @@ def test_a_sender_stall_longer_than_the_bound_is_a_measurement_error():
     sent = steady(100) + steady(200, t0=221 * MS)  # the sender paused 121 ms, then caught up
     with pytest.raises(MeasurementError, match="a -> b: measurement error: the probe sender stalled"):
         judge.outage("a -> b", window(sent=sent), None, 110.0)
+
+
+def test_probes_the_senders_own_full_buffer_refused_are_the_labs_error_not_an_outage():
+    sent = steady(300)
+    refused = {seq: errno.EAGAIN for seq in range(150, 250)}  # the path drained nothing for 100 probes
+    starved = traffic.window(
+        sent,
+        [(s, t, t) for s, t in enumerate(sent) if not 100 <= s < 250],
+        {},
+        0,
+        300 * MS,
+        300 * MS,
+        unsent=refused,
+    )
+    assert starved.unsent == {"EAGAIN": 100} and starved.overrun == 100 and starved.unsent_in_gap == 100
+    with pytest.raises(
+        MeasurementError,
+        match=r"outage 151 ms > 110 ms, but 100 probe\(s\) inside that gap "
+        r"never left the sender \(EAGAIN 100: its own socket buffer was full",
+    ):
+        judge.outage("a -> b", starved, None, 110.0)
+    with pytest.raises(MeasurementError, match=r"lost 150 > 60, but 100 never left the sender"):
+        judge.lost_probes("a -> b", starved, None, 60)
+    with pytest.raises(ExpectationFailed, match=r"lost 150 > 40$") as got:  # 50 lost on the wire alone
+        judge.lost_probes("a -> b", starved, None, 40)
+    assert not isinstance(got.value, MeasurementError)
+
+
+def test_probes_the_network_refused_at_send_are_lost_and_judged():
+    sent = steady(300)
+    down = {seq: errno.ENETDOWN for seq in range(100, 250)}  # the bond had no slave: the network's loss
+    w = traffic.window(
+        sent,
+        [(s, t, t) for s, t in enumerate(sent) if not 100 <= s < 250],
+        {},
+        0,
+        300 * MS,
+        300 * MS,
+        unsent=down,
+    )
+    assert w.unsent == {"ENETDOWN": 150} and w.overrun == 0 and w.unsent_in_gap == 0
+    with pytest.raises(ExpectationFailed, match=r"outage 151 ms > 110 ms$") as got:
+        judge.outage("a -> b", w, None, 110.0)
+    assert not isinstance(got.value, MeasurementError)
 
 
 def test_counts_are_bounded_both_ways():

@@ -88,6 +88,33 @@ def test_an_outage_inflated_by_a_stall_inside_its_gap_is_a_measurement_error():
     assert traffic.outage_verdict(w, None, 50).startswith("measurement error")
 
 
+def test_an_outage_that_two_stalls_inflate_is_a_measurement_error():
+    # CI saw this shape: 365 ms between delivered probes, the sender paused 103 and 111 ms inside it; less
+    # the longest pause it is still 254 ms, but no stretch the sender watched without pausing is over 110 ms
+    sent = steady(100) + steady(60, t0=203 * MS) + steady(200, t0=374 * MS)
+    lost = range(100, 200)  # the last before the gap is seq 99 (99 ms), the first after is seq 200 (414 ms)
+    w = traffic.window(sent, recv([s for s in range(360) if s not in lost], sent), {}, 0, 600 * MS, 600 * MS)
+    # pauses of 104 and 112 ms; the stretches sent without a pause: 203..262 ms and 374..414 ms
+    assert (w.outage_ms, w.gap_stall_ms, w.outage_floor_ms) == (315.0, 112.0, 59.0)
+    assert w.outage_ms - w.gap_stall_ms > 110  # what the verdict used to take for the floor
+    assert traffic.outage_verdict(w, None, 110).startswith("measurement error")
+    assert traffic.outage_verdict(w, None, 50) == "above"  # 59 ms without a pause is an outage for sure
+
+
+def test_a_long_unpaused_stretch_inside_a_stalled_gap_is_above():
+    sent = steady(100) + steady(300, t0=150 * MS)  # a 51 ms pause, then 200 probes lost without a pause
+    w = traffic.window(
+        sent, recv([s for s in range(400) if not 100 <= s < 300], sent), {}, 0, 500 * MS, 500 * MS
+    )
+    assert w.outage_floor_ms == 200.0 and traffic.outage_verdict(w, None, 110) == "above"
+
+
+def test_a_pause_across_the_start_of_a_window_is_that_windows_stall():
+    sent = steady(100) + steady(100, t0=180 * MS)  # paused from 99 ms to 180 ms; the window opens at 150
+    w = traffic.window(sent, recv(range(200), sent), {}, 150 * MS, 300 * MS, 300 * MS)
+    assert w.stall_ms == 81.0 and w.stalled
+
+
 def test_a_real_outage_above_the_bound_is_above():
     sent = steady(300)
     got = [s for s in range(300) if not 100 <= s < 250]

@@ -32,6 +32,7 @@ def console(results: list) -> str:
         if r.windows:
             rows = []
             for w in r.windows:
+                unsent = w.get("unsent") or {}
                 held = sessions_per_slave(w.get("per_session") or [])
                 slaves = " ".join(
                     f"{k}:{v}" + (f" ({held.get(k, 0)} sessions)" if held else "")
@@ -44,7 +45,9 @@ def console(results: list) -> str:
                         w["to"],
                         f"{w['delivered']}/{w['sent']}",
                         f"{w['outage_ms']:.1f}",
-                        w["lost"],
+                        f"{w['lost']}"
+                        + (" (unsent: " + ", ".join(f"{k} {v}" for k, v in sorted(unsent.items())) + ")")
+                        * bool(unsent),
                         w["duplicated"],
                         w["reordered"],
                         f"{w.get('stall_ms', 0):.1f}"

@@ -113,6 +113,9 @@ class Helper:
         self.size = max(wire.HEAD.size, spec.get("size", 64))
         self.flows = spec.get("send", [])
         self.sent = {str(f["flow"]): [] for f in self.flows}
+        # probes the kernel refused at send: flow -> [[seq, errno]] (run.traffic tells the lab's own full
+        # buffer from the network's no-route)
+        self.unsent: dict = {str(f["flow"]): [] for f in self.flows}
         self.recv: dict = {}
         self.taps: list = []  # [tap label, outgoing?, kind, flow, seq, ts, extra]
         self.sending = True
@@ -281,8 +284,7 @@ class Helper:
                 try:
                     senders[seq % len(senders)](seq, sent)
                 except OSError as error:  # no route/neighbour while a bond has no slave: a lost probe
-                    if len(self.errors) < 20:
-                        self.errors.append(f"{flow['dst']}: {error.strerror}")
+                    self.unsent[str(flow["flow"])].append([seq, error.errno])
                 times.append(sent)
                 now = time.time_ns()
             nxt = min(nxt, start + len(times) * period - now)
@@ -329,6 +331,7 @@ class Helper:
             "sent": self.sent,
             "recv": self.recv,
             "taps": self.taps,
+            "unsent": self.unsent,
             "errors": self.errors,
             "links": self.links,
         }

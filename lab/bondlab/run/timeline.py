@@ -204,6 +204,7 @@ class Timeline:
             end,
             self.traffic.stopped,
             flow.sessions,
+            self.traffic.unsent(flow),
         )
 
     def failovers(self) -> list:

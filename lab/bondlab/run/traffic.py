@@ -20,18 +20,21 @@ Figures, per flow and per time window (a step: from one action to the next):
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 from bondlab.model.flows import Shape
 from bondlab.run import capture, frames, sessions
 from bondlab.run.wire import PORT
 
 STALL_LIMIT_MS = 10.0  # 10x the resolution at 1000/s
+OVERRUN = ("EAGAIN", "ENOBUFS")  # a send refused for the sender's own buffer: the lab's error, not the net's
 IFLA_EVENT_BONDING_FAILOVER = 3
 
 
@@ -185,6 +188,10 @@ class Traffic:
     def sent(self, flow: Flow) -> list:
         return self.records[flow.src_ns]["sent"].get(str(flow.id), [])
 
+    def unsent(self, flow: Flow) -> dict:
+        """seq -> errno of the flow's probes the kernel refused at send."""
+        return {seq: err for seq, err in self.records[flow.src_ns].get("unsent", {}).get(str(flow.id), [])}
+
     def received(self, flow: Flow) -> list:
         return self.records[flow.dst_ns]["recv"].get(str(flow.id), [])
 
@@ -247,6 +254,15 @@ class Window:
     stall_ms: float = 0.0  # the sender's longest pause between two probes in the window
     per_session: list = field(default_factory=list)  # per session (sessions > 1): the slaves that carried it
     gap_stall_ms: float = 0.0  # the longest pause inside the outage's gap (the part that may not be outage)
+    outage_floor_ms: float = 0.0  # the least the outage can be (outage_floor): its gap less the pauses
+    unsent: dict = field(default_factory=dict)  # errno name -> the window's probes the kernel refused at send
+    unsent_in_gap: int = 0  # of those, refused for the lab's own full socket buffer inside the outage's gap
+
+    @property
+    def overrun(self) -> int:
+        """Probes lost because the probe sender's own socket buffer was full (the lab VM starved the path
+        that drains it), not because the network dropped them."""
+        return sum(n for name, n in self.unsent.items() if name in OVERRUN)
 
     @property
     def stalled(self) -> bool:
@@ -266,11 +282,32 @@ def sessions_per_slave(per_session: list) -> dict:
     return out
 
 
+def outage_floor(stamps: list) -> int:
+    """The longest stretch of a gap's send times (its last delivered probe, the lost ones, its first
+    delivered after) with no sender pause longer than STALL_LIMIT_MS in it: where the sender paused, the
+    network may have been up, so only a stretch it watched without pause is an outage for sure."""
+    longest, begin = 0, stamps[0]
+    for a, b in zip(stamps, stamps[1:]):
+        if b - a > STALL_LIMIT_MS * 1e6:
+            begin = b
+        longest = max(longest, b - begin)
+    return longest
+
+
 def window(
-    sent: list, received: list, carriers: dict, start: int, end: int, stop: int, sessions: int = 1
+    sent: list,
+    received: list,
+    carriers: dict,
+    start: int,
+    end: int,
+    stop: int,
+    sessions: int = 1,
+    unsent: Optional[dict] = None,
 ) -> Window:
     """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there);
-    `sessions`: the flow's source ports (probe seq went out on session seq % sessions)."""
+    `sessions`: the flow's source ports (probe seq went out on session seq % sessions); `unsent`: seq ->
+    errno of the probes the kernel refused at send."""
+    unsent = unsent or {}
     first_seen: dict = {}
     dup = reordered = 0
     highest = -1
@@ -295,7 +332,7 @@ def window(
     # that of the first delivered after it (or to the end of sending). A sender the scheduler stalled loses
     # nothing and is not an outage.
     got = sorted(seq for seq in first_seen if seq < len(sent))
-    gap = gap_stall = 0
+    gap = gap_stall = gap_floor = gap_overrun = 0
     bounds = [-1, *got, len(sent)]
     for a, b in zip(bounds, bounds[1:]):
         if b - a <= 1:
@@ -306,9 +343,18 @@ def window(
             gap = t_b - t_a
             inside = [t_a, *sent[max(a, 0) + 1 : b], t_b]
             gap_stall = max(y - x for x, y in zip(inside, inside[1:]))
-    stamps = [sent[seq] for seq in in_window]
+            gap_floor = outage_floor(inside)
+            gap_overrun = sum(1 for seq in range(a + 1, b) if errno.errorcode.get(unsent.get(seq)) in OVERRUN)
+    # a pause that began before the window and ended in it is the window's too
+    lead = [sent[in_window[0] - 1]] if in_window and in_window[0] > 0 else []
+    stamps = lead + [sent[seq] for seq in in_window]
     stall = max((b - a for a, b in zip(stamps, stamps[1:])), default=0)
     dup_in = sum(1 for seq, _s, _r in received if start <= _s < end) - len(delivered)
+    refused: dict = {}
+    for seq in in_window:
+        if seq in unsent and seq not in first_seen:
+            name = errno.errorcode.get(unsent[seq], str(unsent[seq]))
+            refused[name] = refused.get(name, 0) + 1
     return Window(
         sent=len(in_window),
         delivered=len(delivered),
@@ -319,14 +365,22 @@ def window(
         per_slave=per_slave,
         stall_ms=round(stall / 1e6, 3),
         gap_stall_ms=round(gap_stall / 1e6, 3),
+        outage_floor_ms=round(gap_floor / 1e6, 3),
         per_session=[sorted(labels) for labels in per_session],
+        unsent=refused,
+        unsent_in_gap=gap_overrun,
     )
+
+
+def overrun_words(w: Window) -> str:
+    said = ", ".join(f"{name} {n}" for name, n in sorted(w.unsent.items()) if name in OVERRUN)
+    return f"{said}: its own socket buffer was full, the lab starved the path that drains it"
 
 
 def outage_verdict(w: Window, low_ms, high_ms) -> str:
     """'' when the outage figure supports the bounds; 'measurement error: ...' when a sender stall leaves it
     open; 'above'/'below' when the outage is out of bounds for sure. A stall hides at most its own length:
-    the true outage is <= max(outage, stall), and >= outage - the pause inside the gap."""
+    the true outage is <= max(outage, stall), and >= the longest stretch of its gap without a pause."""
     if high_ms is not None:
         if w.outage_ms <= high_ms < w.stall_ms:
             return (
@@ -335,10 +389,16 @@ def outage_verdict(w: Window, low_ms, high_ms) -> str:
                 f"lost {w.lost})"
             )
         if w.outage_ms > high_ms:
-            if w.outage_ms - w.gap_stall_ms <= high_ms and w.gap_stall_ms > STALL_LIMIT_MS:
+            if w.outage_floor_ms <= high_ms and w.gap_stall_ms > STALL_LIMIT_MS:
                 return (
-                    f"measurement error: outage {w.outage_ms:g} ms > {high_ms:g} ms, but the sender stalled "
-                    f"{w.gap_stall_ms:g} ms inside that gap"
+                    f"measurement error: outage {w.outage_ms:g} ms > {high_ms:g} ms, but the sender paused "
+                    f"inside that gap (longest {w.gap_stall_ms:g} ms); the longest stretch of it sent "
+                    f"without a pause is {w.outage_floor_ms:g} ms"
+                )
+            if w.unsent_in_gap:
+                return (
+                    f"measurement error: outage {w.outage_ms:g} ms > {high_ms:g} ms, but {w.unsent_in_gap} "
+                    f"probe(s) inside that gap never left the sender ({overrun_words(w)})"
                 )
             return "above"
     if low_ms is not None and w.outage_ms < low_ms:

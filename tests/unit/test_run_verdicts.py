@@ -72,6 +72,34 @@ def test_probes_the_senders_own_full_buffer_refused_are_the_labs_error_not_an_ou
     assert not isinstance(got.value, MeasurementError)
 
 
+def test_frames_the_labs_kernel_dropped_at_its_backlog_make_loss_a_measurement_error():
+    tr = traffic.Traffic([], [], "")
+    for at, count in ((0, 7), (100 * MS, 7), (200 * MS, 19), (300 * MS, 19)):  # start, 2 actions, stop
+        tr.mark(at)
+        tr.backlog[-1] = (at, count)
+    assert tr.backlog_dropped(0, 100 * MS) == 0 and tr.backlog_dropped(100 * MS, 200 * MS) == 12
+    assert (
+        tr.backlog_dropped(150 * MS, 200 * MS) == 12
+    )  # a window judged from `since` on: its action's sample
+    assert tr.backlog_dropped(200 * MS, 300 * MS) == 0
+    sent = steady(300)
+    w = traffic.window(
+        sent,
+        [(s, t, t) for s, t in enumerate(sent) if not 100 <= s < 250],
+        {},
+        0,
+        300 * MS,
+        300 * MS,
+        backlog_drops=12,
+    )
+    with pytest.raises(MeasurementError, match=r"outage 151 ms > 110 ms, but the lab's kernel dropped 12 "):
+        judge.outage("a -> b", w, None, 110.0)
+    with pytest.raises(MeasurementError, match=r"lost 150 > 0, but the lab's kernel dropped 12 frame"):
+        judge.lost_probes("a -> b", w, None, 0)
+    assert judge.outage("a -> b", w, None, 200.0) == "a -> b 151 ms"  # within the bound: nothing to doubt
+    assert traffic.backlog_drop_count() >= 0  # this kernel's /proc/net/softnet_stat parses
+
+
 def test_probes_the_network_refused_at_send_are_lost_and_judged():
     sent = steady(300)
     down = {seq: errno.ENETDOWN for seq in range(100, 250)}  # the bond had no slave: the network's loss

@@ -118,6 +118,12 @@ def outage_summary(results: list) -> str:
             f"measurement errors: {len(stalled)} window(s) where a probe sender stalled > "
             f"{STALL_LIMIT_MS:g} ms (worst {max(w['stall_ms'] for w in stalled):.1f} ms)"
         )
+    dropped = [w for r in results for w in r.windows if w.get("backlog_drops")]
+    if dropped:
+        lines.append(
+            f"measurement errors: {len(dropped)} window(s) where the lab's kernel dropped frames at its"
+            f" input backlog (worst {max(w['backlog_drops'] for w in dropped)} frames)"
+        )
     for key, what in (
         ("garp_ms", "kernel failover (GARP, kernel ts)"),
         ("event_ms", "netlink failover event"),

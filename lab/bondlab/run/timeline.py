@@ -56,6 +56,8 @@ class Timeline:
         an expectation polls kernel state now and defers traffic figures until the probes stop."""
         if step.is_action:
             kind = STEPS[step.kind]
+            if kind.window and self.traffic:
+                self.traffic.mark(sr.t)
             sr.done_at = kind.handler(self, step.args) or 0
             # A check right after the action counts from its first link change, or from its end when it
             # lasts (a flap, a pod restart, ...): a `within` is about what follows the action.
@@ -205,6 +207,7 @@ class Timeline:
             self.traffic.stopped,
             flow.sessions,
             self.traffic.unsent(flow),
+            self.traffic.backlog_dropped(start, end),
         )
 
     def failovers(self) -> list:

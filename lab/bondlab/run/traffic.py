@@ -81,6 +81,17 @@ class Tap:
     neighbour_only: bool = False  # ARP/ND/LACP only, no probes (a peer watching for GARP)
 
 
+def backlog_drop_count() -> int:
+    """Frames this kernel dropped at its per-CPU input backlog since boot (netdev_max_backlog exceeded:
+    softirq fell behind), column 2 of /proc/net/softnet_stat. Every veth hop of the lab's fabric queues there,
+    so a starved lab VM loses probes the network under test never saw."""
+    try:
+        with open("/proc/net/softnet_stat") as stream:
+            return sum(int(line.split()[1], 16) for line in stream if line.strip())
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 @dataclass
 class Traffic:
     flows: list
@@ -91,6 +102,7 @@ class Traffic:
     started: int = 0
     stopped: int = 0
     capture: bool = False  # the helpers keep every tapped frame (frames())
+    backlog: list = field(default_factory=list)  # (ns, backlog_drop_count()) at start, actions and stop
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> None:
@@ -127,6 +139,19 @@ class Traffic:
                 self.kill()
                 raise TrafficError(f"traffic cannot start: the probe helper in netns {ns} said {line!r}")
         self.started = time.time_ns()
+        self.mark(self.started)
+
+    def mark(self, at: int) -> None:
+        """Sample the kernel's backlog drops at a window's bound `at` (start, each action, stop)."""
+        self.backlog.append((at, backlog_drop_count()))
+
+    def backlog_dropped(self, start: int, end: int) -> int:
+        """Backlog drops from the last sample at or before `start` to the first at or after `end`."""
+        if not self.backlog:
+            return 0
+        before = [n for ns, n in self.backlog if ns <= start] or [self.backlog[0][1]]
+        after = [n for ns, n in self.backlog if ns >= end] or [self.backlog[-1][1]]
+        return max(0, after[0] - before[-1])
 
     def counts(self) -> dict:
         """Delivered probes per flow id so far (asks every helper)."""
@@ -161,6 +186,7 @@ class Traffic:
 
     def stop(self, timeout: float = 20.0) -> None:
         self.stopped = time.time_ns()
+        self.mark(self.stopped)
         for proc in self.procs.values():
             try:
                 proc.stdin.write("stop\n")
@@ -254,6 +280,7 @@ class Window:
     stall_ms: float = 0.0  # the sender's longest pause between two probes in the window
     per_session: list = field(default_factory=list)  # per session (sessions > 1): the slaves that carried it
     gap_stall_ms: float = 0.0  # the longest pause inside the outage's gap (the part that may not be outage)
+    backlog_drops: int = 0  # frames the lab's kernel dropped at its input backlog in the window (any flow)
     outage_floor_ms: float = 0.0  # the least the outage can be (outage_floor): its gap less the pauses
     unsent: dict = field(default_factory=dict)  # errno name -> the window's probes the kernel refused at send
     unsent_in_gap: int = 0  # of those, refused for the lab's own full socket buffer inside the outage's gap
@@ -303,10 +330,11 @@ def window(
     stop: int,
     sessions: int = 1,
     unsent: Optional[dict] = None,
+    backlog_drops: int = 0,
 ) -> Window:
     """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there);
     `sessions`: the flow's source ports (probe seq went out on session seq % sessions); `unsent`: seq ->
-    errno of the probes the kernel refused at send."""
+    errno of the probes the kernel refused at send; `backlog_drops`: Traffic.backlog_dropped's figure."""
     unsent = unsent or {}
     first_seen: dict = {}
     dup = reordered = 0
@@ -369,6 +397,14 @@ def window(
         per_session=[sorted(labels) for labels in per_session],
         unsent=refused,
         unsent_in_gap=gap_overrun,
+        backlog_drops=backlog_drops,
+    )
+
+
+def backlog_words(w: Window) -> str:
+    return (
+        f"the lab's kernel dropped {w.backlog_drops} frame(s) at its input backlog in this window "
+        "(netdev_max_backlog: the lab starved its own softirq)"
     )
 
 
@@ -394,6 +430,10 @@ def outage_verdict(w: Window, low_ms, high_ms) -> str:
                     f"measurement error: outage {w.outage_ms:g} ms > {high_ms:g} ms, but the sender paused "
                     f"inside that gap (longest {w.gap_stall_ms:g} ms); the longest stretch of it sent "
                     f"without a pause is {w.outage_floor_ms:g} ms"
+                )
+            if w.backlog_drops:
+                return (
+                    f"measurement error: outage {w.outage_ms:g} ms > {high_ms:g} ms, but {backlog_words(w)}"
                 )
             if w.unsent_in_gap:
                 return (

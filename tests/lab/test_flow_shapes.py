@@ -19,6 +19,7 @@ from tests.labfiles import swapped
 pytestmark = pytest.mark.kernel
 
 TRAFFIC = REPO / "scenarios" / "traffic"
+PITFALLS = REPO / "scenarios" / "pitfalls"
 SLAVES = {"test-pod/net1", "test-pod/net2"}
 
 
@@ -66,3 +67,32 @@ def test_with_one_mac_a_layer2_bond_puts_every_session_on_one_slave(tmp_path, la
     got = run_scenario(str(path))
     assert got.status == "failed", got.message
     assert "spread: " in got.message and "carried 0% of the probes" in got.message, got.message
+
+
+def test_frames_of_their_own_keep_their_macs_when_failovermac_moves_the_bonds(tmp_path, lab_state, untouched):
+    """failOverMac 1 gives the bond net2's MAC at failover and the VFs spoof-check their MACs: a template
+    flow's frames must leave from the bond's new MAC and come to it (the gw's neighbour entry, updated by the
+    bond's gratuitous ARP), as the kernel's own do - or traffic stops at the failover."""
+    path = swapped(
+        PITFALLS / "spoofchk-failovermac-1.yaml",
+        "flows: [{from: test-pod, to: gw}]",
+        'flows: [{from: test-pod, to: gw, packet: "IP(tos=0x10)/UDP()"}]',
+        tmp_path / "template.yaml",
+    )
+    path = swapped(path, "within: 200ms}}", "within: 200ms}, lost: {max: 400}, outage: {max: 200ms}}", path)
+    got = run_scenario(str(path), capture=Capture("all", str(tmp_path)))
+    assert got.status == "passed", got.message
+    probes = [p for p in rdpcap(str(tmp_path / got.capture)) if UDP in p and p[UDP].dport == PORT]
+    assert {p[IP].tos for p in probes} == {0x10}
+    out = {
+        label: [p[Ether].src for p in probes if p.sniffed_on == label and p[IP].dst.endswith(".1")]
+        for label in SLAVES
+    }  # to the gw (10.56.217.1)
+    came = {
+        label: {p[Ether].dst for p in probes if p.sniffed_on == label and p[IP].src.endswith(".1")}
+        for label in SLAVES
+    }
+    (old,) = set(out["test-pod/net1"])  # the bond's MAC before: net1's
+    new = out["test-pod/net2"][-1]  # after: net2's; the tap sees the few sent before the helper read it
+    assert new != old and out["test-pod/net2"].count(new) > 0.9 * len(out["test-pod/net2"]), out
+    assert came == {"test-pod/net1": {old}, "test-pod/net2": {new}}, came

@@ -22,10 +22,10 @@ def steady(n: int, t0: int = 0) -> list:
     return [t0 + i * MS for i in range(n)]
 
 
-def window(lost: range = range(0), n: int = 300, sent=None):
+def window(lost: range = range(0), n: int = 300, sent=None, **figures):
     sent = sent or steady(n)
     received = [(s, t, t + 100_000) for s, t in enumerate(sent) if s not in lost]
-    return traffic.window(sent, received, {}, 0, n * MS, n * MS)
+    return traffic.window(sent, received, {}, 0, n * MS, n * MS, **figures)
 
 
 def test_an_outage_within_its_bound_passes_and_says_how_long():
@@ -47,17 +47,8 @@ def test_a_sender_stall_longer_than_the_bound_is_a_measurement_error():
 
 
 def test_probes_the_senders_own_full_buffer_refused_are_the_labs_error_not_an_outage():
-    sent = steady(300)
     refused = {seq: errno.EAGAIN for seq in range(150, 250)}  # the path drained nothing for 100 probes
-    starved = traffic.window(
-        sent,
-        [(s, t, t) for s, t in enumerate(sent) if not 100 <= s < 250],
-        {},
-        0,
-        300 * MS,
-        300 * MS,
-        unsent=refused,
-    )
+    starved = window(range(100, 250), unsent=refused)
     assert starved.unsent == {"EAGAIN": 100} and starved.overrun == 100 and starved.unsent_in_gap == 100
     with pytest.raises(
         MeasurementError,
@@ -78,20 +69,10 @@ def test_frames_the_labs_kernel_dropped_at_its_backlog_make_loss_a_measurement_e
         tr.mark(at)
         tr.backlog[-1] = (at, count)
     assert tr.backlog_dropped(0, 100 * MS) == 0 and tr.backlog_dropped(100 * MS, 200 * MS) == 12
-    assert (
-        tr.backlog_dropped(150 * MS, 200 * MS) == 12
-    )  # a window judged from `since` on: its action's sample
+    # a window judged from `since` on counts from its action's sample
+    assert tr.backlog_dropped(150 * MS, 200 * MS) == 12
     assert tr.backlog_dropped(200 * MS, 300 * MS) == 0
-    sent = steady(300)
-    w = traffic.window(
-        sent,
-        [(s, t, t) for s, t in enumerate(sent) if not 100 <= s < 250],
-        {},
-        0,
-        300 * MS,
-        300 * MS,
-        backlog_drops=12,
-    )
+    w = window(range(100, 250), backlog_drops=12)
     with pytest.raises(MeasurementError, match=r"outage 151 ms > 110 ms, but the lab's kernel dropped 12 "):
         judge.outage("a -> b", w, None, 110.0)
     with pytest.raises(MeasurementError, match=r"lost 150 > 0, but the lab's kernel dropped 12 frame"):
@@ -101,17 +82,8 @@ def test_frames_the_labs_kernel_dropped_at_its_backlog_make_loss_a_measurement_e
 
 
 def test_probes_the_network_refused_at_send_are_lost_and_judged():
-    sent = steady(300)
     down = {seq: errno.ENETDOWN for seq in range(100, 250)}  # the bond had no slave: the network's loss
-    w = traffic.window(
-        sent,
-        [(s, t, t) for s, t in enumerate(sent) if not 100 <= s < 250],
-        {},
-        0,
-        300 * MS,
-        300 * MS,
-        unsent=down,
-    )
+    w = window(range(100, 250), unsent=down)
     assert w.unsent == {"ENETDOWN": 150} and w.overrun == 0 and w.unsent_in_gap == 0
     with pytest.raises(ExpectationFailed, match=r"outage 151 ms > 110 ms$") as got:
         judge.outage("a -> b", w, None, 110.0)

@@ -146,7 +146,17 @@ def test_link_events_parse_rtm_newlink():
     attrs += struct.pack("=HHI", 8, probe.IFLA_EVENT, 3) + struct.pack("=HHI", 8, probe.IFLA_MASTER, 0)
     body = probe.IFINFO.pack(0, 1, 7, probe.IFF_LOWER_UP, 0) + attrs
     msg = probe.NLMSG.pack(probe.NLMSG.size + len(body), probe.RTM_NEWLINK, 0, 0, 0) + body
-    assert probe.link_events(msg + msg, 42) == [[42, "bond0", 3, True, 0, 7, None, None, None]] * 2
+    assert probe.link_events(msg + msg, 42) == [[42, "bond0", 3, True, 0, 7, None, None, None, None]] * 2
+
+
+def test_neighbours_read_the_address_and_mac_of_rtm_newneigh():
+    attrs = struct.pack("=HH", 8, probe.NDA_DST) + bytes([10, 56, 217, 1])
+    attrs += struct.pack("=HH", 10, probe.NDA_LLADDR) + bytes.fromhex("02aabbccddee") + b"\0\0"
+    body = probe.NDMSG.pack(2, 4, 2, 0, 1) + attrs
+    msg = probe.NLMSG.pack(probe.NLMSG.size + len(body), probe.RTM_NEWNEIGH, 0, 0, 0) + body
+    failed = probe.NDMSG.pack(2, 4, 0x20, 0, 1) + attrs[:8]  # NUD_FAILED: no MAC
+    msg += probe.NLMSG.pack(probe.NLMSG.size + len(failed), probe.RTM_NEWNEIGH, 0, 0, 0) + failed
+    assert probe.neighbours(msg) == [(bytes([10, 56, 217, 1]), bytes.fromhex("02aabbccddee"))]
 
 
 def newlink(name: bytes, index: int, flags: int, *attrs: bytes) -> bytes:
@@ -183,10 +193,14 @@ def test_link_events_read_a_slaves_mii_status_and_role_and_a_bonds_active_slave(
         5,
         probe.IFF_LOWER_UP,
         struct.pack("=HHI", 8, probe.IFLA_EVENT, 3),
+        struct.pack("=HH", 10, probe.IFLA_ADDRESS) + bytes.fromhex("02aabbccddee") + b"\0\0",
         nest(rtnl.IFLA_LINKINFO, kind, nest(rtnl.IFLA_INFO_DATA, struct.pack("=HHI", 8, 2, 4))),
     )
     rows = probe.link_events(slave + bond, 9)
-    assert rows == [[9, "net1", 0, False, 5, 3, 2, 1, None], [9, "bond0", 3, True, 0, 5, None, None, 4]]
+    assert rows == [
+        [9, "net1", 0, False, 5, 3, 2, 1, None, None],
+        [9, "bond0", 3, True, 0, 5, None, None, 4, "02aabbccddee"],
+    ]
 
 
 def test_bond_events_are_mii_changes_per_slave_and_failovers_naming_the_new_active_slave():

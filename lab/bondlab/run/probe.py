@@ -51,9 +51,11 @@ from bondcni import rtnl  # the plugin's attribute decoder (stdlib only)
 from bondlab.run import capture, wire  # stdlib only
 
 PACKET_OUTGOING = 4
-RTMGRP_LINK = 1
-RTM_NEWLINK = 16
-IFLA_IFNAME, IFLA_MASTER, IFLA_EVENT = 3, 10, 44
+RTMGRP_LINK, RTMGRP_NEIGH = 1, 4
+RTM_NEWLINK, RTM_NEWNEIGH = 16, 28
+NDA_DST, NDA_LLADDR = 1, 2
+NDMSG = struct.Struct("=BxxxiHBB")
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_EVENT = 1, 3, 10, 44
 IFLA_INFO_SLAVE_DATA = 5  # in IFLA_LINKINFO, next to rtnl.IFLA_INFO_KIND/DATA
 IFLA_BOND_SLAVE_STATE, IFLA_BOND_SLAVE_MII_STATUS = 1, 2  # in IFLA_INFO_SLAVE_DATA of a bond's slave
 IFLA_BOND_ACTIVE_SLAVE = 2  # in IFLA_INFO_DATA of a bond
@@ -64,37 +66,51 @@ IFINFO = struct.Struct("=BxHiII")
 
 def link_events(data: bytes, now: int) -> list:
     """RTM_NEWLINK messages in one rtnetlink read -> [now, ifname, event, carrier, master index, ifindex,
-    slave MII, slave role, active slave]: a bond slave's IFLA_BOND_SLAVE_MII_STATUS (0 up, 1 going down,
-    2 down, 3 going back) and IFLA_BOND_SLAVE_STATE (0 active, 1 backup), a bond's IFLA_BOND_ACTIVE_SLAVE
-    (ifindex); None where the message has none (the kernel sends a slave's on each change of either)."""
-    out, off = [], 0
-    while off + NLMSG.size <= len(data):
-        length, kind, _flags, _seq, _pid = NLMSG.unpack_from(data, off)
-        if length < NLMSG.size:
-            break
-        if kind == RTM_NEWLINK and length >= NLMSG.size + IFINFO.size:
-            body = data[off + NLMSG.size : off + length]
-            _fam, _type, index, flags, _change = IFINFO.unpack_from(body)
-            top = rtnl.attrs(body, IFINFO.size)
-            info = rtnl.attrs(top.get(rtnl.IFLA_LINKINFO, b""))
-            slave = rtnl.attrs(info.get(IFLA_INFO_SLAVE_DATA, b""))
-            is_bond = _text(info.get(rtnl.IFLA_INFO_KIND)) == "bond"
-            bond = rtnl.attrs(info.get(rtnl.IFLA_INFO_DATA, b"")) if is_bond else {}
-            out.append(
-                [
-                    now,
-                    _text(top.get(IFLA_IFNAME)),
-                    _number(top.get(IFLA_EVENT)) or 0,
-                    bool(flags & IFF_LOWER_UP),
-                    _number(top.get(IFLA_MASTER)) or 0,
-                    index,
-                    _number(slave.get(IFLA_BOND_SLAVE_MII_STATUS)),
-                    _number(slave.get(IFLA_BOND_SLAVE_STATE)),
-                    _number(bond.get(IFLA_BOND_ACTIVE_SLAVE)),
-                ]
-            )
-        off += (length + 3) & ~3
+    slave MII, slave role, active slave, MAC]: a bond slave's IFLA_BOND_SLAVE_MII_STATUS (0 up, 1 going
+    down, 2 down, 3 going back) and IFLA_BOND_SLAVE_STATE (0 active, 1 backup), a bond's
+    IFLA_BOND_ACTIVE_SLAVE (ifindex); None where the message has none (the kernel sends a slave's on each
+    change of either); the link's address (hex) as it is now."""
+    out = []
+    for body in _messages(data, RTM_NEWLINK, IFINFO.size):
+        _fam, _type, index, flags, _change = IFINFO.unpack_from(body)
+        top = rtnl.attrs(body, IFINFO.size)
+        info = rtnl.attrs(top.get(rtnl.IFLA_LINKINFO, b""))
+        slave = rtnl.attrs(info.get(IFLA_INFO_SLAVE_DATA, b""))
+        is_bond = _text(info.get(rtnl.IFLA_INFO_KIND)) == "bond"
+        bond = rtnl.attrs(info.get(rtnl.IFLA_INFO_DATA, b"")) if is_bond else {}
+        out.append(
+            [
+                now,
+                _text(top.get(IFLA_IFNAME)),
+                _number(top.get(IFLA_EVENT)) or 0,
+                bool(flags & IFF_LOWER_UP),
+                _number(top.get(IFLA_MASTER)) or 0,
+                index,
+                _number(slave.get(IFLA_BOND_SLAVE_MII_STATUS)),
+                _number(slave.get(IFLA_BOND_SLAVE_STATE)),
+                _number(bond.get(IFLA_BOND_ACTIVE_SLAVE)),
+                top[IFLA_ADDRESS].hex() if IFLA_ADDRESS in top else None,
+            ]
+        )
     return out
+
+
+def neighbours(data: bytes) -> list:
+    """RTM_NEWNEIGH messages in one rtnetlink read -> [(address bytes, MAC bytes)] of those with a MAC."""
+    got = [rtnl.attrs(body, NDMSG.size) for body in _messages(data, RTM_NEWNEIGH, NDMSG.size)]
+    return [(a[NDA_DST], a[NDA_LLADDR]) for a in got if a.get(NDA_DST) and len(a.get(NDA_LLADDR) or b"") == 6]
+
+
+def _messages(data: bytes, kind: int, header: int):
+    """The bodies of the netlink messages of `kind` in one read that hold at least their `header`."""
+    off = 0
+    while off + NLMSG.size <= len(data):
+        length, got, _flags, _seq, _pid = NLMSG.unpack_from(data, off)
+        if length < NLMSG.size:
+            return
+        if got == kind and length >= NLMSG.size + header:
+            yield data[off + NLMSG.size : off + length]
+        off += (length + 3) & ~3
 
 
 def _text(raw) -> str:
@@ -122,6 +138,10 @@ class Helper:
         self.rx = [self._receiver(family) for family in (socket.AF_INET, socket.AF_INET6)]
         self.rx = [sock for sock in self.rx if sock]
         self.raw_out: dict = {}  # ifname -> AF_PACKET socket the flows with frames of their own send on
+        # ifname -> the frames that send from its own MAC: when its MAC changes (failOverMac active moves
+        # the slave's MAC to the bond), they follow it, as the kernel's own frames do
+        self.own_mac: dict = {}
+        self.next_hop: dict = {}  # the next hop's address (bytes) -> the frames sent to its MAC
         # per flow, one sender per session: probe seq goes out on sender seq % sessions
         self.senders = {str(f["flow"]): self._senders(f) for f in self.flows}
         self.tap_socks: dict = {}
@@ -146,7 +166,7 @@ class Helper:
         if spec.get("links"):
             self.nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
             wire.big_buffer(self.nl)
-            self.nl.bind((0, RTMGRP_LINK))
+            self.nl.bind((0, RTMGRP_LINK | RTMGRP_NEIGH))
             self.nl.setblocking(False)
 
     def _receiver(self, family: int):
@@ -183,7 +203,13 @@ class Helper:
 
                 return send
 
-            return [raw(bytearray.fromhex(frame)) for frame in flow["frames"]]
+            frames = [bytearray.fromhex(frame) for frame in flow["frames"]]
+            self.own_mac.setdefault(ifname, []).extend(frames[i] for i in flow.get("own_mac", []))
+            hop = flow.get("next_hop", "").split("%")[0]  # a link-local gateway may carry its scope
+            if hop:
+                family = socket.AF_INET6 if ":" in hop else socket.AF_INET
+                self.next_hop.setdefault(socket.inet_pton(family, hop), []).extend(frames)
+            return [raw(frame) for frame in frames]
         family = socket.AF_INET6 if flow.get("family") == 6 else socket.AF_INET
         wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
         to = (flow["dst"], self.port)
@@ -220,7 +246,14 @@ class Helper:
             except OSError as error:  # ENOBUFS: events lost; say so rather than pretend
                 self.errors.append(f"rtnetlink: {error.strerror}")
                 return
-            self.links += link_events(data, time.time_ns())
+            rows = link_events(data, time.time_ns())
+            self.links += rows
+            for row in rows:
+                for frame in self.own_mac.get(row[1], ()) if row[9] and len(row[9]) == 12 else ():
+                    frame[6:12] = bytes.fromhex(row[9])
+            for hop, mac in neighbours(data):
+                for frame in self.next_hop.get(hop, ()):
+                    frame[0:6] = mac
 
     # -- receive ---------------------------------------------------------------------------------
     def _drain_rx(self, sock: socket.socket) -> None:

@@ -39,6 +39,7 @@ class Session:
     dport: int
     vlan: int = 0  # 802.1Q tag on the frames, 0: none
     family: str = "ipv4"
+    next_hop: str = ""  # whose MAC dst_mac is (the destination on one subnet, else the gateway)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -80,6 +81,7 @@ def plan(flow, path: dict) -> list:
             dport=wire.PORT,
             vlan=shape.vlan,
             family=shape.family,
+            next_hop=path.get("next_hop") or "",
         )
         for i in range(shape.sessions)
     ]
@@ -94,4 +96,13 @@ def frames(flow) -> dict:
         template.build(tpl, s.src_mac, s.dst_mac, s.src_ip, s.dst_ip, s.sport, s.dport, payload, vlan=s.vlan)
         for s in flow.session_addresses
     ]
-    return {"frames": [f.hex() for f in built], "ifname": flow.src_if, "at": len(built[0]) - PROBE_SIZE}
+    own = [i for i, s in enumerate(flow.session_addresses) if s.index % flow.shape.macs == 0]
+    return {
+        "frames": [f.hex() for f in built],
+        "ifname": flow.src_if,
+        "at": len(built[0]) - PROBE_SIZE,
+        # the helper keeps the frames' MACs as the kernel keeps its own frames': the source follows the
+        # interface's MAC in the sessions that send from it, the destination the next hop's neighbour entry
+        "own_mac": own,
+        "next_hop": flow.session_addresses[0].next_hop,
+    }

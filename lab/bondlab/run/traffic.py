@@ -470,7 +470,7 @@ def bond_events(events: list, bond: str, slaves: list) -> list:
     became active)."""
     out, mii = [], dict.fromkeys(slaves, 0)
     names = {e[5]: e[1] for e in events if e[1] in mii}  # ifindex -> slave, from all its messages
-    for ts, name, event, _carrier, _master, _index, status, _role, active in events:
+    for ts, name, event, _carrier, _master, _index, status, _role, active, *_ in events:
         if name in mii:
             if status is not None and status != mii[name]:
                 mii[name] = status

@@ -56,6 +56,19 @@ def test_each_partner_scenario_fails_with_its_behaviour_swapped(
     assert fails_at in got.message, got.message
 
 
+def test_lacp_rate_slow_fails_swapped_for_fast(tmp_path, lab_state, untouched):
+    """The bond's LACPDUs carry its lacpRate (the actor's timeout bit) and come at its rate."""
+    text = (LIBRARY / "options" / "lacp-rate-slow.yaml").read_text()
+    assert text.count('"lacpRate": "slow"') == 1
+    changed = text.replace('"lacpRate": "slow"', '"lacpRate": "fast"')
+    path = tmp_path / "fast.yaml"
+    path.write_text(changed.replace("../lib/two-pf-pod.yaml", str(LIBRARY / "lib" / "two-pf-pod.yaml")))
+    got = run_scenario(str(path))
+    assert got.status == "failed", got.message
+    assert "the last LACPDU from the bond has actor timeout set" in got.message, got.message
+    assert "LACPDU(s) from the bond at the switch port (want 0)" in got.message, got.message
+
+
 def _deploy():
     scen = scenarios.load(str(LIBRARY / "modes" / "802.3ad-partner-honest.yaml"))
     return deploy.deploy(deploy.prepare(scen.documents))

@@ -90,6 +90,11 @@ def test_probes_the_network_refused_at_send_are_lost_and_judged():
     assert not isinstance(got.value, MeasurementError)
 
 
+def test_a_counts_min_defaults_to_one_and_to_none_under_max_0():
+    assert judge.least({}) == 1 and judge.least({"max": 3}) == 1 and judge.least({"min": 2, "max": 3}) == 2
+    assert judge.least({"max": 0}) == 0  # `lacpdu: {link, max: 0}`: no LACPDU, not "want 1..0"
+
+
 def test_counts_are_bounded_both_ways():
     assert judge.bounded("f", "lost", 3, None, 5) == "f 3"
     with pytest.raises(ExpectationFailed, match="f: lost 7 > 5"):

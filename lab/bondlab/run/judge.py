@@ -168,6 +168,11 @@ def sticky(tl, args: dict, action: int) -> str:
     )
 
 
+def least(args: dict) -> int:
+    """A count's `min`: as given, else 1 - or 0 when `max` is 0 (`max: 0` alone means "none")."""
+    return args.get("min", min(1, args.get("max", 1)))
+
+
 def _notices(what: str):
     def judge(tl, args: dict, action: int) -> str:
         # from when the cut was sent when there is one (not from the action's start, which includes looking
@@ -177,7 +182,7 @@ def _notices(what: str):
         events = tl.traffic.tap_events()
         end = start + int(within * 1e9)
         stamps = frames.notices(events, f"peer {args['peer']}", start, what, end, incoming=True)
-        return notices_seen(args["peer"], what, stamps, start, within, args.get("min", 1), args.get("max"))
+        return notices_seen(args["peer"], what, stamps, start, within, least(args), args.get("max"))
 
     return judge
 
@@ -189,4 +194,4 @@ unsolicited_na = _notices("na")
 def lacpdu(tl, args: dict, action: int) -> str:
     start, end = tl.window_bounds(action)
     seen = frames.lacpdus(tl.traffic.tap_events(), args["link"], start, end)
-    return lacpdus_seen(args["link"], seen, args.get("min", 1), args.get("max"), args.get("state", {}))
+    return lacpdus_seen(args["link"], seen, least(args), args.get("max"), args.get("state", {}))

@@ -281,7 +281,7 @@ class Window:
     per_session: list = field(default_factory=list)  # per session (sessions > 1): the slaves that carried it
     gap_stall_ms: float = 0.0  # the longest pause inside the outage's gap (the part that may not be outage)
     backlog_drops: int = 0  # frames the lab's kernel dropped at its input backlog in the window (any flow)
-    outage_floor_ms: float = 0.0  # the least the outage can be (outage_floor): its gap less the pauses
+    outage_floor_ms: float = 0.0  # the least the outage can be: its gap's longest unpaused stretch
     unsent: dict = field(default_factory=dict)  # errno name -> the window's probes the kernel refused at send
     unsent_in_gap: int = 0  # of those, refused for the lab's own full socket buffer inside the outage's gap
 

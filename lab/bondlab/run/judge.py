@@ -130,15 +130,10 @@ def _count(kind: str, figure=None):
 
 
 def lost_probes(flow: str, w: traffic.Window, lo: Optional[int], hi: Optional[int]) -> str:
-    """Probes the sender's own full buffer refused are the lab's loss, not the network's: above the bound
-    only because of them is a measurement error."""
-    if hi is not None and w.lost > hi and w.backlog_drops:
-        raise MeasurementError(f"{flow}: lost {w.lost} > {hi}, but {traffic.backlog_words(w)}")
-    if hi is not None and w.lost > hi >= w.lost - w.overrun:
-        raise MeasurementError(
-            f"{flow}: lost {w.lost} > {hi}, but {w.overrun} never left the sender "
-            f"({traffic.overrun_words(w)})"
-        )
+    """Frames the lab itself lost are not the network's loss (traffic.lost_verdict), never a pass."""
+    said = traffic.lost_verdict(w, hi)
+    if said:
+        raise MeasurementError(f"{flow}: {said}")
     return bounded(flow, "lost", w.lost, lo, hi)
 
 

@@ -249,8 +249,10 @@ class Helper:
             rows = link_events(data, time.time_ns())
             self.links += rows
             for row in rows:
-                for frame in self.own_mac.get(row[1], ()) if row[9] and len(row[9]) == 12 else ():
-                    frame[6:12] = bytes.fromhex(row[9])
+                ifname, mac = row[1], row[9]
+                if mac and len(mac) == 12:  # an Ethernet address (hex)
+                    for frame in self.own_mac.get(ifname, ()):
+                        frame[6:12] = bytes.fromhex(mac)
             for hop, mac in neighbours(data):
                 for frame in self.next_hop.get(hop, ()):
                     frame[0:6] = mac

@@ -335,7 +335,7 @@ def window(
     """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there);
     `sessions`: the flow's source ports (probe seq went out on session seq % sessions); `unsent`: seq ->
     errno of the probes the kernel refused at send; `backlog_drops`: Traffic.backlog_dropped's figure."""
-    unsent = unsent or {}
+    refused_as = {seq: errno.errorcode.get(code, str(code)) for seq, code in (unsent or {}).items()}
     first_seen: dict = {}
     dup = reordered = 0
     highest = -1
@@ -372,7 +372,7 @@ def window(
             inside = [t_a, *sent[max(a, 0) + 1 : b], t_b]
             gap_stall = max(y - x for x, y in zip(inside, inside[1:]))
             gap_floor = outage_floor(inside)
-            gap_overrun = sum(1 for seq in range(a + 1, b) if errno.errorcode.get(unsent.get(seq)) in OVERRUN)
+            gap_overrun = sum(1 for seq in range(a + 1, b) if refused_as.get(seq) in OVERRUN)
     # a pause that began before the window and ended in it is the window's too
     lead = [sent[in_window[0] - 1]] if in_window and in_window[0] > 0 else []
     stamps = lead + [sent[seq] for seq in in_window]
@@ -380,9 +380,8 @@ def window(
     dup_in = sum(1 for seq, _s, _r in received if start <= _s < end) - len(delivered)
     refused: dict = {}
     for seq in in_window:
-        if seq in unsent and seq not in first_seen:
-            name = errno.errorcode.get(unsent[seq], str(unsent[seq]))
-            refused[name] = refused.get(name, 0) + 1
+        if seq in refused_as and seq not in first_seen:
+            refused[refused_as[seq]] = refused.get(refused_as[seq], 0) + 1
     return Window(
         sent=len(in_window),
         delivered=len(delivered),
@@ -411,6 +410,21 @@ def backlog_words(w: Window) -> str:
 def overrun_words(w: Window) -> str:
     said = ", ".join(f"{name} {n}" for name, n in sorted(w.unsent.items()) if name in OVERRUN)
     return f"{said}: its own socket buffer was full, the lab starved the path that drains it"
+
+
+def lost_verdict(w: Window, high: Optional[int]) -> str:
+    """'measurement error: ...' when the loss is over `high` only with frames the lab itself lost (its
+    kernel's input backlog, the sender's own full buffer); '' otherwise (the bound judges it)."""
+    if high is None or w.lost <= high:
+        return ""
+    if w.backlog_drops:
+        return f"measurement error: lost {w.lost} > {high}, but {backlog_words(w)}"
+    if high >= w.lost - w.overrun:
+        return (
+            f"measurement error: lost {w.lost} > {high}, but {w.overrun} never left the sender "
+            f"({overrun_words(w)})"
+        )
+    return ""
 
 
 def outage_verdict(w: Window, low_ms, high_ms) -> str:

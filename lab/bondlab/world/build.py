@@ -40,7 +40,7 @@ def build(state: LabState, topo, progress=None) -> None:
         ns = make_netns(state, f"peer-{peer.name}")
         port = f"pr{k}"
         bridge = switch.CORE if peer.switch == switch.CORE else state.pf(*peer.switch.split("/", 1)).switch
-        record = Peer(peer.name, ns.name, peer.switch, tuple(peer.addresses), getattr(peer, "vlan", 0))
+        record = Peer(peer.name, ns.name, peer.switch, tuple(peer.addresses), peer.vlan)
         dev = record.device
         vlan = [f"link add link eth0 name {dev} type vlan id {peer.vlan}", f"link set {dev} up"]
         batch(
@@ -48,7 +48,7 @@ def build(state: LabState, topo, progress=None) -> None:
             [
                 f"link add name eth0 type veth peer name {port} netns {fabric.name}",
                 f"link set eth0 alias {state.mark}",
-                *([f"link set eth0 address {peer.mac}"] if getattr(peer, "mac", "") else []),
+                *([f"link set eth0 address {peer.mac}"] if peer.mac else []),
                 "link set eth0 up",
                 *(vlan if dev != "eth0" else []),
                 *(f"addr add {address} dev {dev}" for address in peer.addresses),

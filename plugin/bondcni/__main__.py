@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from . import lean_os as os
+from . import os
 
 # Each command's module is imported only when that command runs: an exec pays for one command's code.
 COMMANDS = {

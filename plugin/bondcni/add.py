@@ -4,8 +4,7 @@ it was."""
 
 from __future__ import annotations
 
-from . import config, errors, host_policy, inet, ipam, netlink, result, state, sysfs
-from . import lean_os as os
+from . import config, errors, host_policy, inet, ipam, netlink, os, result, state, sysfs
 from .attachment import (
     ATTACHMENT_WAIT,
     NODE_WAIT,

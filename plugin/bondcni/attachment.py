@@ -8,8 +8,7 @@ SECURITY.md).
 
 from __future__ import annotations
 
-from . import errors, netlink, state
-from . import lean_os as os
+from . import errors, netlink, os, state
 from .errors import CniError
 
 TYPE_CHECKING = False

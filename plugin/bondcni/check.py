@@ -3,8 +3,7 @@ node can serve an ADD)."""
 
 from __future__ import annotations
 
-from . import config, errors, inet, ipam, netlink, state, sysfs
-from . import lean_os as os
+from . import config, errors, inet, ipam, netlink, os, state, sysfs
 from .attachment import Ctx, read_record, verify_options
 from .errors import CniError
 

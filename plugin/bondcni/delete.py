@@ -3,8 +3,7 @@ link), and GC of the attachments the runtime no longer lists."""
 
 from __future__ import annotations
 
-from . import fields, ipam, netlink, state
-from . import lean_os as os
+from . import fields, ipam, netlink, os, state
 from .attachment import ATTACHMENT_WAIT, bond_mark, read_record, teardown
 from .errors import CniError
 from .record import Record

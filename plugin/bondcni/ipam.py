@@ -11,7 +11,7 @@ from __future__ import annotations
 import select
 import time
 
-from . import lean_os as os
+from . import os
 from .errors import IPAM_RESULT, TRY_AGAIN_LATER, CniError
 
 TYPE_CHECKING = False

@@ -12,8 +12,7 @@ from __future__ import annotations
 import errno
 from _socket import AF_INET, AF_INET6, SOCK_CLOEXEC, SOCK_RAW, socket
 
-from . import errors, rtnl
-from . import lean_os as os
+from . import errors, os, rtnl
 from .errors import CniError
 from .rtnl import LinkInfo
 

@@ -16,8 +16,7 @@ BONDCNI_DEBUG=1.
 
 from __future__ import annotations
 
-from . import errors
-from . import lean_os as os
+from . import errors, os
 from .errors import CniError
 from .record import Record
 

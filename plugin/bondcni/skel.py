@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import time
 
-from . import errors
-from . import lean_os as os
+from . import errors, os
 from .errors import CniError
 from .jsonio import dumps
 from .spec import CURRENT_VERSION, SUPPORTED_VERSIONS

@@ -15,7 +15,7 @@ import _stat as stat  # stat.py is `from _stat import *`: one file lookup less p
 import fcntl
 import time
 
-from . import lean_os as os
+from . import os
 from .errors import STATE, TRY_AGAIN_LATER, CniError
 from .jsonio import dumps, loads
 

@@ -5,7 +5,7 @@ BONDCNI_SYSFS_ROOT (test-only) points the lookups at a fake sysfs tree.
 
 from __future__ import annotations
 
-from . import lean_os as os
+from . import os
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -65,11 +65,11 @@ def test_no_plugin_module_imports_pyroute2():
 # What netlink.py may add to a process that has already imported bondcni.errors (its one plugin dependency):
 # the codec and the C modules under it; _ctypes where os.setns is missing (Python < 3.12).  Not `socket`
 # (its enum import is ~19 ms in the lab VM), no json/re/dataclasses/typing/contextlib, and not `os` (see
-# lean_os.py: `python3 -IS` starts without it).
+# bondcni/os.py: `python3 -IS` starts without it).
 NETLINK_ALLOWED = {
     "bondcni.netlink",
     "bondcni.rtnl",
-    "bondcni.lean_os",
+    "bondcni.os",
     "_stat",
     "_socket",
     "_struct",

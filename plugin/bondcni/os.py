@@ -1,9 +1,13 @@
-"""The part of `os` the plugin uses, built on `posix` alone: `from . import lean_os as os`.
+"""The part of `os` the plugin uses, built on `posix` alone: `from . import os`, read as os.X as everywhere.
 
 `python3 -IS` starts without `os`; importing it loads os, posixpath, genericpath, stat and _collections_abc
 (~25 abstract classes built on every exec): ~13 ms of an exec in the lab VM, where the whole budget over the
 interpreter's own start is a few tens of ms. `posix` is built in and already loaded, and it is what `os`
 forwards to for every system call here; only these helpers are os's own Python.  POSIX only, like the plugin.
+
+Named `os` because that is what every caller calls it. It shadows nothing: imports are absolute, so
+`import os` anywhere (here: _bytecode_cache.py) is the standard library's, and plugin/bondcni itself is never
+on sys.path (bin/bond, its byte-code cache and the standalone bundle all put the folder above it there).
 """
 
 import sys

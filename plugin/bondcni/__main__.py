@@ -1,19 +1,11 @@
-"""Entry point: `python -m bondcni`, the `bond` console script and the bin/bond zipapp."""
+"""Entry point: `python -m bondcni`, the `bond` console script and bin/bond."""
 
 from __future__ import annotations
 
 import sys
 
 from . import os
-
-# Each command's module is imported only when that command runs: an exec pays for one command's code.
-COMMANDS = {
-    "ADD": ("add", "cmd_add"),
-    "DEL": ("delete", "cmd_del"),
-    "CHECK": ("check", "cmd_check"),
-    "GC": ("delete", "cmd_gc"),
-    "STATUS": ("check", "cmd_status"),
-}
+from .skel import COMMANDS, dispatch
 
 
 def _command(module: str, function: str):
@@ -24,12 +16,10 @@ def _command(module: str, function: str):
 
 
 def _handlers() -> dict:
-    return {command: _command(*where) for command, where in COMMANDS.items()}
+    return {command: _command(*where) for command, where in COMMANDS.items() if where}
 
 
 def main() -> int:
-    from .skel import dispatch
-
     return dispatch(_handlers, os.environ, sys.stdin.buffer, sys.stdout, sys.stderr)
 
 

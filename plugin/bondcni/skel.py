@@ -20,7 +20,16 @@ if TYPE_CHECKING:
 
     from .settings import Settings
 
-COMMANDS = ("ADD", "DEL", "CHECK", "GC", "STATUS", "VERSION")
+# Every command, and the module and function that run it: imported only when that command runs, so an exec
+# pays for one command's code (VERSION is answered by dispatch() itself, before any of them).
+COMMANDS = {
+    "ADD": ("add", "cmd_add"),
+    "DEL": ("delete", "cmd_del"),
+    "CHECK": ("check", "cmd_check"),
+    "GC": ("delete", "cmd_gc"),
+    "STATUS": ("check", "cmd_status"),
+    "VERSION": None,
+}
 
 # One table: which variables each command requires (skel.go getCmdArgsFromEnv, reqForCmdEntry).
 ENV_TABLE = (

@@ -28,7 +28,7 @@ import tempfile
 from typing import Dict, List, Optional
 
 from . import archive, build
-from .__main__ import COMMANDS
+from .skel import COMMANDS
 
 ENTRY = "import sys\n\n" + archive.BOOT_MAIN  # bin/bond's own start: --version, then the commands
 # Not needed by the plugin; left out so that the bundle stays small and starts fast.
@@ -89,7 +89,7 @@ def _licences(tool: str, bundled: List[str], dist: str) -> Dict[str, str]:
 
 def _command_modules() -> List[str]:
     """The command modules, which the plugin imports by name when a command runs (no tool can see them)."""
-    return [f"bondcni.{module}" for module in sorted({module for module, _ in COMMANDS.values()})]
+    return [f"bondcni.{module}" for module in sorted({where[0] for where in COMMANDS.values() if where})]
 
 
 def _strip(dist: str) -> None:

@@ -53,7 +53,7 @@ def fault(step: str, env: Mapping[str, str]) -> None:
 
 
 def cmd_add(args: CmdArgs, log: Log) -> dict:
-    conf = config.parse(args.stdin)
+    conf = config.parse_obj(args.config, args.cni_version)
     sdir = state.ensure_dir(args.settings.state_dir)
     lock = state.attachment_lock(sdir, args.container_id, args.ifname).acquire_or_fail(ATTACHMENT_WAIT)
     try:

@@ -19,7 +19,7 @@ def _check_failed(msg: str) -> CniError:
 
 
 def cmd_check(args: CmdArgs, log: Log) -> None:
-    conf = config.parse(args.stdin)
+    conf = config.parse_obj(args.config, args.cni_version)
     if conf.prev_result is None:
         raise CniError(
             errors.INVALID_CONFIG, "prevResult: expected the result of ADD (CHECK needs it), got nothing"
@@ -113,7 +113,7 @@ def bonding_available(env: Mapping[str, str]) -> bool:
 
 def cmd_status(args: CmdArgs, log: Log) -> None:
     """Code 50 when this node cannot serve an ADD: no bonding driver, or no usable state directory."""
-    conf = config.parse(args.stdin)
+    conf = config.parse_obj(args.config, args.cni_version)
     if not bonding_available(args.env):
         raise CniError(
             errors.NOT_AVAILABLE, "the bonding driver is neither loaded nor installed on this node"

@@ -157,8 +157,9 @@ def refuse_node_fields(obj: Mapping[str, Any]) -> None:
             )
 
 
-def parse_obj(obj: Mapping[str, Any]) -> BondConf:
-    version = check_version(obj)
+def parse_obj(obj: Mapping[str, Any], version: Optional[str] = None) -> BondConf:
+    """version: check_version(obj), when the caller has checked it already (the dispatcher, skel.py)."""
+    version = check_version(obj) if version is None else version
     refuse_node_fields(obj)
     name = json_field(obj, "name")
     if name is MISSING or name == "" or name is None:

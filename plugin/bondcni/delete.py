@@ -88,7 +88,7 @@ def cmd_gc(args: CmdArgs, log: Log) -> None:
     (a network name is the NAD writer's choice: GC of one tenant's network must not tear down another's)."""
     from . import config  # GC parses the whole config (DEL does not)
 
-    conf = config.parse(args.stdin)
+    conf = config.parse_obj(args.config, args.cni_version)
     if conf.valid_attachments is None:
         log.warning("GC without cni.dev/valid-attachments: keeping all state")
     else:

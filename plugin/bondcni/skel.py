@@ -45,9 +45,22 @@ MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
 
 
 class CmdArgs:
-    """One invocation: the CNI_* environment, stdin and the node's settings."""
+    """One invocation: the CNI_* environment, stdin and the node's settings; for every command but DEL and
+    VERSION also stdin's config as decoded and its cniVersion as checked, once, by check_version()."""
 
-    __slots__ = ("command", "container_id", "netns", "ifname", "args", "path", "stdin", "env", "settings")
+    __slots__ = (
+        "command",
+        "container_id",
+        "netns",
+        "ifname",
+        "args",
+        "path",
+        "stdin",
+        "env",
+        "settings",
+        "config",
+        "cni_version",
+    )
 
     def __init__(self, command, container_id, netns, ifname, args, path, stdin, env, settings=None) -> None:
         self.command: str = command
@@ -59,6 +72,8 @@ class CmdArgs:
         self.stdin: bytes = stdin
         self.env: Mapping[str, str] = env
         self.settings: Settings = settings
+        self.config: Optional[dict] = None
+        self.cni_version: str = ""
 
 
 LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
@@ -185,13 +200,15 @@ def args_from_env(env: Mapping[str, str], stdin: bytes) -> CmdArgs:
 
 
 def check_version(args: CmdArgs) -> None:
-    """Decode the config's cniVersion and check it against what we support and what the command needs."""
+    """Decode the config into args.config, and check its cniVersion against what we support and what the
+    command needs: once, here, before the netns check (the command parses args.config, not stdin)."""
     if args.command == "DEL":
         return  # DEL is best-effort: a config that no longer validates must not stop the clean-up
     from .config import check_version as check
     from .fields import decode
 
-    version = check(decode(args.stdin))
+    args.config = decode(args.stdin)
+    version = args.cni_version = check(args.config)
     need = MIN_VERSION.get(args.command)
     if need and _version_tuple(version) < _version_tuple(need):
         raise CniError(

@@ -158,6 +158,25 @@ def test_add_passes_args():
     assert a.args.startswith("IgnoreUnknown")
 
 
+def test_stdin_is_decoded_and_its_version_checked_once(monkeypatch):
+    """The dispatcher decodes the config and checks its cniVersion; the command parses what it decoded."""
+    from bondcni import config, fields
+
+    links = [{"name": "net1"}, {"name": "net2"}]
+    conf = {"cniVersion": "1.0.0", "name": "n", "type": "bond", "mode": "active-backup", "links": links}
+    decoded, checked = [], []
+    monkeypatch.setattr(fields, "loads", lambda raw: decoded.append(raw) or json.loads(raw))
+    check_version = config.check_version
+    monkeypatch.setattr(config, "check_version", lambda obj: checked.append(obj) or check_version(obj))
+
+    def add(args, log):
+        return {"cniVersion": config.parse_obj(args.config, args.cni_version).cni_version}
+
+    rc, out, _, _ = run(FULL_ENV, stdin=json.dumps(conf).encode(), handlers={"ADD": add})
+    assert rc == 0 and json.loads(out) == {"cniVersion": "1.0.0"}
+    assert len(decoded) == 1 and checked == [conf]
+
+
 @pytest.mark.parametrize("command,allowed", [("CHECK", "0.4.0"), ("GC", "1.1.0"), ("STATUS", "1.1.0")])
 def test_command_needs_version(command, allowed):
     old = json.dumps({"cniVersion": "0.3.1", "name": "n"}).encode()

@@ -76,7 +76,7 @@ def deploy(
     plugin = plugin or default_plugin()
     if not (os.path.isfile(plugin) and os.access(plugin, os.X_OK)):
         raise LabError(
-            f"the bond plugin {plugin!r} is not an executable file (build it: python -m bondcni.build)"
+            f"the bond plugin {plugin!r} is not an executable file (build it: python -m bondcni_build.bond)"
         )
     from bondlab.vm.engine import restore_signal, terminate_as_exception
 

@@ -1,4 +1,4 @@
-"""What the running artifact was built from: bondcni/_build.py, written by bondcni.build into bin/bond."""
+"""What the running artifact was built from: bondcni/_build.py, which bondcni_build writes into bin/bond."""
 
 from __future__ import annotations
 

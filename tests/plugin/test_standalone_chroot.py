@@ -4,7 +4,7 @@ and the glibc files those ELF binaries load - no python3. Real kernel, real netn
 
 Every bundle that is built is tested: the shipped one, $BONDCNI_STANDALONE, else bin/bond-standalone (tox -e
 build-standalone), else built here; and each tool's at bin/bond-standalone-<tool> when it is there
-(`python -m bondcni.standalone --tool nuitka --output bin/bond-standalone-nuitka`), skipped when not.
+(`python -m bondcni_build.standalone --tool nuitka --output bin/bond-standalone-nuitka`), skipped when not.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bondcni.standalone import TOOLS
+from bondcni_build.standalone import TOOLS
 
 from . import conftest
 from .conftest import REPO, bond_conf, link, links
@@ -33,14 +33,15 @@ def _bundle(tmp_path: Path, tool: str) -> Path:
     if tool != "shipped":
         built = REPO / "bin" / f"bond-standalone-{tool}"
         if not (built / "bond").is_file():
-            pytest.skip(f"no {tool} bundle: python -m bondcni.standalone --tool {tool} --output {built}")
+            build = f"python -m bondcni_build.standalone --tool {tool} --output {built}"
+            pytest.skip(f"no {tool} bundle: {build}")
         return built
     given = os.environ.get("BONDCNI_STANDALONE") or str(REPO / "bin" / "bond-standalone")
     if (Path(given) / "bond").is_file():
         return Path(given)
     out = tmp_path / "bundle"
     subprocess.run(
-        [sys.executable, "-m", "bondcni.standalone", "--output", str(out)],
+        [sys.executable, "-m", "bondcni_build.standalone", "--output", str(out)],
         check=True,
         capture_output=True,
         env=dict(os.environ, PYINSTALLER_CONFIG_DIR=str(tmp_path / "pyinstaller")),  # $HOME may be read-only

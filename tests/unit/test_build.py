@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 import bondcni
-from bondcni import archive, build
+from bondcni_build import archive, bond, sources
 
 
 def _build(tmp_path, name, python=sys.executable):
     out = tmp_path / name / "bond"
     subprocess.run(
-        [sys.executable, "-m", "bondcni.build", "--output", str(out), "--python", python],
+        [sys.executable, "-m", "bondcni_build.bond", "--output", str(out), "--python", python],
         check=True,
         capture_output=True,
         env=dict(os.environ, SOURCE_DATE_EPOCH="1700000000", BONDCNI_COMMIT="0123abc"),
@@ -65,8 +65,7 @@ def test_byte_code_of_the_building_minor_is_there_sourceless(artifact):
     assert code["bondcni"][0] is True and code["bondcni.skel"][0] is False
     assert marshal.loads(code["bondcni.skel"][1]).co_filename == "bondcni/skel.py"
     assert "bondcni/skel.py" in names
-    assert "bondcni/build.py" not in names and "bondcni/archive.py" not in names
-    assert "bondcni.build" not in code and "bondcni.archive" not in code
+    assert not any(n.startswith("bondcni_build") for n in [*names, *code])  # build tooling stays behind
     assert "LICENSE" in names and "__main__.py" in names
 
 
@@ -150,8 +149,8 @@ def test_version_command_runs_from_byte_code_and_from_sources(artifact, tmp_path
 
 def test_third_party_imports_are_found_by_reading_the_sources(tmp_path):
     (tmp_path / "a.py").write_text("import os\nfrom . import b\n\ndef f():\n    from yaml import safe_load\n")
-    (tmp_path / "build.py").write_text("import setuptools\n")
-    assert build.third_party_imports(str(tmp_path)) == {"yaml": "a.py"}
+    (tmp_path / "b.py").write_text("import json\nfrom bondcni import errors\n")
+    assert sources.third_party_imports(str(tmp_path)) == {"yaml": "a.py"}
 
 
 def _enable(artifact, cache):
@@ -189,7 +188,7 @@ def test_a_cache_others_can_write_is_not_used(artifact, tmp_path):
 
 
 def test_the_archive_runs_under_a_minor_it_has_no_byte_code_for(tmp_path):
-    other = [p for m, (p, _) in build.find_interpreters(()).items() if m != sys.version_info[:2]]
+    other = [p for m, (p, _) in bond.find_interpreters(()).items() if m != sys.version_info[:2]]
     if not other:
         pytest.skip("no second python3 minor on this machine")
     out = _build(tmp_path, "other", other[0])

@@ -1,6 +1,7 @@
 """Build bin/bond: one executable file holding bondcni, run by the node's python3 (>= 3.9).
 
-    python -m bondcni.build [--output bin/bond] [--interpreter "/usr/bin/python3 -IS"] [--python PATH ...]
+    python -m bondcni_build.bond [--output bin/bond] [--interpreter "/usr/bin/python3 -IS"]
+                                 [--python PATH ...]
 
 Reproducible: two builds of one commit are byte-identical. Zip entries are sorted, their times are
 SOURCE_DATE_EPOCH (default: the commit's time), their permissions fixed (0644), the zip is stored
@@ -10,35 +11,40 @@ No recompilation on exec: the file holds the byte-code of every python3 minor fo
 (see --python), and its boot serves the running minor's (the layout: archive.py). The sources are in the
 file's zip for a minor without byte-code (compiled once into a byte-code cache, _bytecode_cache.py).
 
-Contents: bondcni (without its build-time modules), any third-party package bondcni imports (found by reading
-its imports; none once the plugin talks rtnetlink itself) with its licence files, LICENSE, and
-bondcni/_build.py naming the commit, build date and byte-code minors (`bond --version` prints it).
+Contents (sources.py): bondcni, any third-party package bondcni imports (found by reading its imports; none
+once the plugin talks rtnetlink itself) with its licence files, LICENSE, and bondcni/_build.py naming the
+commit, build date and byte-code minors (`bond --version` prints it).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import glob
 import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import archive
+from .sources import (
+    PLUGIN_DIR,
+    REPO_DIR,
+    BuildError,
+    Pythons,
+    build_info_module,
+    bundled_package,
+    package_files,
+    source_identity,
+    third_party_imports,
+    write_tree,
+)
 
 DEFAULT_INTERPRETER = "/usr/bin/python3 -IS"  # what the lab runs: no site, no user paths, no pyenv shim
 OLDEST_MINOR, NEWEST_MINOR = 9, 14
-EXCLUDED = {"build.py", "standalone.py", "archive.py"}  # build-time only
 BOOT_FILE = "__boot__.py"  # archive.BOOT_SOURCE, compiled with the modules by each minor (not in the zip)
-SKIP_DIRS = {"__pycache__", "tests", "test"}
-PLUGIN_DIR = os.path.dirname(os.path.abspath(__file__))
-REPO_DIR = os.path.dirname(os.path.dirname(PLUGIN_DIR))
 
 # Run by each interpreter: compile the tree's sources into marshalled code objects under OUT. `from __future__
 # import annotations` is compiled in as its flag, not as an import: the same code without loading __future__
@@ -61,90 +67,7 @@ for rel in sys.stdin.read().split():
 """
 
 
-class BuildError(Exception):
-    pass
-
-
-def _git(*args: str) -> Optional[str]:
-    try:
-        out = subprocess.run(["git", "-C", REPO_DIR, *args], capture_output=True, text=True, check=True)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
-def source_identity() -> Tuple[str, int]:
-    """The commit (with -dirty when plugin/ has changes) and SOURCE_DATE_EPOCH (default: the commit time).
-
-    BONDCNI_COMMIT and SOURCE_DATE_EPOCH override them (an image build has no .git)."""
-    commit = os.environ.get("BONDCNI_COMMIT") or _git("rev-parse", "HEAD") or "unknown"
-    dirty = _git("status", "--porcelain", "--", "plugin")
-    if "BONDCNI_COMMIT" not in os.environ and commit != "unknown" and dirty:
-        commit += "-dirty"
-    epoch = os.environ.get("SOURCE_DATE_EPOCH") or _git("log", "-1", "--format=%ct") or ""
-    if not epoch.isdigit():
-        raise BuildError("no commit time: set SOURCE_DATE_EPOCH (seconds) outside a git checkout")
-    return commit, max(int(epoch), 315532800)  # zip times start in 1980
-
-
-def third_party_imports(package_dir: str) -> Dict[str, str]:
-    """Top-level modules the package imports that are neither stdlib nor its own: {module: first importer}."""
-    found: Dict[str, str] = {}
-    for path in sorted(glob.glob(os.path.join(package_dir, "*.py"))):
-        if os.path.basename(path) in EXCLUDED:
-            continue
-        with open(path, encoding="utf-8") as fh:
-            tree = ast.parse(fh.read(), path)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            else:
-                continue
-            for top in (n.split(".")[0] for n in names):
-                if top not in sys.stdlib_module_names and top not in ("__future__", "bondcni"):
-                    found.setdefault(top, os.path.basename(path))
-    return found
-
-
-def _package_files(src: str, arc_prefix: str) -> Dict[str, str]:
-    """{archive name: source path} of a package's .py files, sorted walk, tests and caches left out."""
-    files: Dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(src):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        rel = os.path.relpath(dirpath, src)
-        for name in sorted(filenames):
-            if name.endswith(".py") and not (rel == "." and name in EXCLUDED and arc_prefix == "bondcni"):
-                files[os.path.normpath(os.path.join(arc_prefix, rel, name))] = os.path.join(dirpath, name)
-    return files
-
-
-def _bundled_package(module: str) -> Tuple[Dict[str, str], Dict[str, str], str]:
-    """A third-party package's sources, its distribution's licence files ({archive name: path}), its name."""
-    import importlib.metadata
-    import importlib.util
-
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise BuildError(f"bondcni imports {module}, which is not an installed package here")
-    sources = _package_files(list(spec.submodule_search_locations)[0], module)
-    dists = importlib.metadata.packages_distributions().get(module, [])
-    licences: Dict[str, str] = {}
-    label = module
-    for dist_name in dists[:1]:
-        dist = importlib.metadata.distribution(dist_name)
-        label = f"{dist.metadata['Name']}-{dist.version}"
-        for f in dist.files or []:
-            base = os.path.basename(str(f)).upper()
-            if base.startswith(("LICENSE", "LICENCE", "COPYING", "NOTICE")):
-                licences[f"licenses/{label}/{os.path.basename(str(f))}"] = str(f.locate())
-    if not licences:
-        raise BuildError(f"no licence file found for the bundled package {module} ({label})")
-    return sources, licences, label
-
-
-def find_interpreters(requested: Sequence[str]) -> Dict[Tuple[int, int], Tuple[str, str]]:
+def find_interpreters(requested: Sequence[str]) -> Pythons:
     """{(3, minor): (path, full version)}: the --python ones, else the one running this and the first
     python3.N found per other minor (PATH, /usr/bin, /usr/local/bin, pyenv and uv installs)."""
     candidates = list(requested)
@@ -158,7 +81,7 @@ def find_interpreters(requested: Sequence[str]) -> Dict[Tuple[int, int], Tuple[s
             candidates += sorted(glob.glob(os.path.join(pyenv, "versions", f"3.{minor}.*", "bin", exe)))
             uv_dir = os.path.join(home, ".local/share/uv/python", f"cpython-3.{minor}.*")
             candidates += sorted(glob.glob(os.path.join(uv_dir, "bin", exe)))
-    found: Dict[Tuple[int, int], Tuple[str, str]] = {}
+    found: Pythons = {}
     probe = "import sys; print('%d %d %d' % sys.version_info[:3], sys.implementation.name)"
     for path in candidates:
         if not path or not os.access(path, os.X_OK):
@@ -197,25 +120,6 @@ def _compile(python: str, src: str, out: str, rels: List[str]) -> None:
         raise BuildError(f"{python} failed to compile the sources:\n{proc.stderr}")
 
 
-Pythons = Dict[Tuple[int, int], Tuple[str, str]]
-
-
-def build_info_module(commit: str, epoch: int, pythons: Pythons, bundled: List[str]) -> str:
-    from . import __version__
-
-    info = {
-        "version": __version__,
-        "commit": commit,
-        "buildDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch)),
-        "pythonBytecode": {"{}.{}".format(*minor): full for minor, (_, full) in pythons.items()},
-        "bundled": ["bondcni", *bundled],
-    }
-    return (
-        '"""Written by bondcni.build: what this archive was built from (bond --version)."""\n\n'
-        f"BUILD_INFO = {json.dumps(info, indent=4, sort_keys=True)}\n"
-    )
-
-
 def compiled_modules(tree: str, rels: Sequence[str]) -> Dict[str, Tuple[bool, bytes]]:
     """{module: (is package, marshalled code)} of what COMPILE_SCRIPT wrote under tree."""
     modules = {}
@@ -240,22 +144,18 @@ def content_digest(entries: Dict[str, bytes], packs: Dict[str, Tuple[bytes, byte
 def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) -> Dict[str, object]:
     commit, epoch = source_identity()
     pythons = find_interpreters(pythons_requested)
-    files = _package_files(PLUGIN_DIR, "bondcni")
+    files = package_files(PLUGIN_DIR, "bondcni")
     licences = {"LICENSE": os.path.join(REPO_DIR, "LICENSE")}
     bundled = []
     for module, importer in sorted(third_party_imports(PLUGIN_DIR).items()):
-        sources, lic, label = _bundled_package(module)
+        sources, lic, label = bundled_package(module)
         files.update(sources)
         licences.update(lic)
         bundled.append(label)
         print(f"bundling {label} (imported by bondcni/{importer})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bond-build-") as tree:
         src = os.path.join(tree, "src")
-        for name, path in files.items():
-            os.makedirs(os.path.dirname(os.path.join(src, name)), exist_ok=True)
-            shutil.copyfile(path, os.path.join(src, name))
-        with open(os.path.join(src, "bondcni", "_build.py"), "w", encoding="utf-8") as fh:
-            fh.write(build_info_module(commit, epoch, pythons, bundled))
+        write_tree(src, files, build_info_module(commit, epoch, pythons, bundled))
         rels = sorted([*files, "bondcni/_build.py"])
         entries: Dict[str, bytes] = {}
         for rel in rels:
@@ -280,7 +180,7 @@ def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) 
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bondcni.build", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bondcni_build.bond", description=__doc__.split("\n")[0])
     parser.add_argument("--output", default="bin/bond", help="where to write the plugin (default: bin/bond)")
     parser.add_argument(
         "--interpreter", default=DEFAULT_INTERPRETER, help=f"the #! line (default: {DEFAULT_INTERPRETER})"
@@ -296,7 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         done = build(opts.output, opts.interpreter, opts.python)
     except (BuildError, archive.LayoutError) as exc:
-        print(f"python -m bondcni.build: error: {exc}", file=sys.stderr)
+        print(f"python -m bondcni_build.bond: error: {exc}", file=sys.stderr)
         return 1
     size = os.path.getsize(opts.output)
     minors = " ".join("{}.{}".format(*m) for m in done["pythons"])

@@ -88,7 +88,7 @@ from bondcni.__main__ import main
 
 raise SystemExit(main())
 """
-BOOT_SOURCE = BOOT_PACKED + BOOT_MAIN  # what build.py compiles with each minor
+BOOT_SOURCE = BOOT_PACKED + BOOT_MAIN  # what bond.py compiles with each minor
 
 # `python3 bin/bond` runs the zip's __main__.py (through runpy): the same start as the #! line's.
 ZIP_MAIN = "import sys\nz = sys.argv[0]\nf = open(z, 'rb')\nf.readline()\nexec(f.readline())\n"

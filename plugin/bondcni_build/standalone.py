@@ -1,6 +1,6 @@
 """Build bin/bond-standalone/: the plugin with its own Python, for nodes without python3.
 
-    python -m bondcni.standalone [--output bin/bond-standalone] [--tool nuitka|pyinstaller]
+    python -m bondcni_build.standalone [--output bin/bond-standalone] [--tool nuitka|pyinstaller]
 
 bin/bond-standalone/bond is the executable; the folder beside it holds the interpreter, the byte-code
 and the libraries (a one-folder bundle: a one-file one unpacks itself into /tmp on every exec). It needs
@@ -27,8 +27,20 @@ import sysconfig
 import tempfile
 from typing import Dict, List, Optional
 
-from . import archive, build
-from .skel import COMMANDS
+from bondcni.skel import COMMANDS
+
+from . import archive
+from .sources import (
+    PLUGIN_DIR,
+    REPO_DIR,
+    BuildError,
+    build_info_module,
+    bundled_package,
+    package_files,
+    source_identity,
+    third_party_imports,
+    write_tree,
+)
 
 ENTRY = "import sys\n\n" + archive.BOOT_MAIN  # bin/bond's own start: --version, then the commands
 # Not needed by the plugin; left out so that the bundle stays small and starts fast.
@@ -61,7 +73,7 @@ def _system_library_notices(dist: str) -> Dict[str, str]:
                 found[f"{package}-copyright"] = f"/usr/share/doc/{package}/copyright"
                 break
         else:
-            raise build.BuildError(f"no licence notice found for the bundled library {name}")
+            raise BuildError(f"no licence notice found for the bundled library {name}")
     return found
 
 
@@ -71,7 +83,7 @@ def _licences(tool: str, bundled: List[str], dist: str) -> Dict[str, str]:
 
     stdlib = sysconfig.get_paths()["stdlib"]
     found = {
-        "bond-cni-lab-LICENSE": os.path.join(build.REPO_DIR, "LICENSE"),
+        "bond-cni-lab-LICENSE": os.path.join(REPO_DIR, "LICENSE"),
         f"CPython-{sys.version.split()[0]}-LICENSE.txt": os.path.join(stdlib, "LICENSE.txt"),
     }
     for dist_name in (tool, *(b.rsplit("-", 1)[0] for b in bundled)):
@@ -83,7 +95,7 @@ def _licences(tool: str, bundled: List[str], dist: str) -> Dict[str, str]:
     found.update(_system_library_notices(dist))
     missing = [path for path in found.values() if not os.path.isfile(path)]
     if missing:
-        raise build.BuildError(f"licence files not found: {', '.join(missing)}")
+        raise BuildError(f"licence files not found: {', '.join(missing)}")
     return found
 
 
@@ -146,18 +158,14 @@ TOOLS = {"pyinstaller": _pyinstaller, "nuitka": _nuitka}
 
 
 def build_standalone(output: str, tool: str) -> Dict[str, object]:
-    commit, epoch = build.source_identity()
-    imported = build.third_party_imports(build.PLUGIN_DIR)
-    files = build._package_files(build.PLUGIN_DIR, "bondcni")
-    bundled = [build._bundled_package(m)[2] for m in sorted(imported)]
+    commit, epoch = source_identity()
+    imported = third_party_imports(PLUGIN_DIR)
+    files = package_files(PLUGIN_DIR, "bondcni")
+    bundled = [bundled_package(m)[2] for m in sorted(imported)]
     frozen = {sys.version_info[:2]: (sys.executable, "{}.{}.{}".format(*sys.version_info[:3]))}
     with tempfile.TemporaryDirectory(prefix="bond-standalone-") as work:
         src = os.path.join(work, "src")
-        for name, path in files.items():
-            os.makedirs(os.path.dirname(os.path.join(src, name)), exist_ok=True)
-            shutil.copyfile(path, os.path.join(src, name))
-        with open(os.path.join(src, "bondcni", "_build.py"), "w", encoding="utf-8") as fh:
-            fh.write(build.build_info_module(commit, epoch, frozen, [*bundled, f"standalone:{tool}"]))
+        write_tree(src, files, build_info_module(commit, epoch, frozen, [*bundled, f"standalone:{tool}"]))
         entry = os.path.join(work, "bond_main.py")
         with open(entry, "w", encoding="utf-8") as fh:
             fh.write(ENTRY)
@@ -176,14 +184,16 @@ def build_standalone(output: str, tool: str) -> Dict[str, object]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bondcni.standalone", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bondcni_build.standalone", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--output", default="bin/bond-standalone", help="the bundle's folder")
     parser.add_argument("--tool", choices=sorted(TOOLS), default="nuitka")
     opts = parser.parse_args(argv)
     try:
         done = build_standalone(opts.output, opts.tool)
-    except (build.BuildError, subprocess.CalledProcessError) as exc:
-        print(f"python -m bondcni.standalone: error: {exc}", file=sys.stderr)
+    except (BuildError, subprocess.CalledProcessError) as exc:
+        print(f"python -m bondcni_build.standalone: error: {exc}", file=sys.stderr)
         return 1
     size = sum(
         os.path.getsize(p)

@@ -28,19 +28,7 @@ import sys
 import tempfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import archive
-from .sources import (
-    PLUGIN_DIR,
-    REPO_DIR,
-    BuildError,
-    Pythons,
-    build_info_module,
-    bundled_package,
-    package_files,
-    source_identity,
-    third_party_imports,
-    write_tree,
-)
+from . import archive, sources
 
 DEFAULT_INTERPRETER = "/usr/bin/python3 -IS"  # what the lab runs: no site, no user paths, no pyenv shim
 OLDEST_MINOR, NEWEST_MINOR = 9, 14
@@ -67,7 +55,7 @@ for rel in sys.stdin.read().split():
 """
 
 
-def find_interpreters(requested: Sequence[str]) -> Pythons:
+def find_interpreters(requested: Sequence[str]) -> sources.Pythons:
     """{(3, minor): (path, full version)}: the --python ones, else the one running this and the first
     python3.N found per other minor (PATH, /usr/bin, /usr/local/bin, pyenv and uv installs)."""
     candidates = list(requested)
@@ -81,7 +69,7 @@ def find_interpreters(requested: Sequence[str]) -> Pythons:
             candidates += sorted(glob.glob(os.path.join(pyenv, "versions", f"3.{minor}.*", "bin", exe)))
             uv_dir = os.path.join(home, ".local/share/uv/python", f"cpython-3.{minor}.*")
             candidates += sorted(glob.glob(os.path.join(uv_dir, "bin", exe)))
-    found: Pythons = {}
+    found: sources.Pythons = {}
     probe = "import sys; print('%d %d %d' % sys.version_info[:3], sys.implementation.name)"
     for path in candidates:
         if not path or not os.access(path, os.X_OK):
@@ -93,12 +81,14 @@ def find_interpreters(requested: Sequence[str]) -> Pythons:
         fields = out.stdout.split()
         if out.returncode != 0 or len(fields) != 4 or fields[3] != "cpython":
             if requested:
-                raise BuildError(f"--python {path} is not a working CPython: {out.stderr.strip()}")
+                raise sources.BuildError(f"--python {path} is not a working CPython: {out.stderr.strip()}")
             continue
         major, minor, micro = (int(x) for x in fields[:3])
         if (major, minor) < (3, OLDEST_MINOR):
             if requested:
-                raise BuildError(f"--python {path} is {major}.{minor}: the plugin needs >= 3.{OLDEST_MINOR}")
+                raise sources.BuildError(
+                    f"--python {path} is {major}.{minor}: the plugin needs >= 3.{OLDEST_MINOR}"
+                )
             continue
         found.setdefault((major, minor), (path, f"{major}.{minor}.{micro}"))
     return dict(sorted(found.items()))
@@ -117,7 +107,7 @@ def _compile(python: str, src: str, out: str, rels: List[str]) -> None:
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"},
     )
     if proc.returncode != 0:
-        raise BuildError(f"{python} failed to compile the sources:\n{proc.stderr}")
+        raise sources.BuildError(f"{python} failed to compile the sources:\n{proc.stderr}")
 
 
 def compiled_modules(tree: str, rels: Sequence[str]) -> Dict[str, Tuple[bool, bytes]]:
@@ -142,20 +132,20 @@ def content_digest(entries: Dict[str, bytes], packs: Dict[str, Tuple[bytes, byte
 
 
 def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) -> Dict[str, object]:
-    commit, epoch = source_identity()
+    commit, epoch = sources.source_identity()
     pythons = find_interpreters(pythons_requested)
-    files = package_files(PLUGIN_DIR, "bondcni")
-    licences = {"LICENSE": os.path.join(REPO_DIR, "LICENSE")}
+    files = sources.package_files(sources.PLUGIN_DIR, "bondcni")
+    licences = {"LICENSE": os.path.join(sources.REPO_DIR, "LICENSE")}
     bundled = []
-    for module, importer in sorted(third_party_imports(PLUGIN_DIR).items()):
-        sources, lic, label = bundled_package(module)
-        files.update(sources)
+    for module, importer in sorted(sources.third_party_imports(sources.PLUGIN_DIR).items()):
+        package, lic, label = sources.bundled_package(module)
+        files.update(package)
         licences.update(lic)
         bundled.append(label)
         print(f"bundling {label} (imported by bondcni/{importer})", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="bond-build-") as tree:
         src = os.path.join(tree, "src")
-        write_tree(src, files, build_info_module(commit, epoch, pythons, bundled))
+        sources.write_tree(src, files, sources.build_info_module(commit, epoch, pythons, bundled))
         rels = sorted([*files, "bondcni/_build.py"])
         entries: Dict[str, bytes] = {}
         for rel in rels:
@@ -172,7 +162,7 @@ def build(output: str, interpreter: str, pythons_requested: Sequence[str] = ()) 
                 boots[f"{major}{minor}"] = fh.read()
     for name, path in licences.items():
         if not os.path.exists(path):
-            raise BuildError(f"missing licence file {path}")
+            raise sources.BuildError(f"missing licence file {path}")
         with open(path, "rb") as fh:
             entries[name] = fh.read()
     archive.write(output, interpreter, content_digest(entries, packs), boots, packs, entries, epoch)
@@ -195,7 +185,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     opts = parser.parse_args(argv)
     try:
         done = build(opts.output, opts.interpreter, opts.python)
-    except (BuildError, archive.LayoutError) as exc:
+    except (sources.BuildError, archive.LayoutError) as exc:
         print(f"python -m bondcni_build.bond: error: {exc}", file=sys.stderr)
         return 1
     size = os.path.getsize(opts.output)

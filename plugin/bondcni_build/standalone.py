@@ -29,18 +29,7 @@ from typing import Dict, List, Optional
 
 from bondcni.skel import COMMANDS
 
-from . import archive
-from .sources import (
-    PLUGIN_DIR,
-    REPO_DIR,
-    BuildError,
-    build_info_module,
-    bundled_package,
-    package_files,
-    source_identity,
-    third_party_imports,
-    write_tree,
-)
+from . import archive, sources
 
 ENTRY = "import sys\n\n" + archive.BOOT_MAIN  # bin/bond's own start: --version, then the commands
 # Not needed by the plugin; left out so that the bundle stays small and starts fast.
@@ -73,7 +62,7 @@ def _system_library_notices(dist: str) -> Dict[str, str]:
                 found[f"{package}-copyright"] = f"/usr/share/doc/{package}/copyright"
                 break
         else:
-            raise BuildError(f"no licence notice found for the bundled library {name}")
+            raise sources.BuildError(f"no licence notice found for the bundled library {name}")
     return found
 
 
@@ -83,7 +72,7 @@ def _licences(tool: str, bundled: List[str], dist: str) -> Dict[str, str]:
 
     stdlib = sysconfig.get_paths()["stdlib"]
     found = {
-        "bond-cni-lab-LICENSE": os.path.join(REPO_DIR, "LICENSE"),
+        "bond-cni-lab-LICENSE": os.path.join(sources.REPO_DIR, "LICENSE"),
         f"CPython-{sys.version.split()[0]}-LICENSE.txt": os.path.join(stdlib, "LICENSE.txt"),
     }
     for dist_name in (tool, *(b.rsplit("-", 1)[0] for b in bundled)):
@@ -95,7 +84,7 @@ def _licences(tool: str, bundled: List[str], dist: str) -> Dict[str, str]:
     found.update(_system_library_notices(dist))
     missing = [path for path in found.values() if not os.path.isfile(path)]
     if missing:
-        raise BuildError(f"licence files not found: {', '.join(missing)}")
+        raise sources.BuildError(f"licence files not found: {', '.join(missing)}")
     return found
 
 
@@ -158,14 +147,15 @@ TOOLS = {"pyinstaller": _pyinstaller, "nuitka": _nuitka}
 
 
 def build_standalone(output: str, tool: str) -> Dict[str, object]:
-    commit, epoch = source_identity()
-    imported = third_party_imports(PLUGIN_DIR)
-    files = package_files(PLUGIN_DIR, "bondcni")
-    bundled = [bundled_package(m)[2] for m in sorted(imported)]
+    commit, epoch = sources.source_identity()
+    imported = sources.third_party_imports(sources.PLUGIN_DIR)
+    files = sources.package_files(sources.PLUGIN_DIR, "bondcni")
+    bundled = [sources.bundled_package(m)[2] for m in sorted(imported)]
     frozen = {sys.version_info[:2]: (sys.executable, "{}.{}.{}".format(*sys.version_info[:3]))}
     with tempfile.TemporaryDirectory(prefix="bond-standalone-") as work:
         src = os.path.join(work, "src")
-        write_tree(src, files, build_info_module(commit, epoch, frozen, [*bundled, f"standalone:{tool}"]))
+        info = sources.build_info_module(commit, epoch, frozen, [*bundled, f"standalone:{tool}"])
+        sources.write_tree(src, files, info)
         entry = os.path.join(work, "bond_main.py")
         with open(entry, "w", encoding="utf-8") as fh:
             fh.write(ENTRY)
@@ -192,7 +182,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     opts = parser.parse_args(argv)
     try:
         done = build_standalone(opts.output, opts.tool)
-    except (BuildError, subprocess.CalledProcessError) as exc:
+    except (sources.BuildError, subprocess.CalledProcessError) as exc:
         print(f"python -m bondcni_build.standalone: error: {exc}", file=sys.stderr)
         return 1
     size = sum(

@@ -23,12 +23,13 @@ CNI_PATH = "/usr/lib/cni"
 
 def plugin_command() -> list:
     """What the tests exec: BONDCNI_TEST_PLUGIN=path if set; else the artifact we ship, bin/bond (./dev
-    builds it before the tests), when it is newer than every plugin source; else this Python, -m bondcni."""
+    builds it before the tests), when it is newer than every source of the plugin and of its build; else this
+    Python, -m bondcni."""
     exe = os.environ.get("BONDCNI_TEST_PLUGIN")
     if exe:
         return [exe]
     artifact = REPO / "bin" / "bond"
-    sources = (REPO / "plugin" / "bondcni").glob("*.py")
+    sources = (REPO / "plugin").glob("bondcni*/*.py")  # bondcni, bondcni_build
     if artifact.exists() and all(p.stat().st_mtime <= artifact.stat().st_mtime for p in sources):
         return [str(artifact)]
     return [sys.executable, "-m", "bondcni"]

@@ -45,8 +45,8 @@ MIN_VERSION = {"CHECK": "0.4.0", "GC": "1.1.0", "STATUS": "1.1.0"}
 
 
 class CmdArgs:
-    """One invocation: the CNI_* environment, stdin and the node's settings; for every command but DEL and
-    VERSION also stdin's config as decoded and its cniVersion as checked, once, by check_version()."""
+    """One invocation: the CNI_* environment, stdin and the node's settings; but for DEL, also stdin's config
+    as decoded and its cniVersion as checked, once, by check_version()."""
 
     __slots__ = (
         "command",

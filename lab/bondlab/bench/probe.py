@@ -1,11 +1,11 @@
 """`bondlab bench probe`: the probe helper's send schedule, per flow shape: kernel UDP and frames built from
 `packet:` templates, with 1 or 16 sessions (and source MACs), tagged or not.
 
-Two throwaway netns joined by a veth pair (marked, removed on any exit), a probe helper in each (traffic.probes,
-as a scenario starts them: the receiver works too, on the same CPU); each shape sends one flow at RATE/s
-for SECONDS. Figures from the sender's own send timestamps: achieved rate, the p50/p99 gap between two
-sends, the longest stall, and the probes delivered of those sent once both helpers were up; before them,
-what one probe costs to stamp and to build with scapy. Figures, not asserts.
+Two throwaway netns joined by a veth pair (marked, removed on any exit), a probe helper in each
+(traffic.probes, as a scenario starts them: the receiver works too, on the same CPU); each shape sends one
+flow at RATE/s for SECONDS. Figures from the sender's own send timestamps: achieved rate, the p50/p99 gap
+between two sends, the longest stall, and the probes delivered of those sent once both helpers were up;
+before them, what one probe costs to stamp and to build with scapy. Figures, not asserts.
 """
 
 from __future__ import annotations

@@ -104,9 +104,9 @@ class Probes:
         )
 
     def figures(self, after=None) -> dict:
-        """Flow name -> traffic.window.Window over the window of the action `after` (to the next action or the end;
-        None: from the start): sent, delivered, lost, duplicated, reordered, outage_ms, per_slave (tapped
-        switch port label -> probes it carried), stall_ms (the sender's longest pause)."""
+        """Flow name -> traffic.window.Window over the window of the action `after` (to the next action or
+        the end; None: from the start): sent, delivered, lost, duplicated, reordered, outage_ms, per_slave
+        (tapped switch port label -> probes it carried), stall_ms (the sender's longest pause)."""
         self._need(running=False)
         index = self._action(after)
         return {flow.name: self.lab.run.window_of(flow, index) for flow in self.lab.run.flows}

@@ -50,8 +50,7 @@ def console(results: list) -> str:
                         * bool(unsent),
                         w["duplicated"],
                         w["reordered"],
-                        f"{w.get('stall_ms', 0):.1f}"
-                        + ("!" if stalled(w.get("stall_ms", 0)) else ""),
+                        f"{w.get('stall_ms', 0):.1f}" + ("!" if stalled(w.get("stall_ms", 0)) else ""),
                         slaves,
                     )
                 )

@@ -10,8 +10,8 @@ What it reads, and when:
 - each session's addresses as the bond sends them, resolved when the traffic started (traffic.sessions: the
   bond's MAC, the next hop's MAC, the source address the kernel picks, the session's ports);
 - which slave's switch port carried each session, of the probes sent from where the step stands to the
-  next action (traffic.window.Window.per_session): what the bond it read sends. So it stands where the bond has
-  settled (after `lacp: negotiated`, not right after a cut), with time (a `wait`) before the next action.
+  next action (traffic.window.Window.per_session): what the bond it read sends. So it stands where the bond
+  has settled (after `lacp: negotiated`, not right after a cut), with time (a `wait`) before the next action.
 `policy` (default: the bond's own) is what a scenario claims: a bond set to another policy that hashes
 the traffic differently fails it, each wrong session named with its predicted and carrying slave. From
 pytest (`traffic.expect(after=..., hashed={})`) there is no step to stand at: the bond is read when judged.

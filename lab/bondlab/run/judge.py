@@ -34,7 +34,9 @@ def lost(tl, args: dict, action: int) -> Verdict:
 
 def duplicated(tl, args: dict, action: int) -> Verdict:
     lo, hi = args.get("min"), args.get("max")
-    return _per_flow(tl, args, action, lambda flow, w: rules.bounded(flow, "duplicated", w.duplicated, lo, hi))
+    return _per_flow(
+        tl, args, action, lambda flow, w: rules.bounded(flow, "duplicated", w.duplicated, lo, hi)
+    )
 
 
 def spread(tl, args: dict, action: int) -> Verdict:

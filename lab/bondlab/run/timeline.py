@@ -212,7 +212,8 @@ class Timeline:
         )
 
     def failovers(self) -> list:
-        """Per link-changing action and bonded pod: when the kernel failed over (traffic.failover.failover_times)."""
+        """Per link-changing action and bonded pod: when the kernel failed over
+        (traffic.failover.failover_times)."""
         tr, out = self.traffic, []
         taps = tr.tap_events()
         for i, action in enumerate(self.actions):

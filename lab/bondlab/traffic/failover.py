@@ -8,6 +8,7 @@ from __future__ import annotations
 from bondlab.traffic import frames
 from bondlab.traffic.linkevents import IFLA_EVENT_BONDING_FAILOVER
 
+
 def failover_times(events: list, taps: list, bond: str, slaves: list, after: int, before: int) -> dict:
     """When the kernel failed over after `after` (ns), before `before`: `garp_ns`, the kernel timestamp of the
     first gratuitous ARP entering the switch from one of the pod's slave ports (`slaves`: tap labels);

@@ -60,7 +60,9 @@ def _outage_doubt(w: Window, high_ms: Optional[float]) -> str:
     if w.backlog_drops:
         return f"{above} {backlog_words(w)}"
     if w.unsent_in_gap:
-        return f"{above} {w.unsent_in_gap} probe(s) inside that gap never left the sender ({overrun_words(w)})"
+        return (
+            f"{above} {w.unsent_in_gap} probe(s) inside that gap never left the sender ({overrun_words(w)})"
+        )
     return ""
 
 
@@ -182,7 +184,9 @@ def lacpdus_seen(link: str, seen: list, lo: int, hi: Optional[int], state: dict)
     that the last LACPDU from the bond must carry (its settled state)."""
     sent = [p for p in seen if not p["outgoing"]]
     if len(sent) < lo or (hi is not None and len(sent) > hi):
-        return failed(f"{link}: {len(sent)} LACPDU(s) from the bond at the switch port (want {_want(lo, hi)})")
+        return failed(
+            f"{link}: {len(sent)} LACPDU(s) from the bond at the switch port (want {_want(lo, hi)})"
+        )
     said = f"{len(sent)} LACPDUs from the bond, {len(seen) - len(sent)} to it"
     if not state:
         return passed(said)

@@ -92,7 +92,8 @@ def window(
 ) -> Window:
     """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there);
     `sessions`: the flow's source ports (probe seq went out on session seq % sessions); `unsent`: seq ->
-    errno of the probes the kernel refused at send; `backlog_drops`: probes.Traffic.backlog_dropped's figure."""
+    errno of the probes the kernel refused at send; `backlog_drops`: what probes.Traffic.backlog_dropped
+    counts."""
     refused_as = {seq: errno.errorcode.get(code, str(code)) for seq, code in (unsent or {}).items()}
     first_seen: dict = {}
     dup = reordered = 0

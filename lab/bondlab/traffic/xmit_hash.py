@@ -58,7 +58,6 @@ class Frame:
         return ETH_P_IPV6 if ipaddress.ip_address(self.src_ip).version == 6 else ETH_P_IP
 
 
-
 @dataclass(frozen=True)
 class BondView:
     """What the hash reads of the bond: its policy and its slaves in its own order, each usable or not
@@ -71,6 +70,7 @@ class BondView:
     @property
     def usable(self) -> list:
         return [name for name, ok in self.slaves if ok]
+
 
 def _mac(text: str) -> bytes:
     raw = bytes.fromhex(text.replace(":", "").replace("-", ""))

@@ -1,5 +1,5 @@
 """A run's results made without a kernel, through the runner's own code: the probe helpers' records (the
-shape bondlab.run.probe writes: sent, recv, taps, links) of a pod whose active slave is cut, the bond
+shape bondlab.traffic.helper writes: sent, recv, taps, links) of a pod whose active slave is cut, the bond
 failing over ~100 ms later and the slave restored, fed to run.timeline.Timeline and run.runner._figures as
 `bondlab run` feeds them; plus a failed and an errored scenario. The report tests render these."""
 
@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bondlab.run import runner, traffic
+from bondlab.run import runner
 from bondlab.run.results import ScenarioResult, StepResult
 from bondlab.run.timeline import Timeline
+from bondlab.traffic import probes
+from bondlab.traffic.linkevents import IFLA_EVENT_BONDING_FAILOVER
 from bondlab.world.labstate import LabState
 from bondlab.world.records import Cable, Peer, Pod
 
@@ -18,8 +20,8 @@ T0 = 1_790_000_000 * 1000 * MS  # CLOCK_REALTIME ns when the probes started
 POD, BOND, SLAVES = "test-pod", "bond0", ("net1", "net2")
 BOND_INDEX, SLAVE_INDEX = 5, {"net1": 3, "net2": 4}
 FLOWS = (
-    traffic.Flow(1, POD, "gw", "ns-pod", "ns-gw", "10.0.0.1"),
-    traffic.Flow(2, "gw", POD, "ns-gw", "ns-pod", "10.0.0.2"),
+    probes.Flow(1, POD, "gw", "ns-pod", "ns-gw", "10.0.0.1"),
+    probes.Flow(2, "gw", POD, "ns-gw", "ns-pod", "10.0.0.2"),
 )
 
 
@@ -81,7 +83,7 @@ def records(end_ms: int, cut_ms: float, failover_ms: float, restore_ms: float) -
     links = [
         link_row(cut_ms + 0.2, "net1", mii=None),  # carrier only: the veth's peer went down
         link_row(failover_ms - 1.5, "net1", mii=2, role=0),
-        link_row(failover_ms, BOND, traffic.IFLA_EVENT_BONDING_FAILOVER, active=SLAVE_INDEX["net2"]),
+        link_row(failover_ms, BOND, IFLA_EVENT_BONDING_FAILOVER, active=SLAVE_INDEX["net2"]),
         link_row(failover_ms + 0.3, "net1", mii=2, role=1),
         link_row(failover_ms + 0.3, "net2", mii=0, role=0),
         link_row(restore_ms + 61, "net1", mii=0, role=1),
@@ -99,8 +101,8 @@ def run_result(
     """A passed cut-and-restore scenario's result, made by runner._figures from the helpers' records."""
     tl = Timeline(lab_state())
     tl.flows = list(FLOWS)
-    taps = [traffic.Tap("fabric", f"p{i}", f"{POD}/{slave}") for i, slave in enumerate(SLAVES)]
-    tl.traffic = traffic.Traffic(tl.flows, taps, "/nonexistent", started=T0, stopped=T0 + 3000 * MS)
+    taps = [probes.Tap("fabric", f"p{i}", f"{POD}/{slave}") for i, slave in enumerate(SLAVES)]
+    tl.traffic = probes.Traffic(tl.flows, taps, "/nonexistent", started=T0, stopped=T0 + 3000 * MS)
     tl.traffic.records = records(3000, cut_ms, cut_ms + outage_ms, restore_ms)
     for index, (ms, kind, text) in enumerate(
         ((cut_ms, "cut", f"cut vf={POD}/net1"), (restore_ms, "restore", f"restore vf={POD}/net1"))

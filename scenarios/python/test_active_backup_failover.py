@@ -39,7 +39,7 @@ def test_cutting_the_active_vf_fails_over_within_miimon(lab, pod, traffic, host)
     traffic.stop()
 
     # The bounds as the runner judges them: a sender stall that could hide an outage is a measurement
-    # error (run.verdicts.MeasurementError), never a pass.
+    # error (traffic.verdict.MeasurementError), never a pass.
     traffic.expect(after=cut, outage={"max": "110ms"}, lost={"max": 110})
     for flow, window in traffic.figures(after=cut).items():
         assert 0 < window.outage_ms <= 110, f"{flow}: {window}"

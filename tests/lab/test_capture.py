@@ -14,8 +14,8 @@ from scapy.layers.inet6 import ICMPv6ND_NA
 from scapy.layers.l2 import ARP
 from scapy.utils import rdpcap
 
-from bondlab.run import capture
 from bondlab.run.runner import Capture, run_scenario
+from bondlab.traffic import pcapng
 from bondlab.util.paths import REPO
 
 pytestmark = pytest.mark.kernel
@@ -35,7 +35,7 @@ def test_a_run_with_capture_all_writes_a_pcapng_scapy_and_tcpdump_read(tmp_path,
     comments = [c.decode() for p in packets for c in p.comments or []]
     assert any("cut vf=test-pod/net1" in c for c in comments), comments
     cut = next(s for s in got.steps if s.kind == "cut").done_at / 1e9
-    heard = [p for p in packets if p.sniffed_on == "peer gw" and p.direction == capture.INBOUND]
+    heard = [p for p in packets if p.sniffed_on == "peer gw" and p.direction == pcapng.INBOUND]
     garps = [p for p in heard if ARP in p and p[ARP].psrc == p[ARP].pdst and float(p.time) >= cut]
     nas = [p for p in heard if ICMPv6ND_NA in p and not p[ICMPv6ND_NA].S and float(p.time) >= cut]
     said = next(s.message for s in got.steps if "garp" in s.message)

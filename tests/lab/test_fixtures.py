@@ -9,7 +9,7 @@ import pytest
 
 from bondlab.model.topology import PF, Node, Peer, Topology
 from bondlab.model.yamlsrc import SourceError
-from bondlab.run.verdicts import MeasurementError
+from bondlab.traffic.verdict import MeasurementError
 
 # the pod from the shared lab input, the bond NAD from a YAML scenario (not its Scenario document)
 pytestmark = pytest.mark.lab(

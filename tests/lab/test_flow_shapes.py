@@ -12,7 +12,7 @@ from scapy.layers.l2 import Dot1Q, Ether
 from scapy.utils import rdpcap
 
 from bondlab.run.runner import Capture, run_scenario
-from bondlab.run.wire import PORT
+from bondlab.traffic.wire import PORT
 from bondlab.util.paths import REPO
 from tests.labfiles import swapped
 

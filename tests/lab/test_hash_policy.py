@@ -4,7 +4,7 @@ passes as written. The table (scenarios/README.md, "Hash policies, proved"): sce
 `BONDLAB_HASH_TABLE=full pytest tests/lab/test_hash_policy.py` runs all of it, the suite a cut of it.
 
 encap2+3 and layer2+3 (encap3+4 and layer3+4) hash plain unconnected UDP alike: those swaps pass, as the
-scenarios' headers say. The originals passing is also the check that run.xmit_hash predicts the kernel."""
+scenarios' headers say. The originals passing is also the check that traffic.xmit_hash predicts the kernel."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bondlab.run.runner import run_scenario
-from bondlab.run.xmit_hash import POLICIES
+from bondlab.traffic.xmit_hash import POLICIES
 from bondlab.util.paths import REPO
 from tests.labfiles import swapped
 

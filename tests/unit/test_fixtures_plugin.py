@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(items):
 RETRIED = """
 import pytest
 
-from bondlab.run.verdicts import ExpectationFailed, MeasurementError
+from bondlab.traffic.verdict import ExpectationFailed, MeasurementError
 
 SEEN = []
 

@@ -1,5 +1,5 @@
 """Flow shapes without a kernel: `packet:` templates parsed safely and validated (model.template), frames
-built from them, sequence and time stamped into those bytes with the UDP checksum kept right (run.wire),
+built from them, sequence and time stamped into those bytes with the UDP checksum kept right (traffic.wire),
 probes found in tagged and IPv6 frames, 802.1Q tags put back from PACKET_AUXDATA, the taps' BPF program
 run by a small classic-BPF interpreter, and bad flows in scenario files as errors at their line."""
 
@@ -16,7 +16,7 @@ from bondlab import deploy
 from bondlab.model import flows, scenario, template
 from bondlab.model.template import TemplateError
 from bondlab.model.yamlsrc import SourceError
-from bondlab.run import sessions, traffic, wire
+from bondlab.traffic import probes, sessions, wire
 from bondlab.util.paths import REPO
 from tests.labfiles import swapped
 
@@ -223,7 +223,7 @@ def test_the_library_flows_load():
 # -- a flow's sessions and what its helpers are told ---------------------------------------------------
 def shaped_flow(**fields):
     shape = flows.shape({"from": "a", "to": "b", **fields})
-    flow = traffic.Flow(3, "a", "b", "ns-a", "ns-b", "10.0.0.2", 1000, shape, "10.0.0.1", "bond0", "eth0")
+    flow = probes.Flow(3, "a", "b", "ns-a", "ns-b", "10.0.0.2", 1000, shape, "10.0.0.1", "bond0", "eth0")
     path = {"src_mac": "4a:00:00:00:00:01", "dst_mac": "4a:00:00:00:00:02", "src_ip": "10.0.0.1"}
     flow.session_addresses = sessions.plan(flow, path)
     return flow
@@ -250,6 +250,6 @@ def test_a_shaped_flow_sends_its_frames_and_a_tagged_one_is_listened_for():
     first = Ether(bytes.fromhex(entry["frames"][0]))
     assert first[Dot1Q].vlan == 9 and first[Dot1Q].prio == 3 and first[IP].tos == 4
     assert entry["at"] == len(bytes(first)) - 64 and wire.probe_of(bytes(first)) == (3, 0, 0)
-    assert traffic.listens([flow]) == [{"ifname": "eth0", "flows": [3]}]
+    assert probes.listens([flow]) == [{"ifname": "eth0", "flows": [3]}]
     plain = shaped_flow(sessions=2)
-    assert "frames" not in plain.helper_entry() and traffic.listens([plain]) == []
+    assert "frames" not in plain.helper_entry() and probes.listens([plain]) == []

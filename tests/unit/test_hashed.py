@@ -1,12 +1,14 @@
 """`hashed` without a kernel: /proc/net/bonding (bond_procfs.c's format) to the usable slaves in the bond's
-order, and the per-session verdict (bondlab.run.hashed)."""
+order (bondlab.run.hashed), and the per-session verdict (bondlab.traffic.rules)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bondlab.run.hashed import BondView, parse_proc, sessions_hashed
-from bondlab.run.verdicts import ExpectationFailed, MeasurementError
+from bondlab.run.hashed import parse_proc
+from bondlab.traffic import rules
+from bondlab.traffic.verdict import ExpectationFailed, MeasurementError
+from bondlab.traffic.xmit_hash import BondView
 
 XOR = """Ethernet Channel Bonding Driver: v6.12.117
 
@@ -66,6 +68,13 @@ def test_a_bond_that_does_not_hash_is_an_error_naming_its_mode():
 
 
 VIEW = BondView("bond0", "layer3+4", (("net1", True), ("net2", True)))
+
+
+def sessions_hashed(*args) -> str:
+    """The rule's verdict as pytest sees it: what a pass saw, else the verdict raised (its kind: its type)."""
+    return rules.sessions_hashed(*args).settled()
+
+
 PORTS = [20064, 20065, 20066]
 
 

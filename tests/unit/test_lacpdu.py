@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bondlab.model import scenario
-from bondlab.run import frames
+from bondlab.traffic import frames
 from bondlab.world import lacpdu
 from bondlab.world.lacpdu import BIT, Info
 

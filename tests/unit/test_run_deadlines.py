@@ -9,7 +9,7 @@ from bondlab.run import deadline
 from bondlab.run.results import StepResult
 from bondlab.run.steps import STEPS
 from bondlab.run.timeline import Timeline
-from bondlab.run.verdicts import ExpectationFailed, MeasurementError
+from bondlab.traffic.verdict import ExpectationFailed, MeasurementError
 
 MS = 1_000_000
 
@@ -38,9 +38,10 @@ class Clock:
 
 
 def poll(clock: Clock, true_from_ms: float, within: float, base: int = 0) -> str:
+    """The rule's verdict as pytest sees it: what a pass saw, else the verdict raised (its kind: its type)."""
     return deadline.polled(
         clock.read(true_from_ms), "x is up", lambda: "down", base, within, "the action", clock, clock.sleep
-    )
+    ).settled()
 
 
 def test_a_state_reached_before_the_deadline_passes_with_when_it_was_seen():

@@ -1,4 +1,4 @@
-"""The bonding driver's transmit hash (bondlab.run.xmit_hash) on known inputs, worked by hand from
+"""The bonding driver's transmit hash (bondlab.traffic.xmit_hash) on known inputs, worked by hand from
 6.12 bond_main.c (bond_eth_hash, bond_ip_hash, __bond_xmit_hash, bond_vlan_srcmac_hash): the folding, the
 bit layer3+4 drops, the host-order loads of header words, and `hash % count` over the usable slaves. That the
 kernel agrees is shown in the lab VM (tests/lab/test_hash_policy.py: `hashed` with the bond's own policy)."""
@@ -9,8 +9,8 @@ import itertools
 
 import pytest
 
-from bondlab.run.wire import PORT, session_port
-from bondlab.run.xmit_hash import POLICIES, Frame, fold, predict, slave_index, xmit_hash
+from bondlab.traffic.wire import PORT, session_port
+from bondlab.traffic.xmit_hash import POLICIES, Frame, fold, predict, slave_index, xmit_hash
 
 POD, GW = "02:00:00:00:00:02", "02:00:00:00:00:01"
 # 10.0.0.2:20064 -> 10.0.0.1:47001 (ports 0x4e60, 0xb799)

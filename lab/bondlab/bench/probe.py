@@ -1,11 +1,11 @@
 """`bondlab bench probe`: the probe helper's send schedule, per flow shape: kernel UDP and frames built from
 `packet:` templates, with 1 or 16 sessions (and source MACs), tagged or not.
 
-Two throwaway netns joined by a veth pair (marked, removed on any exit), a probe helper in each (run.traffic,
-as a scenario starts them: the receiver works too, on the same CPU); each shape sends one flow at RATE/s
-for SECONDS. Figures from the sender's own send timestamps: achieved rate, the p50/p99 gap between two
-sends, the longest stall, and the probes delivered of those sent once both helpers were up; before them,
-what one probe costs to stamp and to build with scapy. Figures, not asserts.
+Two throwaway netns joined by a veth pair (marked, removed on any exit), a probe helper in each
+(traffic.probes, as a scenario starts them: the receiver works too, on the same CPU); each shape sends one
+flow at RATE/s for SECONDS. Figures from the sender's own send timestamps: achieved rate, the p50/p99 gap
+between two sends, the longest stall, and the probes delivered of those sent once both helpers were up;
+before them, what one probe costs to stamp and to build with scapy. Figures, not asserts.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import tempfile
 import time
 
 from bondlab.model import flows as shapes
-from bondlab.run import sessions, traffic
+from bondlab.traffic import probes, sessions
 from bondlab.util import names, stats
 from bondlab.util.undo import Undo
 from bondlab.world import netns
@@ -53,10 +53,10 @@ def pair(undo: Undo) -> tuple:
 
 def measure(a, b, macs: tuple, fields: dict, rate: int, seconds: float) -> dict:
     shape = shapes.shape({"from": "a", "to": "b", **fields})
-    flow = traffic.Flow(1, "a", "b", a.name, b.name, DST, rate, shape, SRC, "a0", "b0")
+    flow = probes.Flow(1, "a", "b", a.name, b.name, DST, rate, shape, SRC, "a0", "b0")
     flow.session_addresses = sessions.plan(flow, {"src_mac": macs[0], "dst_mac": macs[1], "src_ip": SRC})
     with tempfile.TemporaryDirectory(prefix="bondlab-bench-probe-") as workdir:
-        run = traffic.Traffic([flow], [], workdir)
+        run = probes.Traffic([flow], [], workdir)
         run.start()
         try:
             time.sleep(seconds)  # the measurement window itself, not a wait for state
@@ -81,7 +81,7 @@ def measure(a, b, macs: tuple, fields: dict, rate: int, seconds: float) -> dict:
 def per_probe_costs(count: int = 2000) -> tuple:
     """(us to stamp a built frame, us to build one with scapy), in this process."""
     from bondlab.model import template
-    from bondlab.run import wire
+    from bondlab.traffic import wire
 
     tpl = template.parse("IP(tos=0x10)/UDP()")
     args = ("02:00:00:00:00:01", "02:00:00:00:00:02", SRC, DST, 20000, wire.PORT)

@@ -8,7 +8,7 @@ output directory writable when none is up), so that a failed scenario's lab outl
 scenarios as pytest does (run.select), `--list` prints the selection, `-x` stops at the first scenario that
 did not pass, `--timeout` ends a scenario that runs longer (an error; its lab is torn down).
 `--capture all|failed|none` (default failed, all with -v) writes a pcapng of what the taps saw per run
-(run.capture) next to the reports. Exit status: 0 when every scenario passed (or failed as it was expected
+(traffic.pcapng) next to the reports. Exit status: 0 when every scenario passed (or failed as it was expected
 to), 1 otherwise, 2 for a selection that is empty or cannot be parsed.
 """
 

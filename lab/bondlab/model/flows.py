@@ -3,7 +3,7 @@ sessions and `packet:` template, checked once where the flow is written.
 
 A flow whose probes plain kernel UDP can send (the default) stays kernel UDP. One that asks for frames of
 its own - a template, `macs: N`, `vlan: ID` - gets them built by the runner with scapy, one per session,
-and sent raw by the probe helper on the source's interface (run.sessions, run.wire)."""
+and sent raw by the probe helper on the source's interface (traffic.sessions, traffic.wire)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ priority, ...). parse() also builds the frame once with scapy, so a value scapy 
 when the file loads, not in the middle of a run.
 
 build() makes the bytes of one session's frame from a template (scapy, once per session before the run);
-the probe helper stamps sequence and send time into them (run.wire.stamp).
+the probe helper stamps sequence and send time into them (traffic.wire.stamp).
 """
 
 from __future__ import annotations

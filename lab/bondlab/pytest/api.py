@@ -7,7 +7,7 @@ Actions, polled expectations and traffic figures are those of the YAML runner (r
 through the step registry run.steps): lab.act(KIND, ARGS) takes any action a scenario step takes,
 lab.expect(...) any expectation, built into the same typed steps (model.scenario.step) with the same checks
 and messages (a bad step raises a SourceError naming the caller's line). A failure raises
-run.verdicts.ExpectationFailed; run.verdicts.MeasurementError when every failure of the step was a
+traffic.verdict.ExpectationFailed; traffic.verdict.MeasurementError when every failure of the step was a
 measurement error (a starved probe sender or runner could hide what was asked).
 """
 
@@ -141,7 +141,7 @@ class Lab:
     def expect(self, **expectations) -> str:
         """Expectations as in a scenario's `expect:` step. Kernel state (activeSlave, mii, carrier, macSeen,
         lacp, aggregator, connectivity) is polled now, timed from the action just before when it directly
-        follows one, and a failure raises run.verdicts.ExpectationFailed (MeasurementError when the runner
+        follows one, and a failure raises traffic.verdict.ExpectationFailed (MeasurementError when the runner
         was starved); traffic figures (outage, lost, spread, carriedBy, garp, lacpdu) are judged on the
         window of the last action when traffic.stop() is called. Returns what was seen."""
         from bondlab.model.scenario import needs_flows

@@ -32,7 +32,7 @@ Fixtures (function scope), on the Python API of pytest.api:
 - host: a testinfra host of that pod (`netns://NAME`, or `docker://NAME` for docker pods); it stands in for
   pytest-testinfra's own `host` fixture.
 
-As with a YAML scenario, a test whose failure is a measurement error (run.verdicts.MeasurementError) runs
+As with a YAML scenario, a test whose failure is a measurement error (traffic.verdict.MeasurementError) runs
 again with fresh fixtures, under the same policy (run.verdicts.RETRY). Every test that uses lab, pod,
 traffic or host is marked `kernel` at collection, so on a host that cannot bond it runs in the lab VM's
 pytest session with the other kernel tests.
@@ -143,7 +143,7 @@ def _phase(item, when: str, **kwargs):
 def pytest_runtest_makereport(item, call):
     report = yield
     if call.when == "call" and call.excinfo is not None:
-        from bondlab.run.verdicts import ExpectationFailed
+        from bondlab.traffic.verdict import ExpectationFailed
 
         if call.excinfo.errisinstance(ExpectationFailed):
             item.stash[FAILED] = call.excinfo.value  # its type decides a retry (run.verdicts.RETRY)

@@ -25,7 +25,7 @@ class Probes:
     def start(self, *flows, rate: int = 1000) -> list:
         """Start flows (`{"from": A, "to": B, "bidirectional": True, "rate": N}` or `(A, B)`: pods, POD/BOND
         or peers; shaped as in a scenario file: sessions, macs, family, vlan, packet) and return once every
-        flow delivers; returns the traffic.Flow list (names `A -> B`)."""
+        flow delivers; returns the traffic.probes.Flow list (names `A -> B`)."""
         from bondlab.model import flows as shapes
         from bondlab.model import scenario
         from bondlab.model.yamlsrc import SourceError
@@ -73,7 +73,7 @@ class Probes:
 
     def stop(self) -> None:
         """Stop the probes, read what they recorded and judge the expectations lab.expect() deferred to
-        now (outage, lost, ...): a failing one raises run.verdicts.ExpectationFailed."""
+        now (outage, lost, ...): a failing one raises traffic.verdict.ExpectationFailed."""
         self._need(running=True)
         self.lab.run.stop_traffic(self.failures)
         raise_failures(self.failures)
@@ -104,15 +104,15 @@ class Probes:
         )
 
     def figures(self, after=None) -> dict:
-        """Flow name -> traffic.Window over the window of the action `after` (to the next action or the end;
-        None: from the start): sent, delivered, lost, duplicated, reordered, outage_ms, per_slave (tapped
-        switch port label -> probes it carried), stall_ms (the sender's longest pause)."""
+        """Flow name -> traffic.window.Window over the window of the action `after` (to the next action or
+        the end; None: from the start): sent, delivered, lost, duplicated, reordered, outage_ms, per_slave
+        (tapped switch port label -> probes it carried), stall_ms (the sender's longest pause)."""
         self._need(running=False)
         index = self._action(after)
         return {flow.name: self.lab.run.window_of(flow, index) for flow in self.lab.run.flows}
 
     def window(self, after=None, flow: Optional[str] = None):
-        """One flow's traffic.Window (the only flow, or the one named `A -> B`)."""
+        """One flow's traffic.window.Window (the only flow, or the one named `A -> B`)."""
         from bondlab.world.labstate import LabError
 
         figures = self.figures(after)
@@ -126,8 +126,8 @@ class Probes:
     def expect(self, after=None, **expectations) -> str:
         """Judge traffic expectations (outage, lost, spread, carriedBy, garp, lacpdu; as in a scenario, on
         every flow or the one `flow:` names) over the window of the action `after`, as the YAML runner does:
-        a bound that a sender stall leaves open raises run.verdicts.MeasurementError, a failure
-        run.verdicts.ExpectationFailed. Returns what was seen."""
+        a bound that a sender stall leaves open raises traffic.verdict.MeasurementError, a failure
+        traffic.verdict.ExpectationFailed (each verdict's error()). Returns what was seen."""
         from bondlab.run.steps import STEPS
         from bondlab.world.labstate import LabError
 
@@ -138,7 +138,7 @@ class Probes:
         step, sr = self.lab._step("expect", expectations)
         sr.action = self._action(after)
         return "; ".join(
-            f"{kind}: {STEPS[kind].handler(self.lab.run, args, sr.action)}"
+            f"{kind}: {STEPS[kind].handler(self.lab.run, args, sr.action).settled()}"
             for kind, args in step.args.items()
         )
 

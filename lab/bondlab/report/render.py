@@ -14,7 +14,7 @@ from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
 from bondlab.report import pictures
-from bondlab.run.traffic import STALL_LIMIT_MS, sessions_per_slave
+from bondlab.traffic.window import STALL_LIMIT_MS, sessions_per_slave, stalled
 from bondlab.util.stats import percentile
 from bondlab.world.inspect import table
 
@@ -50,8 +50,7 @@ def console(results: list) -> str:
                         * bool(unsent),
                         w["duplicated"],
                         w["reordered"],
-                        f"{w.get('stall_ms', 0):.1f}"
-                        + ("!" if w.get("stall_ms", 0) > STALL_LIMIT_MS else ""),
+                        f"{w.get('stall_ms', 0):.1f}" + ("!" if stalled(w.get("stall_ms", 0)) else ""),
                         slaves,
                     )
                 )
@@ -112,11 +111,11 @@ def outage_summary(results: list) -> str:
     if not values:
         return "no failover steps"
     lines = [_p("failover outage (probes)", "flow-steps", values)]
-    stalled = [w for r in results for w in r.windows if w.get("stall_ms", 0) > STALL_LIMIT_MS]
-    if stalled:
+    paused = [w for r in results for w in r.windows if stalled(w.get("stall_ms", 0))]
+    if paused:
         lines.append(
-            f"measurement errors: {len(stalled)} window(s) where a probe sender stalled > "
-            f"{STALL_LIMIT_MS:g} ms (worst {max(w['stall_ms'] for w in stalled):.1f} ms)"
+            f"measurement errors: {len(paused)} window(s) where a probe sender stalled > "
+            f"{STALL_LIMIT_MS:g} ms (worst {max(w['stall_ms'] for w in paused):.1f} ms)"
         )
     dropped = [w for r in results for w in r.windows if w.get("backlog_drops")]
     if dropped:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Callable
 
-from bondlab.run.verdicts import ExpectationFailed, MeasurementError
+from bondlab.traffic.verdict import Verdict, failed, passed, unmeasured
 
 DEFAULT_WITHIN = 3.0  # s
 
@@ -26,9 +26,9 @@ def polled(
     since: str,
     clock: Callable[[], int] = time.time_ns,
     sleep: Callable[[float], None] = time.sleep,
-) -> str:
+) -> Verdict:
     """Poll `predicate` until it holds or the deadline (`within` s after `base` ns, `since` names it) passes;
-    returns how long after `base` it held."""
+    a pass says how long after `base` it held."""
     deadline = base + int(within * 1e9)
     last_false = None
     while True:
@@ -37,18 +37,18 @@ def polled(
         end = clock()
         if ok:
             if end > deadline and last_false is not None and last_false < deadline:
-                raise MeasurementError(
+                return unmeasured(
                     f"measurement error: {what}: seen {(end - base) / 1e6:.0f} ms after {since}, "
                     f"not yet {(last_false - base) / 1e6:.0f} ms after it: the {within * 1000:g} ms "
                     "deadline fell between two reads"
                 )
             if end > deadline and last_false is None:
-                raise MeasurementError(
+                return unmeasured(
                     f"measurement error: {what}: first read only {(end - base) / 1e6:.0f} ms after "
                     f"{since} (the {within * 1000:g} ms deadline had passed)"
                 )
-            return f"after {(end - base) / 1e6:.0f} ms"
+            return passed(f"after {(end - base) / 1e6:.0f} ms")
         if start >= deadline:
-            raise ExpectationFailed(f"{what}: not within {within * 1000:g} ms of {since} (now {describe()})")
+            return failed(f"{what}: not within {within * 1000:g} ms of {since} (now {describe()})")
         last_false = start
         sleep(max(0.0, min(0.02, (deadline - clock()) / 1e9)))

@@ -1,17 +1,17 @@
 """Expectations on kernel state, polled against a deadline where they stand in the timeline (one handler per
 kind, registered in run.steps): activeSlave, mii, carrier, macSeen, lacp, aggregator,
-connectivity."""
+connectivity. Each returns its Verdict (traffic.verdict; the deadline's rule is run.deadline.polled)."""
 
 from __future__ import annotations
 
 from bondlab.run.deadline import DEFAULT_WITHIN, polled
 from bondlab.run.reader import READER
-from bondlab.run.verdicts import ExpectationFailed
+from bondlab.traffic.verdict import Verdict, failed, passed
 from bondlab.world import lacp as lacp_state
 from bondlab.world.netns import Netns
 
 
-def _poll(tl, args: dict, predicate, what: str, describe) -> str:
+def _poll(tl, args: dict, predicate, what: str, describe) -> Verdict:
     """Timed from the action the check directly follows (tl.since: its link change, or its end for an action
     that lasts), else from now; see run.deadline."""
     within = args.get("within", DEFAULT_WITHIN)
@@ -24,7 +24,7 @@ def _link(tl, link: str) -> dict:
     return READER.link(pod.netns, iface)
 
 
-def active_slave(tl, args: dict) -> str:
+def active_slave(tl, args: dict) -> Verdict:
     pod, iface = tl.names.split(args["link"])
     bond = tl.names.bond_of(pod)
 
@@ -34,7 +34,7 @@ def active_slave(tl, args: dict) -> str:
     return _poll(tl, args, lambda: active() == iface, f"active slave of {pod.name}/{bond} is {iface}", active)
 
 
-def mii(tl, args: dict) -> str:
+def mii(tl, args: dict) -> Verdict:
     def status():
         return _link(tl, args["link"]).get("mii_status")
 
@@ -42,7 +42,7 @@ def mii(tl, args: dict) -> str:
     return _poll(tl, args, lambda: status() == want, f"MII status of {args['link']} is {want}", status)
 
 
-def carrier(tl, args: dict) -> str:
+def carrier(tl, args: dict) -> Verdict:
     def up():
         return _link(tl, args["link"]).get("carrier")
 
@@ -55,7 +55,7 @@ def carrier(tl, args: dict) -> str:
     )
 
 
-def mac_seen(tl, args: dict) -> str:
+def mac_seen(tl, args: dict) -> Verdict:
     names = tl.names
     peer_ns, _, _ = names.endpoint(args["peer"])
     pod = names.pod(args["pod"])
@@ -79,7 +79,7 @@ def mac_seen(tl, args: dict) -> str:
     )
 
 
-def lacp(tl, args: dict) -> str:
+def lacp(tl, args: dict) -> Verdict:
     pod, iface = tl.names.split(args["link"])
 
     def port():
@@ -95,7 +95,7 @@ def lacp(tl, args: dict) -> str:
     )
 
 
-def aggregator(tl, args: dict) -> str:
+def aggregator(tl, args: dict) -> Verdict:
     """802.3ad: the links in one aggregator (`same: true`) or each in its own (`false`);
     `inActiveAggregator`: how many of them are in the bond's active aggregator (only its ports can carry
     traffic; each still needs its partner in sync to)."""
@@ -123,10 +123,10 @@ def aggregator(tl, args: dict) -> str:
         f"{', '.join(args['links'])} in {same}{count}",
         lambda: lacp_state.aggregators(*read()),
     )
-    return f"{held}: {lacp_state.aggregators(*read())}"
+    return passed(f"{held}: {lacp_state.aggregators(*read())}") if held.passed else held
 
 
-def connectivity(tl, args: dict) -> str:
+def connectivity(tl, args: dict) -> Verdict:
     """3 pings per pair (every pod and peer, or `from` x `to`); rows go to the report's FROM/TO table."""
     names = tl.names
     everyone = [p.name for p in tl.state.pods] + list(tl.state.peers)
@@ -153,5 +153,5 @@ def connectivity(tl, args: dict) -> str:
             if (got > 0) != want:
                 bad.append(f"{src} -> {dst} ({ip}) {got}/3")
     if bad:
-        raise ExpectationFailed(f"{'not connected' if want else 'connected'}: {', '.join(bad)}")
-    return f"{total} pair(s) {'connected' if want else 'isolated'}"
+        return failed(f"{'not connected' if want else 'connected'}: {', '.join(bad)}")
+    return passed(f"{total} pair(s) {'connected' if want else 'isolated'}")

@@ -1,5 +1,5 @@
 """`hashed: {flow, policy}`: every session of a flow from a bonded pod carried by the slave the kernel's
-transmit hash picks for it (run.xmit_hash): the prediction checked session by session, not just a spread.
+transmit hash picks for it (traffic.xmit_hash): the prediction checked session by session, not just a spread.
 
 What it reads, and when:
 - where the step stands in the timeline (`at_step`, while the probes run): the bond as the kernel has it,
@@ -7,11 +7,11 @@ What it reads, and when:
   no process spawned under the probes): its hash policy and its slaves in the bond's own order, with
   their MII status and (802.3ad) aggregator, and over netlink each slave's active/backup state - the
   usable slaves as bond_update_slave_arr makes them (MII up, active, in the active aggregator);
-- each session's addresses as the bond sends them, resolved when the traffic started (run.sessions: the
+- each session's addresses as the bond sends them, resolved when the traffic started (traffic.sessions: the
   bond's MAC, the next hop's MAC, the source address the kernel picks, the session's ports);
 - which slave's switch port carried each session, of the probes sent from where the step stands to the
-  next action (traffic.Window.per_session): what the bond it read sends. So it stands where the bond has
-  settled (after `lacp: negotiated`, not right after a cut), with time (a `wait`) before the next action.
+  next action (traffic.window.Window.per_session): what the bond it read sends. So it stands where the bond
+  has settled (after `lacp: negotiated`, not right after a cut), with time (a `wait`) before the next action.
 `policy` (default: the bond's own) is what a scenario claims: a bond set to another policy that hashes
 the traffic differently fails it, each wrong session named with its predicted and carrying slave. From
 pytest (`traffic.expect(after=..., hashed={})`) there is no step to stand at: the bond is read when judged.
@@ -20,28 +20,13 @@ pytest (`traffic.expect(after=..., hashed={})`) there is no step to stand at: th
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from bondlab.run import xmit_hash
-from bondlab.run.judge import sessions_of
 from bondlab.run.reader import READER
-from bondlab.run.traffic import STALL_LIMIT_MS
-from bondlab.run.verdicts import ExpectationFailed, MeasurementError
+from bondlab.traffic import rules, xmit_hash
+from bondlab.traffic.verdict import ExpectationFailed, Verdict, each, failed
+from bondlab.traffic.xmit_hash import BondView
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
-
-
-@dataclass(frozen=True)
-class BondView:
-    """A bond's transmit-hash state: its policy and its slaves in its own order, each usable or not."""
-
-    bond: str
-    policy: str
-    slaves: tuple  # ((name, usable), ...)
-
-    @property
-    def usable(self) -> list:
-        return [name for name, ok in self.slaves if ok]
 
 
 def parse_proc(text: str, bond: str, backup: frozenset = frozenset()) -> BondView:
@@ -107,7 +92,7 @@ def at_step(tl, args: dict) -> dict:
 
 def session_frames(pod, flow) -> list:
     """The frames the bond sends for each session of `flow`, as xmit_hash reads them: the sessions'
-    addresses as the traffic resolved them when it started (traffic.Flow.session_addresses)."""
+    addresses as the traffic resolved them when it started (traffic.probes.Flow.session_addresses)."""
     if not flow.session_addresses:
         raise ExpectationFailed(f"{flow.name}: its sessions' addresses are not known (no traffic started)")
     return [
@@ -116,50 +101,25 @@ def session_frames(pod, flow) -> list:
     ]
 
 
-def sessions_hashed(
-    flow: str, policy: str, view: BondView, predicted: list, carried: list, ports: list, stall_ms: float = 0
-) -> str:
-    """`predicted`: per session the slave's label under `policy`; `carried`: the labels that carried it in
-    the window (traffic.Window.per_session); `ports`: the sessions' source ports; `stall_ms`: the sender's
-    longest pause in the window (sessions it left without a probe are a measurement error, not a miss)."""
-    wrong = [i for i, (want, got) in enumerate(zip(predicted, carried)) if got != [want]]
-    usable = ", ".join(view.usable) or "none"
-    if wrong and stall_ms > STALL_LIMIT_MS and all(not carried[i] for i in wrong):
-        raise MeasurementError(
-            f"{flow}: {len(wrong)} of {len(predicted)} sessions carried no probe: the probe sender stalled "
-            f"{stall_ms:g} ms in the window"
-        )
-    if wrong:
-        own = "" if policy == view.policy else f"; the bond's own policy: {view.policy}"
-        shown = "; ".join(
-            f"session {i} (port {ports[i]}) {predicted[i]}, carried by {' and '.join(carried[i]) or 'none'}"
-            for i in wrong[:6]
-        )
-        more = f" (+{len(wrong) - 6} more)" if len(wrong) > 6 else ""
-        raise ExpectationFailed(
-            f"{flow}: {len(wrong)} of {len(predicted)} sessions not on the slave {policy} picks "
-            f"(usable: {usable}{own}): {shown}{more}"
-        )
-    counts: dict = {}
-    for label in predicted:
-        counts[label] = counts.get(label, 0) + 1
-    shown = ", ".join(f"{label} {n}" for label, n in sorted(counts.items()))
-    return f"{flow} {len(predicted)} sessions each on the slave {policy} picks: {shown}"
-
-
-def hashed(tl, args: dict, action: int) -> str:
+def hashed(tl, args: dict, action: int) -> Verdict:
     """Judged on the probes sent from where the step stands (the bond it read) to the next action."""
-    said, stood = [], args.get("at_step") or {}
-    for flow, pod in _bonded(tl, args):
-        view = stood.get("bonds", {}).get(pod.key) or read_bond(tl, pod)
-        policy = args.get("policy") or view.policy
-        window = tl.window_of(flow, action, stood.get("t", 0))
-        carried = sessions_of(flow.name, window)
-        frames = session_frames(pod, flow)
-        try:
-            predicted = [f"{pod.name}/{xmit_hash.predict(policy, f, view.usable)}" for f in frames]
-        except ValueError as error:  # no usable slave
-            raise ExpectationFailed(f"{flow.name}: {error}") from None
-        ports = [f.src_port for f in frames]
-        said.append(sessions_hashed(flow.name, policy, view, predicted, carried, ports, window.stall_ms))
-    return "; ".join(said)
+    return each(_hashed(tl, args, action, flow, pod) for flow, pod in _bonded(tl, args))
+
+
+def _hashed(tl, args: dict, action: int, flow, pod) -> Verdict:
+    stood = args.get("at_step") or {}
+    view = stood.get("bonds", {}).get(pod.key) or read_bond(tl, pod)
+    policy = args.get("policy") or view.policy
+    window = tl.window_of(flow, action, stood.get("t", 0))
+    refused = rules.one_session_only(flow.name, window)
+    if refused:
+        return refused
+    frames = session_frames(pod, flow)
+    try:
+        predicted = [f"{pod.name}/{xmit_hash.predict(policy, f, view.usable)}" for f in frames]
+    except ValueError as error:  # no usable slave
+        return failed(f"{flow.name}: {error}")
+    ports = [f.src_port for f in frames]
+    return rules.sessions_hashed(
+        flow.name, policy, view, predicted, window.per_session, ports, window.stall_ms
+    )

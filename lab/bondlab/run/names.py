@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from bondlab.run import traffic
+from bondlab.traffic.probes import TrafficError
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
 from bondlab.world.records import Pod
@@ -87,7 +87,7 @@ class Names:
                 if "/" in s and ipaddress.ip_address(d.split("/")[0]) in ipaddress.ip_interface(s).network:
                     return d.split("/")[0]
         if not dst:
-            raise traffic.TrafficError("traffic cannot start: the destination has no IPv4 address")
+            raise TrafficError("traffic cannot start: the destination has no IPv4 address")
         return dst[0].split("/")[0]
 
 

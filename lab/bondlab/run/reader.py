@@ -5,6 +5,11 @@ from __future__ import annotations
 import time
 
 from bondlab.world.labstate import LabError
+from bondlab.world.netns import Netns
+
+
+class ResolveError(Exception):
+    pass
 
 
 class Reader:
@@ -89,6 +94,23 @@ class Reader:
             "next_hop": hop,
             "dst_mac": next((mac for mac in macs if mac), None),
         }
+
+    def resolve(self, netns: str, dst: str, timeout: float = 5.0, ping: bool = True) -> dict:
+        """path() to `dst` once its next hop's MAC is known (what a flow's sessions are addressed from,
+        traffic.sessions.plan); `ping`: ask for it (one ping per try, the kernel's own ARP/ND) rather than
+        wait for traffic to resolve it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            got = self.path(netns, dst)
+            if got.get("dst_mac"):
+                return got
+            if time.monotonic() >= deadline:
+                said = got or "no route"
+                raise ResolveError(f"netns {netns}: no neighbour for {dst} within {timeout:g} s ({said})")
+            if ping:
+                Netns(netns).exec("ping", "-c", "1", "-W", "1", dst, check=False, timeout=5)
+            else:
+                time.sleep(0.05)  # pacing the poll; the deadline is the wait
 
     def tentative(self, netns: str, ifname: str) -> list:
         """The IPv6 addresses of a link still in duplicate address detection (IFA_F_TENTATIVE): the kernel

@@ -18,12 +18,12 @@ from bondlab.cni import libcni
 from bondlab.model import scenario as scenarios
 from bondlab.model.scenario import Scenario
 from bondlab.model.yamlsrc import SourceError
-from bondlab.run import capture as pcapng
-from bondlab.run import traffic
 from bondlab.run.results import ScenarioResult, StepResult
 from bondlab.run.steps import ACTIONS
 from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
+from bondlab.traffic import pcapng
+from bondlab.traffic.probes import TrafficError
 from bondlab.world.labstate import LabError, LabState
 from bondlab.world.netns import CommandError
 
@@ -101,7 +101,7 @@ def run_scenario(
     except (
         SourceError,
         LabError,
-        traffic.TrafficError,
+        TrafficError,
         CommandError,
         libcni.CniError,
         ScenarioTimeout,

@@ -15,12 +15,13 @@ from typing import Callable, Optional
 
 from bondlab.model import flows as shapes
 from bondlab.model.yamlsrc import where
-from bondlab.run import frames, sessions, traffic
 from bondlab.run.names import Names, of_family
-from bondlab.run.reader import READER
+from bondlab.run.reader import READER, ResolveError
 from bondlab.run.results import StepResult
 from bondlab.run.steps import STEPS
-from bondlab.run.verdicts import verdict
+from bondlab.run.verdicts import record
+from bondlab.traffic import failover, frames, probes, sessions
+from bondlab.traffic.window import window
 from bondlab.util import wait
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
@@ -36,7 +37,7 @@ class Timeline:
         self.names = Names(state)
         self.fabric = Netns(state.netns_name("fabric"))
         self.flows: list = []
-        self.traffic: Optional[traffic.Traffic] = None
+        self.traffic: Optional[probes.Traffic] = None
         self.deferred: list = []  # (StepResult, kind, args)
         self.actions: list = []  # StepResult of actions that open a traffic window, in order
         self.connectivity: list = []  # rows of connectivity checks
@@ -73,7 +74,7 @@ class Timeline:
                     args = {**args, "at_step": kind.at_step(self, args)}
                 self.deferred.append((sr, name, args))
                 continue
-            verdict(sr, name, lambda kind=kind, args=args: kind.handler(self, args), failures)
+            record(sr, name, lambda kind=kind, args=args: kind.handler(self, args), failures)
         self.since = 0  # a later check is timed from when it starts
 
     def stop_traffic(self, failures: list) -> None:
@@ -82,7 +83,7 @@ class Timeline:
         time.sleep(TAIL)
         self.traffic.stop()
         for sr, name, args in self.deferred:
-            verdict(sr, name, lambda s=sr, k=STEPS[name], a=args: k.handler(self, a, s.action), failures)
+            record(sr, name, lambda s=sr, k=STEPS[name], a=args: k.handler(self, a, s.action), failures)
 
     def close(self) -> None:
         """Kill probe helpers still running and close the netlink sockets (the lab itself stays)."""
@@ -94,7 +95,7 @@ class Timeline:
     def start_traffic(self, flows: list, rate: int, workdir: str, capture: bool = False) -> None:
         """Probes for `flows` (spec.traffic.flows mappings) at `rate`/s, and taps at the switch ports of the
         pods' slaves (per-slave accounting) and on the peers (GARP/NA); `capture`: keep every tapped frame
-        for a pcapng (run.capture)."""
+        for a pcapng (traffic.pcapng)."""
         if not flows:
             return
         names = self.names
@@ -112,13 +113,13 @@ class Timeline:
                     continue
                 tapped.add(end)
                 if end in peers:
-                    taps.append(traffic.Tap(peers[end].netns, "eth0", f"peer {end}", neighbour_only=True))
+                    taps.append(probes.Tap(peers[end].netns, "eth0", f"peer {end}", neighbour_only=True))
                     continue
                 pod = names.pod(end)
                 for slave in names.slaves(pod):
                     link = f"{pod.name}/{slave}"
                     try:
-                        taps.append(traffic.Tap(self.fabric.name, names.slave_port(link), link))
+                        taps.append(probes.Tap(self.fabric.name, names.slave_port(link), link))
                     except LabError:
                         continue
         for flow in self.flows:
@@ -126,7 +127,7 @@ class Timeline:
                 self._past_dad(flow)
             if flow.shape.own_frames:  # frames of their own: built from the path the kernel would take
                 flow.session_addresses = sessions.plan(flow, self._path(flow, ping=True))
-        self.traffic = traffic.Traffic(self.flows, taps, workdir, capture=capture)
+        self.traffic = probes.Traffic(self.flows, taps, workdir, capture=capture)
         self.traffic.start()
         self.traffic.wait_flowing()
         for flow in self.flows:  # kernel UDP: the neighbours its probes resolved
@@ -134,25 +135,25 @@ class Timeline:
                 flow.session_addresses = sessions.plan(flow, self._path(flow, ping=False))
         self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {rate}/s")
 
-    def _flow(self, fid: int, raw: dict, src: str, dst: str, rate: int) -> traffic.Flow:
+    def _flow(self, fid: int, raw: dict, src: str, dst: str, rate: int) -> probes.Flow:
         """One direction of a flow mapping, addressed in its family (an error at the flow's line when an
         end has no address of it)."""
         names = self.names
         try:
             shape = shapes.shape(raw)
         except shapes.ShapeError as error:
-            raise traffic.TrafficError(f"{where(raw, error.key)}: {error}") from None
+            raise probes.TrafficError(f"{where(raw, error.key)}: {error}") from None
         family = shape.family
         src_ns, src_addrs, _ = names.endpoint(src, family)
         dst_ns, dst_addrs, _ = names.endpoint(dst, family)
         for end, found in ((src, src_addrs), (dst, dst_addrs)):
             if not found:
                 at = where(raw, "family" if "family" in raw else "from", "flow")
-                raise traffic.TrafficError(f"{at}: traffic cannot start: {end} has no {family} address")
+                raise probes.TrafficError(f"{at}: traffic cannot start: {end} has no {family} address")
         peer = self.state.peers.get(src)
         ip = names.address_for(of_family(family, peer.addresses) if peer else src_addrs, dst_addrs)
         src_if, dst_if = names.interface(src), names.interface(dst)
-        return traffic.Flow(
+        return probes.Flow(
             fid,
             src,
             dst,
@@ -174,15 +175,15 @@ class Timeline:
             try:
                 wait.until(lambda ns=ns, ifname=ifname: not READER.tentative(ns, ifname), 5.0, what)
             except wait.Timeout as error:
-                raise traffic.TrafficError(str(error)) from None
+                raise probes.TrafficError(str(error)) from None
 
     def _path(self, flow, ping: bool) -> dict:
         try:
-            return sessions.resolve(flow.src_ns, flow.dst_ip, ping=ping, timeout=5 if ping else 1)
-        except sessions.ResolveError as error:
+            return READER.resolve(flow.src_ns, flow.dst_ip, ping=ping, timeout=5 if ping else 1)
+        except ResolveError as error:
             if not ping:  # kernel UDP flows without the addresses on record: the probes still flow
                 return {"src_mac": None, "dst_mac": None}
-            raise traffic.TrafficError(f"traffic cannot start: {flow.name}: {error}") from None
+            raise probes.TrafficError(f"traffic cannot start: {flow.name}: {error}") from None
 
     def flows_named(self, name: Optional[str]) -> list:
         return [f for f in self.flows if name in (None, f.name)]
@@ -198,7 +199,7 @@ class Timeline:
         """The flow's figures in an action's window (from `since` on, when that is later)."""
         start, end = self.window_bounds(action)
         start = max(start, since)
-        return traffic.window(
+        return window(
             self.traffic.sent(flow),
             self.traffic.received(flow),
             self.traffic.carriers(flow),
@@ -211,7 +212,8 @@ class Timeline:
         )
 
     def failovers(self) -> list:
-        """Per link-changing action and bonded pod: when the kernel failed over (traffic.failover_times)."""
+        """Per link-changing action and bonded pod: when the kernel failed over
+        (traffic.failover.failover_times)."""
         tr, out = self.traffic, []
         taps = tr.tap_events()
         for i, action in enumerate(self.actions):
@@ -223,7 +225,7 @@ class Timeline:
                 if not bond:
                     continue
                 labels = [t.label for t in tr.taps if t.label.startswith(pod.name + "/")]
-                got = traffic.failover_times(
+                got = failover.failover_times(
                     tr.link_events(pod.netns), taps, bond, labels, action.done_at, before
                 )
                 if got["garp_ns"] or got["event_ns"]:
@@ -239,7 +241,7 @@ class Timeline:
 
     def kernel_events(self) -> list:
         """[ms after the probes started, pod, slave, what] for every bonded pod, in time order: its slaves'
-        MII changes and its failovers (traffic.bond_events; read times), and the gratuitous ARPs and
+        MII changes and its failovers (traffic.failover.bond_events; read times), and the gratuitous ARPs and
         unsolicited NAs its slaves sent
         into the switch (kernel times): the marks of the report's timelines."""
         tr, out = self.traffic, []
@@ -247,7 +249,7 @@ class Timeline:
         for pod in self.state.pods:
             if not pod.bond:
                 continue
-            got = traffic.bond_events(tr.link_events(pod.netns), pod.bond, list(pod.slaves))
+            got = failover.bond_events(tr.link_events(pod.netns), pod.bond, list(pod.slaves))
             for slave in pod.slaves:
                 for what, mark in (("garp", "GARP"), ("na", "NA")):
                     stamps = frames.notices(entering, f"{pod.name}/{slave}", tr.started, what)

@@ -1,9 +1,9 @@
-"""What an expectation can end in, as types, and the one retry policy built on them.
+"""A step's verdicts recorded, and the one retry policy built on their kinds.
 
-An expectation passes (it returns what it saw), fails (ExpectationFailed) or cannot be measured
-(MeasurementError: a starved probe sender or runner could hide what it asks; never a pass). A failure is
-recorded with its exception, so whether a run failed only for measurement errors is a question about types,
-asked by `bondlab run` (run.runner) and by pytest (pytest.fixtures) through the same RETRY policy.
+An expectation's handler returns a Verdict (traffic.verdict: pass, fail, measurement error), or raises
+ExpectationFailed, which carries one. A verdict that did not pass is recorded as a Failure, so whether a run
+failed only for measurement errors is a question about kinds, asked by `bondlab run` (run.runner) and by
+pytest (pytest.fixtures) through the same RETRY policy.
 """
 
 from __future__ import annotations
@@ -11,25 +11,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-
-class ExpectationFailed(Exception):
-    pass
-
-
-class MeasurementError(ExpectationFailed):
-    """The probes could not see what the expectation asks (a starved sender): re-measure, never pass."""
+from bondlab.traffic.verdict import ExpectationFailed, Kind, Verdict
 
 
 @dataclass(frozen=True)
 class Failure:
-    """One failed expectation: where its step is, its kind, and the exception that said why."""
+    """One failed expectation: where its step is, its kind (outage, mii, ...), and its verdict."""
 
     where: str
     kind: str
-    error: ExpectationFailed
+    verdict: Verdict
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.kind}: {self.error}"
+        return f"{self.where}: {self.kind}: {self.verdict}"
 
 
 @dataclass(frozen=True)
@@ -39,10 +33,11 @@ class Retry:
     attempts: int = 3
 
     @staticmethod
-    def wanted(errors: list) -> bool:
-        """`errors`: the exceptions (or Failures) of one attempt."""
-        found = [getattr(e, "error", e) for e in errors]
-        return bool(found) and all(isinstance(e, MeasurementError) for e in found)
+    def wanted(failures: list) -> bool:
+        """`failures`: one attempt's Failures (or a test's ExpectationFailed; a teardown's message has no
+        verdict, so it is never re-measured)."""
+        kinds = [getattr(getattr(f, "verdict", None), "kind", None) for f in failures]
+        return bool(kinds) and all(kind is Kind.MEASUREMENT_ERROR for kind in kinds)
 
 
 RETRY = Retry()
@@ -50,16 +45,19 @@ RETRY = Retry()
 
 def as_error(failures: list) -> ExpectationFailed:
     """The failures of a step as one exception: a MeasurementError when every one was a measurement error."""
-    kind = MeasurementError if RETRY.wanted(failures) else ExpectationFailed
-    return kind("\n".join(str(f) for f in failures))
+    kind = Kind.MEASUREMENT_ERROR if RETRY.wanted(failures) else Kind.FAIL
+    return Verdict(kind, "\n".join(str(f) for f in failures)).error()
 
 
-def verdict(sr, kind: str, evaluate: Callable, failures: list) -> None:
+def record(sr, kind: str, evaluate: Callable[[], Verdict], failures: list) -> None:
     """Evaluate one expectation into its step's verdict and message; a failure also joins `failures`."""
     try:
-        said = evaluate()
-        sr.ok = sr.ok is not False
+        verdict = evaluate()
     except ExpectationFailed as error:
-        sr.ok, said = False, str(error)
-        failures.append(Failure(sr.where, kind, error))
-    sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {said}"
+        verdict = error.verdict
+    if verdict.passed:
+        sr.ok = sr.ok is not False
+    else:
+        sr.ok = False
+        failures.append(Failure(sr.where, kind, verdict))
+    sr.message = (sr.message + "; " if sr.message else "") + f"{kind}: {verdict.message}"

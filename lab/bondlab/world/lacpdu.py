@@ -2,7 +2,7 @@
 time: pure functions from the bond's last LACPDU (or none yet) and a behaviour to the partner's answer,
 built with scapy (scapy.contrib.lacp). No kernel, no socket: unit-tested alone.
 
-Behaviours (IEEE 802.1AX as a switch port speaks it; bits as run.frames.LACP_BITS names them):
+Behaviours (IEEE 802.1AX as a switch port speaks it; bits as LACP_BITS names them):
 - honest: active, aggregatable, in sync, and collecting + distributing once the bond says it is in sync
   itself; the same key on every port, so the bond can put its ports in one aggregator;
 - silent: sends nothing (a switch that stopped speaking LACP, or LACP off on its side);
@@ -21,8 +21,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from bondlab.run.frames import LACP_BITS
-
+# IEEE 802.1AX actor/partner state bits, low to high, as scenario files name them
+LACP_BITS = (
+    "activity",
+    "timeout",
+    "aggregation",
+    "synchronization",
+    "collecting",
+    "distributing",
+    "defaulted",
+    "expired",
+)
 BEHAVIOURS = ("honest", "silent", "out-of-sync", "wrong-key")
 SLOW_PROTOCOLS_MAC = "01:80:c2:00:00:02"
 ETH_P_SLOW = 0x8809

@@ -1,8 +1,8 @@
 """The sessions of a flow as the wire sees them: per session its MACs, addresses, ports and 802.1Q tag
-(Session, kept on traffic.Flow.session_addresses: what a bond's xmit_hash_policy hashes), resolved from the
-source's route and neighbour table once traffic can flow; and for a flow with frames of its own
-(model.flows.Shape.own_frames) the frames, built once per session with scapy before the run, that the probe
-helper stamps and sends (run.wire).
+(Session, kept on probes.Flow.session_addresses: what a bond's xmit_hash_policy hashes), resolved from the
+source's route and neighbour table once traffic can flow (run.reader.Reader.resolve); and for a flow
+with frames of its own (model.flows.Shape.own_frames) the frames, built once per session with scapy before
+the run, that the probe helper stamps and sends (traffic.wire).
 
 Source MACs: session i sends from MAC i % macs; MAC 0 is the interface's own, MAC k > 0 the locally
 administered 02:62:6c:FLOW:00:K ("bl"), the same every run. A bond has one MAC, so the others are frames
@@ -13,19 +13,12 @@ rewrite the source MAC of what they balance.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 
 from bondlab.model import template
-from bondlab.run import wire
-from bondlab.run.reader import READER
-from bondlab.world.netns import Netns
+from bondlab.traffic import wire
 
-PROBE_SIZE = 64  # bytes of probe payload (run.probe's default `size`)
-
-
-class ResolveError(Exception):
-    pass
+PROBE_SIZE = 64  # bytes of probe payload (traffic.helper's default `size`)
 
 
 @dataclass(frozen=True)
@@ -49,25 +42,8 @@ def spoofed_mac(flow: int, k: int) -> str:
     return f"02:62:6c:{flow & 0xFF:02x}:{k >> 8 & 0xFF:02x}:{k & 0xFF:02x}"
 
 
-def resolve(netns: str, dst: str, timeout: float = 5.0, ping: bool = True) -> dict:
-    """READER.path to `dst` once its next hop's MAC is known; `ping`: ask for it (one ping per try, the
-    kernel's own ARP/ND) rather than wait for traffic to resolve it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = READER.path(netns, dst)
-        if got.get("dst_mac"):
-            return got
-        if time.monotonic() >= deadline:
-            said = got or "no route"
-            raise ResolveError(f"netns {netns}: no neighbour for {dst} within {timeout:g} s ({said})")
-        if ping:
-            Netns(netns).exec("ping", "-c", "1", "-W", "1", dst, check=False, timeout=5)
-        else:
-            time.sleep(0.05)  # pacing the poll; the deadline is the wait
-
-
 def plan(flow, path: dict) -> list:
-    """flow's sessions (traffic.Flow with its Shape) from the source's path (resolve())."""
+    """flow's sessions (probes.Flow with its Shape) from the source's path (run.reader.Reader.resolve)."""
     shape = flow.shape
     src_ip = path.get("src_ip") or flow.src_ip
     return [

@@ -1,9 +1,9 @@
 """A pcapng of a run: every frame the probe helpers' taps saw, for Wireshark and tcpdump.
 
-Each helper (run.probe) keeps the frames its taps pass (kernel timestamp, tap, direction, bytes) in memory
-while it runs and writes them to one file when it stops, in FRAME records; the runner merges the helpers'
-files by time and writes them with scapy's pcapng writer: one interface per tap, named by its label (the
-switch port of POD/IFACE, or `peer NAME`), inbound/outbound as the tapped interface saw them (a switch
+Each helper (traffic.helper) keeps the frames its taps pass (kernel timestamp, tap, direction, bytes) in
+memory while it runs and writes them to one file when it stops, in FRAME records; the runner merges the
+helpers' files by time and writes them with scapy's pcapng writer: one interface per tap, named by its label
+(the switch port of POD/IFACE, or `peer NAME`), inbound/outbound as the tapped interface saw them (a switch
 port's inbound is what the pod sent), and a comment on the first frame at or after each action.
 
 This module is stdlib-only at import: the helper imports FRAME; scapy is imported by write() alone.

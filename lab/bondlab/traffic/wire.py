@@ -1,4 +1,4 @@
-"""Probe frames on the wire, for the probe helper (run.probe; stdlib only, no scapy on the hot path).
+"""Probe frames on the wire, for the probe helper (traffic.helper; stdlib only, no scapy on the hot path).
 
 - the probe's payload (HEAD) and where it sits in a tapped frame: IPv4 or IPv6, 802.1Q tagged or not
   (probe_of);

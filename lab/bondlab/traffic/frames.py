@@ -1,4 +1,4 @@
-"""The frames the checks need, dissected with scapy from the probe helpers' tap records (run.probe keeps
+"""The frames the checks need, dissected with scapy from the probe helpers' tap records (traffic.helper keeps
 every ARP, ND and LACPDU frame, hex): gratuitous ARPs and unsolicited NAs told apart (garp:,
 unsolicitedNa:, the report's marks, the failover time), LACPDUs with their actor and partner states
 (lacpdu:). scapy is imported on first use, never by the helper."""
@@ -6,6 +6,8 @@ unsolicitedNa:, the report's marks, the failover time), LACPDUs with their actor
 from __future__ import annotations
 
 import functools
+
+from bondlab.world.lacpdu import LACP_BITS
 
 
 def notices(
@@ -42,19 +44,6 @@ def notice(raw: str) -> tuple:
     if na is not None and not na.S and na.O:
         return ("na", na.tgt)
     return ("", "")
-
-
-# IEEE 802.1AX actor/partner state bits, low to high, as scenario files name them
-LACP_BITS = (
-    "activity",
-    "timeout",
-    "aggregation",
-    "synchronization",
-    "collecting",
-    "distributing",
-    "defaulted",
-    "expired",
-)
 
 
 def lacpdus(events: list, label: str, after: int = 0, before: int = 1 << 62) -> list:

@@ -58,6 +58,20 @@ class Frame:
         return ETH_P_IPV6 if ipaddress.ip_address(self.src_ip).version == 6 else ETH_P_IP
 
 
+@dataclass(frozen=True)
+class BondView:
+    """What the hash reads of the bond: its policy and its slaves in its own order, each usable or not
+    (bond_update_slave_arr: MII up, active, in the active aggregator)."""
+
+    bond: str
+    policy: str
+    slaves: tuple  # ((name, usable), ...)
+
+    @property
+    def usable(self) -> list:
+        return [name for name, ok in self.slaves if ok]
+
+
 def _mac(text: str) -> bytes:
     raw = bytes.fromhex(text.replace(":", "").replace("-", ""))
     if len(raw) != 6:

@@ -1,5 +1,5 @@
 """The traffic helper: one long-lived process per network namespace (`ip netns exec NS python -m
-bondlab.run.probe SPEC.json`), started before a scenario's timeline and stopped after it.
+bondlab.traffic.helper SPEC.json`), started before a scenario's timeline and stopped after it.
 
 It does three things in one poll loop, with the stdlib only (no scapy on the hot path):
 - sends sequence-numbered, timestamped UDP probes to each of its flows' destinations at a fixed rate
@@ -8,7 +8,7 @@ It does three things in one poll loop, with the stdlib only (no scapy on the hot
   same every run). A plain flow is kernel UDP (IPv4 or IPv6) from source port wire.session_port(flow,
   session); a flow with frames of its own (a `packet:` template, `macs:`, `vlan:`) gets them built by
   the runner, one per session, and sends them on its interface's AF_PACKET socket, sequence and send time
-  stamped in (run.wire.stamp);
+  stamped in (traffic.wire.stamp);
 - receives every probe sent to it, with the kernel's receive timestamp (SO_TIMESTAMPNS): on UDP sockets,
   and for 802.1Q-tagged flows (which no VLAN device here takes in) off the interface (`listen`);
 - taps interfaces (AF_PACKET with a classic BPF filter): probes seen on a switch port (which slave carried
@@ -26,10 +26,10 @@ The helper runs at the kernel's own workers' priority, on purpose. Raised above 
 on the lab VM's single CPU, helpers starved the kworkers and the RCU grace-period thread that hold RTNL: RTNL
 stayed taken for up to ~1 s, the bond's MII commit and failover waited on it (290 ms instead of ~100 with
 miimon 100) and so did every netlink read of the runner - the lab distorting what it measures. A sender the
-scheduler stalls shows as a stall in its window and is judged as such (run.traffic.outage_verdict).
+scheduler stalls shows as a stall in its window and is judged as such (traffic.rules.outage).
 
 With `capture` (a path) in its spec it keeps every tapped frame (kernel timestamp, tap, direction, bytes)
-and writes them there when it stops, for the run's pcapng (run.capture).
+and writes them there when it stops, for the run's pcapng (traffic.pcapng).
 
 Control on stdin, one word per line: `stat` prints a JSON line of delivered counts per flow; `stop` stops
 sending, keeps receiving for `drain` seconds, writes the record to `out` and prints `done`.
@@ -43,83 +43,12 @@ import json
 import os
 import select
 import socket
-import struct
 import sys
 import time
 
-from bondcni import rtnl  # the plugin's attribute decoder (stdlib only)
-from bondlab.run import capture, wire  # stdlib only
+from bondlab.traffic import linkevents, pcapng, wire  # stdlib only
 
 PACKET_OUTGOING = 4
-RTMGRP_LINK, RTMGRP_NEIGH = 1, 4
-RTM_NEWLINK, RTM_NEWNEIGH = 16, 28
-NDA_DST, NDA_LLADDR = 1, 2
-NDMSG = struct.Struct("=BxxxiHBB")
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_EVENT = 1, 3, 10, 44
-IFLA_INFO_SLAVE_DATA = 5  # in IFLA_LINKINFO, next to rtnl.IFLA_INFO_KIND/DATA
-IFLA_BOND_SLAVE_STATE, IFLA_BOND_SLAVE_MII_STATUS = 1, 2  # in IFLA_INFO_SLAVE_DATA of a bond's slave
-IFLA_BOND_ACTIVE_SLAVE = 2  # in IFLA_INFO_DATA of a bond
-IFF_LOWER_UP = 1 << 16
-NLMSG = struct.Struct("=IHHII")
-IFINFO = struct.Struct("=BxHiII")
-
-
-def link_events(data: bytes, now: int) -> list:
-    """RTM_NEWLINK messages in one rtnetlink read -> [now, ifname, event, carrier, master index, ifindex,
-    slave MII, slave role, active slave, MAC]: a bond slave's IFLA_BOND_SLAVE_MII_STATUS (0 up, 1 going
-    down, 2 down, 3 going back) and IFLA_BOND_SLAVE_STATE (0 active, 1 backup), a bond's
-    IFLA_BOND_ACTIVE_SLAVE (ifindex); None where the message has none (the kernel sends a slave's on each
-    change of either); the link's address (hex) as it is now."""
-    out = []
-    for body in _messages(data, RTM_NEWLINK, IFINFO.size):
-        _fam, _type, index, flags, _change = IFINFO.unpack_from(body)
-        top = rtnl.attrs(body, IFINFO.size)
-        info = rtnl.attrs(top.get(rtnl.IFLA_LINKINFO, b""))
-        slave = rtnl.attrs(info.get(IFLA_INFO_SLAVE_DATA, b""))
-        is_bond = _text(info.get(rtnl.IFLA_INFO_KIND)) == "bond"
-        bond = rtnl.attrs(info.get(rtnl.IFLA_INFO_DATA, b"")) if is_bond else {}
-        out.append(
-            [
-                now,
-                _text(top.get(IFLA_IFNAME)),
-                _number(top.get(IFLA_EVENT)) or 0,
-                bool(flags & IFF_LOWER_UP),
-                _number(top.get(IFLA_MASTER)) or 0,
-                index,
-                _number(slave.get(IFLA_BOND_SLAVE_MII_STATUS)),
-                _number(slave.get(IFLA_BOND_SLAVE_STATE)),
-                _number(bond.get(IFLA_BOND_ACTIVE_SLAVE)),
-                top[IFLA_ADDRESS].hex() if IFLA_ADDRESS in top else None,
-            ]
-        )
-    return out
-
-
-def neighbours(data: bytes) -> list:
-    """RTM_NEWNEIGH messages in one rtnetlink read -> [(address bytes, MAC bytes)] of those with a MAC."""
-    got = [rtnl.attrs(body, NDMSG.size) for body in _messages(data, RTM_NEWNEIGH, NDMSG.size)]
-    return [(a[NDA_DST], a[NDA_LLADDR]) for a in got if a.get(NDA_DST) and len(a.get(NDA_LLADDR) or b"") == 6]
-
-
-def _messages(data: bytes, kind: int, header: int):
-    """The bodies of the netlink messages of `kind` in one read that hold at least their `header`."""
-    off = 0
-    while off + NLMSG.size <= len(data):
-        length, got, _flags, _seq, _pid = NLMSG.unpack_from(data, off)
-        if length < NLMSG.size:
-            return
-        if got == kind and length >= NLMSG.size + header:
-            yield data[off + NLMSG.size : off + length]
-        off += (length + 3) & ~3
-
-
-def _text(raw) -> str:
-    return (raw or b"").split(b"\0", 1)[0].decode(errors="replace")
-
-
-def _number(raw):
-    """A u8/u16/u32 attribute's value, None when absent."""
-    return int.from_bytes(raw, sys.byteorder) if raw else None
 
 
 class Helper:
@@ -129,7 +58,7 @@ class Helper:
         self.size = max(wire.HEAD.size, spec.get("size", 64))
         self.flows = spec.get("send", [])
         self.sent = {str(f["flow"]): [] for f in self.flows}
-        # probes the kernel refused at send: flow -> [[seq, errno]] (run.traffic tells the lab's own full
+        # probes the kernel refused at send: flow -> [[seq, errno]] (traffic.window tells the lab's own full
         # buffer from the network's no-route)
         self.unsent: dict = {str(f["flow"]): [] for f in self.flows}
         self.recv: dict = {}
@@ -146,7 +75,7 @@ class Helper:
         self.senders = {str(f["flow"]): self._senders(f) for f in self.flows}
         self.tap_socks: dict = {}
         self._filters = []
-        # every tapped frame, for the run's pcapng (run.capture), when the runner asks for one
+        # every tapped frame, for the run's pcapng (traffic.pcapng), when the runner asks for one
         self.frames = [] if spec.get("capture") else None
         self.tap_index = {tap["label"]: i for i, tap in enumerate(spec.get("taps", []))}
         for tap in spec.get("taps", []):
@@ -161,12 +90,12 @@ class Helper:
             self._filters.append(kept)
             self.listens[sock.fileno()] = (sock, set(listen["flows"]))
         self.errors: list = []
-        self.links: list = []  # link_events' rows
+        self.links: list = []  # linkevents.link_events' rows
         self.nl = None
         if spec.get("links"):
             self.nl = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)  # NETLINK_ROUTE
             wire.big_buffer(self.nl)
-            self.nl.bind((0, RTMGRP_LINK | RTMGRP_NEIGH))
+            self.nl.bind((0, linkevents.RTMGRP_LINK | linkevents.RTMGRP_NEIGH))
             self.nl.setblocking(False)
 
     def _receiver(self, family: int):
@@ -246,14 +175,14 @@ class Helper:
             except OSError as error:  # ENOBUFS: events lost; say so rather than pretend
                 self.errors.append(f"rtnetlink: {error.strerror}")
                 return
-            rows = link_events(data, time.time_ns())
+            rows = linkevents.link_events(data, time.time_ns())
             self.links += rows
             for row in rows:
                 ifname, mac = row[1], row[9]
                 if mac and len(mac) == 12:  # an Ethernet address (hex)
                     for frame in self.own_mac.get(ifname, ()):
                         frame[6:12] = bytes.fromhex(mac)
-            for hop, mac in neighbours(data):
+            for hop, mac in linkevents.neighbours(data):
                 for frame in self.next_hop.get(hop, ()):
                     frame[0:6] = mac
 
@@ -371,7 +300,7 @@ class Helper:
             "links": self.links,
         }
         if self.frames is not None:
-            capture.dump(self.spec["capture"], self.frames)
+            pcapng.dump(self.spec["capture"], self.frames)
         tmp = self.spec["out"] + ".tmp"
         with open(tmp, "w") as stream:
             json.dump(record, stream, separators=(",", ":"))

@@ -3,7 +3,7 @@
 From NADs, Pods and DaemonSets alone: the nodes the pods name (else one node, `node1`); one PF per
 resourceName with as many VFs as the pods ask for; a plain host link (a PF without VFs) for every
 interface a NAD takes from the host (bond with linksInContainer false, host-device); a peer `gw` on
-the core switch holding every IPAM subnet's gateway, and a peer on every PF's switch.
+the core switch holding every IPAM subnet's gateway, and a peer on every PF's switch (peer_name()).
 """
 
 from __future__ import annotations
@@ -94,6 +94,12 @@ def _host_links(config: dict) -> list:
     return [name for name in out if isinstance(name, str) and name]
 
 
+def peer_name(nodes: list, node: str, pf: str) -> str:
+    """The peer behind a PF's switch: `peer-PF` in a one-node lab, `peer-NODE-PF` when nodes share PF names
+    (as real nodes do: every node has an ens1f0)."""
+    return f"peer-{pf}"[:15] if len(nodes) == 1 else f"peer-{node}-{pf}"
+
+
 def derive(objects: Objects, backend: str = "veth", name: str = "lab") -> topology.Topology:
     nodes = sorted({pod.node for pod in objects.pods if pod.node}) or [DEFAULT_NODE]
     pods = expand_pods(objects, nodes)
@@ -139,5 +145,6 @@ def derive(objects: Objects, backend: str = "veth", name: str = "lab") -> topolo
         topo.peers.append(topology.Peer("gw", "core", gw, vlan))
         for index, (node, pf) in enumerate((n.name, p) for n in topo.nodes for p in n.pfs if p.vfs):
             addresses = [f"{net[-3 - index]}/{net.prefixlen}" for net, _ in subnets if net.num_addresses > 8]
-            topo.peers.append(topology.Peer(f"peer-{pf.name}"[:15], f"{node}/{pf.name}", addresses, vlan))
+            name = peer_name(nodes, node, pf.name)
+            topo.peers.append(topology.Peer(name, f"{node}/{pf.name}", addresses, vlan))
     return topo.validate()

@@ -123,7 +123,11 @@ class Topology:
                 if pf.resource and not pf.vfs:
                     raise ValueError(f"PF {node.name}/{pf.name}: a resourceName needs vfs > 0")
         switches = {"core"} | {f"{n.name}/{p.name}" for n in self.nodes for p in n.pfs}
+        peers = set()
         for peer in self.peers:
+            if peer.name in peers:
+                raise ValueError(f"peer {peer.name!r} is defined twice")
+            peers.add(peer.name)
             if peer.switch not in switches:
                 raise ValueError(
                     f"peer {peer.name}: unknown switch {peer.switch!r} "

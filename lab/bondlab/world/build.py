@@ -7,6 +7,8 @@ leftovers by that mark only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bondlab.world import switch, vf
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, batch, delete, run
@@ -57,6 +59,14 @@ def build(state: LabState, topo, progress=None) -> None:
         batch(fabric.name, switch.attach_lines([port], bridge, state.mark))
         state.peers[peer.name] = record
     state.save()
+
+
+def node_state_dir(state: LabState, node: str) -> Path:
+    """The node's own /var/lib/cni (host-local's leases, the bond plugin's records): one per node, as nodes
+    of a cluster each have their disk; inside the lab's directory, so it goes with the lab."""
+    path = state.dir / "nodes" / node / "var-lib-cni"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _link_states(state: LabState, record) -> dict:

@@ -199,3 +199,19 @@ def test_bench_lab_spreads_pods_over_nodes_each_with_its_own_range():
     ]
     with pytest.raises(ValueError, match="nodes: expected 1..250"):
         labbench.manifest(1, nodes=0)
+
+
+def test_a_loop_of_switch_cables_is_refused_with_file_and_line():
+    text = (
+        "apiVersion: bondlab/v1\nkind: BondLab\nmetadata: {name: loop}\nspec:\n"
+        "  switches:\n    - {name: tor-a, uplinks: [core]}\n    - {name: tor-b, uplinks: [core, tor-a]}\n"
+        "  nodes:\n    - name: node1\n      pfs: [{name: ens1f0, vfs: 1, switch: tor-c}]\n"
+    )
+    with pytest.raises(
+        yamlsrc.SourceError, match=r"t.yaml:10: .*spec.nodes\[0\].pfs\[0\].switch: expected a switch"
+    ):
+        deploy.prepare(yamlsrc.load_all(text, "t.yaml"))
+    with pytest.raises(
+        yamlsrc.SourceError, match="the switches' cables form a loop \\(tor-a - core - tor-b - tor-a\\)"
+    ):
+        deploy.prepare(yamlsrc.load_all(text.replace("tor-c", "tor-a"), "t.yaml"))

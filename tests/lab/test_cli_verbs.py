@@ -103,5 +103,6 @@ def test_capture_and_save_on_a_deployed_lab(seed000, tmp_path):
     assert "active-backup" in (bundle / "bonding" / "test-pod_bond0.txt").read_text()
     assert (bundle / "lab" / "lab.json").exists() and (bundle / "lab" / "undo.log").exists()
     assert json.loads((bundle / "plugin" / "settings.json").read_text())["state_dir"]
-    (record,) = (bundle / "plugin" / "state").glob("*-bond0.json")  # the plugin's state of the pod's bond
+    # the plugin's state of the pod's bond, on the pod's node's own disk
+    (record,) = (bundle / "lab" / "nodes" / "node1" / "var-lib-cni" / "bond").glob("*-bond0.json")
     assert json.loads(record.read_text())

@@ -11,6 +11,7 @@ import pytest
 from bondlab import deploy
 from bondlab.model import yamlsrc
 from bondlab.world import inspect
+from bondlab.world.build import node_state_dir
 from bondlab.world.labstate import LabError, list_labs
 from bondlab.world.netns import Netns
 
@@ -43,14 +44,15 @@ def prepare(ipam: str):
 
 def test_sriov_ipam_section_addresses_the_vf_and_del_releases_the_lease(lab_state, untouched):
     state = deploy.deploy(prepare("host-local"))
+    lease = None
     try:
         pod = state.pod("vf-pod")
         ns = Netns(pod.netns)
         result = pod.results["net1"]
         (ip,) = result["ips"]
-        address = ip["address"].split("/")[0]  # host-local goes on from its last lease in this VM session
+        address = ip["address"].split("/")[0]
         assert address.startswith("10.70.0.") and ip["address"].endswith("/24") and ip["interface"] == 0
-        lease = f"/var/lib/cni/networks/sriov-ipam/{address}"
+        lease = node_state_dir(state, pod.node) / "networks" / "sriov-ipam" / address  # the node's own disk
         net1 = ns.ip_json("addr", "show", "dev", "net1")[0]
         assert [f"{a['local']}/{a['prefixlen']}" for a in net1["addr_info"] if a["family"] == "inet"] == [
             ip["address"]
@@ -58,12 +60,14 @@ def test_sriov_ipam_section_addresses_the_vf_and_del_releases_the_lease(lab_stat
         (default,) = ns.ip_json("route", "show", "default")
         assert default["gateway"] == "10.70.0.1" and default["dev"] == "net1"
         assert ns.exec("ping", "-c", "1", "-W", "2", "10.70.0.1", check=False).returncode == 0
-        assert os.path.exists(lease)
+        assert lease.exists() and not os.path.exists(f"/var/lib/cni/networks/sriov-ipam/{address}")
         text = inspect.render(state)
         assert "PEER" in text and "gw" in text and "10.70.0.1/24" in text
     finally:
-        assert deploy.destroy(state) == []
-    assert not os.path.exists(lease)
+        errors = state.unwind(deploy.HANDLERS)  # the pod's DEL, then the world (the lab dir stays)
+        released = lease is not None and not lease.exists()
+        state.remove()
+    assert errors == [] and released
 
 
 def test_sriov_ipam_failure_names_the_network_and_gives_the_vf_back(lab_state, untouched):

@@ -157,3 +157,61 @@ def test_a_peer_may_have_a_fixed_unicast_mac():
     assert got.peers[0].mac == "02:62:6c:00:00:01"
     with pytest.raises(yamlsrc.SourceError, match=r"spec.peers\[0\].mac: expected a unicast MAC"):
         topology.parse(yamlsrc.load_all(LAB + peers.replace("02:62", "03:62"), "t.yaml")[0])
+
+
+def test_two_nodes_from_pod_node_names_get_peers_named_per_node():
+    """Both nodes have ens1f0, as real nodes do: the peer behind each PF's switch is named after its node
+    (a one-node lab keeps `peer-ens1f0`)."""
+    text = (SEEDS / "000-sriov-bond-fixed.yaml").read_text()
+    pod = text[text.index("kind: Pod") :]
+    second = pod.replace("name: test-pod", "name: pod-b").replace("spec:\n", "spec:\n  nodeName: node2\n", 1)
+    first = text.replace("spec:\n  restartPolicy", "spec:\n  nodeName: node1\n  restartPolicy")
+    got = prepare(first + "---\n" + second)
+    assert [n.name for n in got.topology.nodes] == ["node1", "node2"]
+    assert [(p.name, p.switch) for p in got.topology.peers[1:]] == [
+        ("peer-node1-ens1f0", "node1/ens1f0"),
+        ("peer-node1-ens2f0", "node1/ens2f0"),
+        ("peer-node2-ens1f0", "node2/ens1f0"),
+        ("peer-node2-ens2f0", "node2/ens2f0"),
+    ]
+    assert [p.name for p in prepare(text).topology.peers] == ["gw", "peer-ens1f0", "peer-ens2f0"]
+
+
+def test_a_peer_defined_twice_is_an_error_naming_it():
+    peers = (
+        "  peers:\n    - {name: gw, addresses: [10.9.0.1/24]}\n    - {name: gw, addresses: [10.9.0.2/24]}\n"
+    )
+    with pytest.raises(yamlsrc.SourceError, match="peer 'gw' is defined twice"):
+        topology.parse(yamlsrc.load_all(LAB + peers, "t.yaml")[0])
+
+
+def test_bench_lab_spreads_pods_over_nodes_each_with_its_own_range():
+    from bondlab.bench import lab as labbench
+
+    got = prepare(labbench.manifest(5, nodes=2))
+    assert [(n.name, [p.vfs for p in n.pfs]) for n in got.topology.nodes] == [
+        ("node1", [3, 3]),
+        ("node2", [3, 3]),
+    ]
+    assert [(p.pod.name, p.pod.node, p.delegates[-1].nad) for p in got.plans][:2] == [
+        ("pod-0", "node1", "default/bond-net1"),
+        ("pod-1", "node2", "default/bond-net2"),
+    ]
+    with pytest.raises(ValueError, match="nodes: expected 1..250"):
+        labbench.manifest(1, nodes=0)
+
+
+def test_a_loop_of_switch_cables_is_refused_with_file_and_line():
+    text = (
+        "apiVersion: bondlab/v1\nkind: BondLab\nmetadata: {name: loop}\nspec:\n"
+        "  switches:\n    - {name: tor-a, uplinks: [core]}\n    - {name: tor-b, uplinks: [core, tor-a]}\n"
+        "  nodes:\n    - name: node1\n      pfs: [{name: ens1f0, vfs: 1, switch: tor-c}]\n"
+    )
+    with pytest.raises(
+        yamlsrc.SourceError, match=r"t.yaml:10: .*spec.nodes\[0\].pfs\[0\].switch: expected a switch"
+    ):
+        deploy.prepare(yamlsrc.load_all(text, "t.yaml"))
+    with pytest.raises(
+        yamlsrc.SourceError, match="the switches' cables form a loop \\(tor-a - core - tor-b - tor-a\\)"
+    ):
+        deploy.prepare(yamlsrc.load_all(text.replace("tor-c", "tor-a"), "t.yaml"))

@@ -215,3 +215,46 @@ def test_malformed_values_are_findings_never_tracebacks(tmp_path, junk):
     keys = ("mode", "miimon", "links", "mtu", "failOverMac", "updelay", "primary", "lacpRate")
     path = _lab(tmp_path, dict.fromkeys(keys, junk))
     assert "parse-error" in _codes(path)
+
+
+def _two_node_lab(tmp_path, nodes=("node1", "node2"), daemonset=False) -> str:
+    """Seed 000's NADs and one bond pod per node name (or a DaemonSet of it), one host-local range."""
+    docs = [
+        _nad("sriov-net1", _sriov(), "intel.com/PF_1"),
+        _nad("sriov-net2", _sriov(), "intel.com/PF_2"),
+        _nad("bond-net", BOND),
+    ]
+    pod = _pod("sriov-net1@net1, sriov-net2@net2, bond-net@bond0")
+    if daemonset:
+        docs.append(
+            "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: bonded\nspec:\n  template:\n"
+            + "".join("    " + line + "\n" for line in pod.split("\n", 2)[2].splitlines())
+        )
+    name = "pin" if daemonset else "pod"
+    docs += [
+        pod.replace("test-pod", f"{name}-{k}").replace("spec:\n", f"spec:\n  nodeName: {n}\n")
+        for k, n in enumerate(nodes, start=1)
+    ]
+    path = tmp_path / "cluster.yaml"
+    path.write_text("---\n".join(docs))
+    return str(path)
+
+
+def test_one_host_local_range_on_two_nodes_is_a_warning_naming_the_pods_and_the_fix(tmp_path):
+    path = _two_node_lab(tmp_path)
+    [finding] = rules.run(inputs.load([path]))
+    assert (finding.code, finding.severity) == ("host-local-across-nodes", "warning")
+    assert finding.line == _line(path, '"host-local"')
+    assert "10.56.217.0/24" in finding.message
+    assert "Pod default/pod-1 (node1), Pod default/pod-2 (node2)" in finding.message
+    assert "a NAD per node with disjoint ranges" in finding.fix and "whereabouts" in finding.fix
+
+
+def test_one_host_local_range_on_one_node_is_fine(tmp_path):
+    assert _codes(_two_node_lab(tmp_path, nodes=("node1", "node1"))) == []
+
+
+def test_a_daemonset_on_two_nodes_shares_its_range(tmp_path):
+    found = rules.run(inputs.load([_two_node_lab(tmp_path, daemonset=True)]))
+    [finding] = [f for f in found if f.code == "host-local-across-nodes"]
+    assert "DaemonSet default/bonded (every node)" in finding.message

@@ -16,7 +16,8 @@ def _bench_lab(args: argparse.Namespace) -> int:
     from bondlab.bench import lab
 
     counts = [int(c) for c in args.pods.split(",")]
-    return lab.bench(counts, backend=args.backend, plugin=args.plugin)
+    nodes = tuple(int(k) for k in args.nodes.split(","))
+    return lab.bench(counts, backend=args.backend, plugin=args.plugin, nodes=nodes)
 
 
 def _bench_docker(args: argparse.Namespace) -> int:
@@ -39,8 +40,13 @@ def add_verbs(sub) -> None:
     bvm = bsub.add_parser("vm", help="lab VM costs: boot, trivial command, python start, import pyroute2")
     bvm.add_argument("--repeat", type=int, default=10)
     bvm.set_defaults(func=_bench_vm)
-    blab = bsub.add_parser("lab", help="deploy/destroy time per pod (bond over VFs of two PFs) for N pods")
+    blab = bsub.add_parser(
+        "lab", help="deploy/destroy time per pod and node (bond over VFs of two PFs) for N pods on K nodes"
+    )
     blab.add_argument("--pods", default="10,50,200", help="comma-separated pod counts (default 10,50,200)")
+    blab.add_argument(
+        "--nodes", default="1", help="comma-separated node counts; the pods are spread over the nodes in turn"
+    )
     blab.add_argument("--backend", default="veth", choices=("veth", "netdevsim"))
     blab.add_argument("--plugin", default=None, help="bond CNI binary under test (default: bin/bond)")
     blab.add_argument("--vm-name", default="default", help="the lab VM to use when this kernel cannot bond")

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 CLONE_NEWNET, CLONE_NEWNS = 0x40000000, 0x00020000
-MS_REC, MS_SLAVE, MNT_DETACH = 0x4000, 0x80000, 2
+MS_BIND, MS_REC, MS_SLAVE, MNT_DETACH = 0x1000, 0x4000, 0x80000, 2
+# where a node keeps its CNI state: host-local's leases, the bond plugin's records
+NODE_STATE = "/var/lib/cni"
 
 
 class CniError(Exception):
@@ -34,12 +36,15 @@ class Runtime:
     args: str = ""
     cni_path: list = field(default_factory=list)
     host_netns: Optional[str] = None  # name of the netns the plugin runs in (the node)
+    node_state: Optional[str] = None  # the node's own NODE_STATE (a directory), seen there by its plugins
     extra_env: dict = field(default_factory=dict)
     timeout: float = 120
 
 
-def enter_netns(name: str) -> None:
-    """In a forked child: join the netns and see its sysfs, like `ip netns exec` (no extra process)."""
+def enter_node(name: str, node_state: Optional[str] = None) -> None:
+    """In a forked child: join the netns and see its sysfs, like `ip netns exec` (no extra process); with
+    `node_state`, see that directory as NODE_STATE. Nodes of a cluster do not share a disk: host-local on
+    two nodes hands out the same address from one range, and the lab must too (its nodes share one kernel)."""
     libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
     if libc.setns(fd, CLONE_NEWNET) != 0 or libc.unshare(CLONE_NEWNS) != 0:
@@ -48,6 +53,8 @@ def enter_netns(name: str) -> None:
     libc.mount(b"none", b"/", None, MS_REC | MS_SLAVE, None)
     libc.umount2(b"/sys", MNT_DETACH)
     libc.mount(b"sysfs", b"/sys", b"sysfs", 0, None)
+    if node_state and libc.mount(node_state.encode(), NODE_STATE.encode(), None, MS_BIND, None) != 0:
+        raise OSError(ctypes.get_errno(), f"cannot mount {node_state} on {NODE_STATE}")
 
 
 def find(plugin_type: str, cni_path: list) -> str:
@@ -74,10 +81,13 @@ def cni_env(command: str, rt: Runtime) -> dict:
     }
 
 
-def spawn(path: str, stdin: bytes, env: dict, host_netns: Optional[str], timeout: float):
-    """Exec the plugin binary `path` once, in the netns `host_netns` (None: this one), as a runtime does:
-    config on stdin, `env` as its whole environment. Raises subprocess.TimeoutExpired (the plugin killed)."""
-    preexec = (lambda: enter_netns(host_netns)) if host_netns else None
+def spawn(path: str, stdin: bytes, env: dict, host_netns: Optional[str], timeout: float, node_state=None):
+    """Exec the plugin binary `path` once, in the netns `host_netns` (None: this one) and with the node's
+    `node_state` (see enter_node), as a runtime does: config on stdin, `env` as its whole environment.
+    Raises subprocess.TimeoutExpired (the plugin killed)."""
+    if node_state:
+        os.makedirs(NODE_STATE, exist_ok=True)  # the mount point (tmpfs in the lab VM)
+    preexec = (lambda: enter_node(host_netns, node_state)) if host_netns else None
     return subprocess.run(
         [path], input=stdin, env=env, capture_output=True, timeout=timeout, preexec_fn=preexec
     )
@@ -87,7 +97,9 @@ def exec_plugin(command: str, config: dict, rt: Runtime) -> dict:
     plugin_type = config.get("type", "?")
     path = find(plugin_type, rt.cni_path)
     try:
-        proc = spawn(path, json.dumps(config).encode(), cni_env(command, rt), rt.host_netns, rt.timeout)
+        proc = spawn(
+            path, json.dumps(config).encode(), cni_env(command, rt), rt.host_netns, rt.timeout, rt.node_state
+        )
     except subprocess.TimeoutExpired:
         raise CniError(plugin_type, command, 999, f"no answer within {rt.timeout:g} s; killed") from None
     out = proc.stdout.decode(errors="replace").strip()

@@ -23,6 +23,7 @@ from bondlab.cni import libcni
 from bondlab.model import derive
 from bondlab.model.k8s import Objects, PodSpec
 from bondlab.util.paths import PACKAGE
+from bondlab.world.build import node_state_dir
 from bondlab.world.labstate import LabError, LabState
 from bondlab.world.pods import backends as pods
 from bondlab.world.records import Cable, Delegate, Pod
@@ -160,6 +161,7 @@ def _runtime(state: LabState, pod: Pod, delegate: Delegate) -> libcni.Runtime:
         args=args,
         cni_path=state.data["cni_path"],
         host_netns=state.data["nodes"][pod.node],
+        node_state=str(node_state_dir(state, pod.node)),
         extra_env=plugin_env(state),
     )
 

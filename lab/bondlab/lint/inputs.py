@@ -56,6 +56,8 @@ class Inputs:
     objects: k8s.Objects = field(default_factory=k8s.Objects)
     pods: list = field(default_factory=list)  # (PodSpec, Text, networks annotation line)
     pools: dict = field(default_factory=dict)  # resourceName -> [(node, topology.PF)] from BondLab docs
+    nodes: list = field(default_factory=list)  # node names from BondLab docs
+    texts: dict = field(default_factory=dict)  # file -> Text
 
     def nad(self, pod: k8s.PodSpec, selection: k8s.Selection) -> Optional[k8s.Nad]:
         return derive.resolve(self.objects, pod, selection)
@@ -113,7 +115,9 @@ def load(paths: list) -> Inputs:
     inputs.objects = k8s.classify(docs)
     for doc in inputs.objects.topologies:
         try:
-            inputs.pools.update(topology.parse(doc).pools())
+            topo = topology.parse(doc)
+            inputs.pools.update(topo.pools())
+            inputs.nodes += [node.name for node in topo.nodes if node.name not in inputs.nodes]
         except ValueError as error:
             raise SourceError(str(error), where=yamlsrc.where(doc)) from None
     for nad in inputs.objects.nads.values():
@@ -128,6 +132,7 @@ def load(paths: list) -> Inputs:
         text = texts[pod.where.rsplit(":", 1)[0]]
         line = annotations.lines.get(k8s.NETWORKS, 0) if annotations else 0
         inputs.pods.append((pod, text, line or int(pod.where.rsplit(":", 1)[1])))
+    inputs.texts = texts
     for bond in inputs.bonds:
         if bond.nad:
             bond.pods = [p for p in attached if any(inputs.nad(p, s) is bond.nad for s in p.networks)]

@@ -289,6 +289,53 @@ def _portability(bond: Bond, inputs: Inputs) -> Iterator:
             )
 
 
+def _host_local_subnets(nad: k8s.Nad) -> list:
+    """The subnets a NAD's host-local IPAM hands out (any plugin of it: a bond's, an SR-IOV NAD's)."""
+    out = []
+    for plugin in derive.plugins(nad.config):
+        ipam = plugin.get("ipam") if isinstance(plugin, dict) else None
+        if isinstance(ipam, dict) and ipam.get("type") == "host-local":
+            out += [str(net) for net, _ in derive.ipam_subnets({"ipam": ipam})]
+    return out
+
+
+@rule("host-local-across-nodes", "warning")
+def _host_local_across_nodes(inputs: Inputs) -> Iterator:
+    """host-local keeps its leases in each node's /var/lib/cni/networks: pods of one range on two nodes can
+    get the same address (seed 004 divides a cluster subnet by host for this reason)."""
+    known = list(inputs.nodes)
+    for pod, _text, _line in inputs.pods:
+        if pod.node and pod.node not in known:
+            known.append(pod.node)
+    if len(known) < 2:
+        return
+    for nad in inputs.objects.nads.values():
+        subnets = _host_local_subnets(nad)
+        if not subnets:
+            continue
+        on = {  # who attaches it -> where it runs
+            pod.owner or f"Pod {pod.key}": "every node" if pod.owner else pod.node or "any node"
+            for pod, _text, _line in inputs.pods
+            if any(inputs.nad(pod, s) is nad for s in pod.networks)
+        }
+        nodes = set(on.values())
+        apart = len(nodes - {"any node"}) > 1 or "any node" in nodes and len(on) > 1
+        if not ("every node" in nodes or apart):
+            continue
+        file, line = nad.where.rsplit(":", 1)
+        text = inputs.texts.get(file)
+        at = text.find(int(line), '"host-local"') if text else int(line)
+        who = ", ".join(f"{name} ({where})" for name, where in sorted(on.items()))
+        yield (
+            file,
+            at,
+            f"NAD {nad.key}: host-local hands out {', '.join(subnets)} on each node from that node's own "
+            f"leases, so pods on different nodes can get the same address: {who}",
+            "give each node its own range (a NAD per node with disjoint ranges, each pod naming its node's), "
+            "or use a cluster-wide IPAM such as whereabouts",
+        )
+
+
 def run(inputs: Inputs) -> list:
     """Every rule's findings, sorted by file and line; a parser error another error already explains at
     the same line is dropped."""

@@ -1,9 +1,10 @@
 """A sensible default world for files that hold only Kubernetes objects, and the pod list to deploy.
 
 From NADs, Pods and DaemonSets alone: the nodes the pods name (else one node, `node1`); one PF per
-resourceName with as many VFs as the pods ask for; a plain host link (a PF without VFs) for every
-interface a NAD takes from the host (bond with linksInContainer false, host-device); a peer `gw` on
-the core switch holding every IPAM subnet's gateway, and a peer on every PF's switch.
+resourceName with as many VFs as the pods ask for, PF n of every node cabled to ToR `tor-<n-th letter>`
+and the ToRs to `core` (the spine) when there are two pools or more; a plain host link (a PF without VFs)
+for every interface a NAD takes from the host (bond with linksInContainer false, host-device); a peer
+`gw` on the core switch holding every IPAM subnet's gateway, and a peer on every PF's switch (peer_name()).
 """
 
 from __future__ import annotations
@@ -94,6 +95,20 @@ def _host_links(config: dict) -> list:
     return [name for name in out if isinstance(name, str) and name]
 
 
+def tors(pools: int) -> list:
+    """The ToRs of a cluster with `pools` PF pools, as SR-IOV clusters are cabled: PF n of every node to
+    tor-<n-th letter>, every ToR to the spine (`core`); one pool needs none (its PFs land on core)."""
+    if pools < 2:
+        return []
+    return [topology.Switch(f"tor-{chr(ord('a') + n)}", [topology.CORE]) for n in range(min(pools, 26))]
+
+
+def peer_name(nodes: list, node: str, pf: str) -> str:
+    """The peer behind a PF's switch: `peer-PF` in a one-node lab, `peer-NODE-PF` when nodes share PF names
+    (as real nodes do: every node has an ens1f0)."""
+    return f"peer-{pf}"[:15] if len(nodes) == 1 else f"peer-{node}-{pf}"
+
+
 def derive(objects: Objects, backend: str = "veth", name: str = "lab") -> topology.Topology:
     nodes = sorted({pod.node for pod in objects.pods if pod.node}) or [DEFAULT_NODE]
     pods = expand_pods(objects, nodes)
@@ -107,12 +122,13 @@ def derive(objects: Objects, backend: str = "veth", name: str = "lab") -> topolo
     for nad in list(used) + list(objects.nads.values()):
         if nad.resource and nad.resource not in resources:
             resources.append(nad.resource)
-    topo = topology.Topology(name=name, derived=True)
+    topo = topology.Topology(name=name, derived=True, switches=tors(len(resources)))
     for node in nodes:
         tnode = topology.Node(node)
         for index, resource in enumerate(resources, start=1):
             count = sum(needs(objects, pod).get(resource, 0) for pod in pods if pod.node == node)
-            tnode.pfs.append(topology.PF(f"ens{index}f0", max(count, 1), backend, resource))
+            tor = topo.switches[(index - 1) % len(topo.switches)].name if topo.switches else topology.CORE
+            tnode.pfs.append(topology.PF(f"ens{index}f0", max(count, 1), backend, resource, switch=tor))
         for nad in used:
             for link in _host_links(nad.config):
                 if all(pf.name != link for pf in tnode.pfs):
@@ -139,5 +155,6 @@ def derive(objects: Objects, backend: str = "veth", name: str = "lab") -> topolo
         topo.peers.append(topology.Peer("gw", "core", gw, vlan))
         for index, (node, pf) in enumerate((n.name, p) for n in topo.nodes for p in n.pfs if p.vfs):
             addresses = [f"{net[-3 - index]}/{net.prefixlen}" for net, _ in subnets if net.num_addresses > 8]
-            topo.peers.append(topology.Peer(f"peer-{pf.name}"[:15], f"{node}/{pf.name}", addresses, vlan))
+            name = peer_name(nodes, node, pf.name)
+            topo.peers.append(topology.Peer(name, f"{node}/{pf.name}", addresses, vlan))
     return topo.validate()

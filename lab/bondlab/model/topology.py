@@ -14,6 +14,9 @@ built in Python with the dataclasses, or derived from bare Kubernetes objects (s
             - {name: ens1f0, vfs: 4, backend: veth, resourceName: intel.com/intel_sriov_PF_1}
             - {name: ens2f0, vfs: 4, backend: netdevsim, resourceName: intel.com/intel_sriov_PF_2}
             - {name: eth1000}            # vfs: 0 - a plain host link (a NIC without VFs)
+      switches:             # optional: the fabric's switches besides `core` (ToRs, a spine), and their cables
+        - {name: tor-a, uplinks: [core]}
+        - {name: tor-b, uplinks: [core]}
       peers:
         - {name: gw, switch: core, addresses: [10.56.217.1/24]}
         - {name: far1, switch: node1/ens1f0, addresses: [10.56.217.250/24]}
@@ -21,8 +24,12 @@ built in Python with the dataclasses, or derived from bare Kubernetes objects (s
         - {name: far, switch: core, addresses: [10.56.217.253/24], mac: "02:62:6c:00:00:02"}  # a fixed MAC
       pods: docker          # optional: pods as containers of a Docker engine (default netns, see pods.py)
 
-Every PF's switch is a Linux bridge; all PF switches hang off one `core` bridge through their uplink
-(the PF's "cable"), so a bond over VFs of two PFs keeps reaching the core when one PF's cable is cut.
+Every PF's switch (the NIC's embedded switch) is a Linux bridge; its uplink - the PF's cable - lands on a
+port of a fabric switch: `core` unless the PF says `switch: tor-a`. Fabric switches are cabled to the switches
+they name as `uplinks`; `core` always exists. The links must form a tree: the lab's switches run no spanning
+tree, so a loop would be a broadcast storm. A bond over VFs of two PFs keeps reaching the core when one PF's
+cable, or the switch it lands on, is cut. Real SR-IOV clusters cable PF 1 of every node to one ToR and PF 2
+to another; derive.py does the same for files that hold only Kubernetes objects.
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ BACKENDS = ("veth", "netdevsim")
 POD_BACKENDS = ("netns", "docker")
 MAX_VFS = 256
 _IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
-_NODE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")
+_NODE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,30}[a-z0-9])?$")  # also a fabric switch's name
+CORE = "core"
 _MAC = re.compile(r"^[0-9a-f]([02468ace])(:[0-9a-f]{2}){5}$")  # unicast (the group bit clear)
 
 
@@ -49,6 +57,7 @@ class PF:
     backend: str = "veth"
     resource: Optional[str] = None
     mtu: int = 1500
+    switch: str = CORE  # the fabric switch its cable lands on (a ToR)
     bus: int = field(default=0, compare=False)  # its PCI bus: Topology.validate() gives each PF its own
 
     def pci(self, vf: int = -1) -> str:
@@ -74,10 +83,50 @@ class Peer:
 
 
 @dataclass
+class Switch:
+    """A fabric switch besides `core` (a ToR, a spine), and the switches it is cabled to."""
+
+    name: str
+    uplinks: list = field(default_factory=list)
+
+
+def switch_loop(switches: list) -> list:
+    """A loop in the switches' cables, as the switch names along it ([] when they form a tree or forest)."""
+    tree: dict = {}  # switch -> the switches it is cabled to, cables kept so far
+    for sw in switches:
+        for up in sw.uplinks:
+            path = _path(tree, up, sw.name)
+            if path:
+                return path + [up]
+            tree.setdefault(sw.name, []).append(up)
+            tree.setdefault(up, []).append(sw.name)
+    return []
+
+
+def _path(tree: dict, start: str, goal: str) -> list:
+    """The switches from `start` to `goal` over the cables in `tree` ([] when not connected)."""
+    came: dict = {start: None}
+    queue = [start]
+    while queue:
+        here = queue.pop(0)
+        if here == goal:
+            path = [here]
+            while came[path[-1]] is not None:
+                path.append(came[path[-1]])
+            return path[::-1]
+        for there in tree.get(here, []):
+            if there not in came:
+                came[there] = here
+                queue.append(there)
+    return []
+
+
+@dataclass
 class Topology:
     name: str = "lab"
     nodes: list = field(default_factory=list)
     peers: list = field(default_factory=list)
+    switches: list = field(default_factory=list)  # Switch, besides core
     derived: bool = False
     pods: Optional[str] = None  # the pod backend (pods.py); None: the deploy's flag or $BONDLAB_PODS decides
 
@@ -122,8 +171,39 @@ class Topology:
                     raise ValueError(f"PF {node.name}/{pf.name}: vfs must be 0..{MAX_VFS}")
                 if pf.resource and not pf.vfs:
                     raise ValueError(f"PF {node.name}/{pf.name}: a resourceName needs vfs > 0")
-        switches = {"core"} | {f"{n.name}/{p.name}" for n in self.nodes for p in n.pfs}
+        fabric = {CORE}
+        for sw in self.switches:
+            if sw.name in fabric:
+                raise ValueError(f"switch {sw.name!r} is defined twice")
+            if not _NODE.match(sw.name):
+                raise ValueError(f"switch {sw.name!r}: expected a short lower-case name")
+            fabric.add(sw.name)
+        for sw in self.switches:
+            for up in sw.uplinks:
+                if up not in fabric or up == sw.name:
+                    raise ValueError(
+                        f"switch {sw.name}: uplink to unknown switch {up!r} (one of: "
+                        f"{', '.join(sorted(fabric - {sw.name}))})"
+                    )
+        loop = switch_loop(self.switches)
+        if loop:
+            raise ValueError(
+                f"the switches' cables form a loop ({' - '.join(loop)}): the lab's switches run no spanning "
+                "tree; cable them as a tree"
+            )
+        for node in self.nodes:
+            for pf in node.pfs:
+                if pf.switch not in fabric:
+                    raise ValueError(
+                        f"PF {node.name}/{pf.name}: its cable lands on unknown switch {pf.switch!r} "
+                        f"(one of: {', '.join(sorted(fabric))})"
+                    )
+        switches = fabric | {f"{n.name}/{p.name}" for n in self.nodes for p in n.pfs}
+        peers = set()
         for peer in self.peers:
+            if peer.name in peers:
+                raise ValueError(f"peer {peer.name!r} is defined twice")
+            peers.add(peer.name)
             if peer.switch not in switches:
                 raise ValueError(
                     f"peer {peer.name}: unknown switch {peer.switch!r} "
@@ -155,7 +235,7 @@ def parse(doc: dict) -> Topology:
     name = get(meta, "name", str, "metadata", "BondLab", default="lab")
     subject = f"BondLab {name}"
     spec = get(doc, "spec", dict, "", subject, required=True)
-    known = {"nodes", "peers", "pods"}
+    known = {"nodes", "peers", "pods", "switches"}
     for key in spec:
         if key not in known:
             raise SourceError(
@@ -172,6 +252,37 @@ def parse(doc: dict) -> Topology:
             "spec.pods",
             subject,
         )
+    raws = get(spec, "switches", list, "spec", subject, default=[]) or []
+    for i, raw in enumerate(raws):
+        path = f"spec.switches[{i}]"
+        expect(raw, dict, raws, i, path, subject)
+        for key in raw:
+            if key not in ("name", "uplinks"):
+                raise SourceError(
+                    "unknown key (expected name, uplinks)", where(raw, key), f"{path}.{key}", subject
+                )
+        sname = get(raw, "name", str, path, subject, required=True)
+        if not _NODE.match(sname) or sname == CORE:
+            raise SourceError(
+                "expected a short lower-case name other than core",
+                where(raw, "name"),
+                f"{path}.name",
+                subject,
+            )
+        uplinks = get(raw, "uplinks", list, path, subject, default=[]) or []
+        for k, up in enumerate(uplinks):
+            expect(up, str, uplinks, k, f"{path}.uplinks[{k}]", subject)
+        topo.switches.append(Switch(sname, list(uplinks)))
+    fabric = [CORE] + [sw.name for sw in topo.switches]
+    for i, raw in enumerate(raws):
+        for k, up in enumerate(raw.get("uplinks") or []):
+            if up not in fabric or up == raw["name"]:
+                raise SourceError(
+                    f"expected one of {', '.join(n for n in fabric if n != raw['name'])}, got {up!r}",
+                    where(raw["uplinks"], k),
+                    f"spec.switches[{i}].uplinks[{k}]",
+                    subject,
+                )
     nodes = get(spec, "nodes", list, "spec", subject, required=True)
     for i, raw in enumerate(nodes):
         path = f"spec.nodes[{i}]"
@@ -185,9 +296,9 @@ def parse(doc: dict) -> Topology:
             ppath = f"{path}.pfs[{j}]"
             expect(praw, dict, pfs, j, ppath, subject)
             for key in praw:
-                if key not in ("name", "vfs", "backend", "resourceName", "mtu"):
+                if key not in ("name", "vfs", "backend", "resourceName", "mtu", "switch"):
                     raise SourceError(
-                        "unknown key (expected name, vfs, backend, resourceName, mtu)",
+                        "unknown key (expected name, vfs, backend, resourceName, mtu, switch)",
                         where(praw, key),
                         f"{ppath}.{key}",
                         subject,
@@ -198,11 +309,13 @@ def parse(doc: dict) -> Topology:
                 backend=get(praw, "backend", str, ppath, subject, default="veth"),
                 resource=get(praw, "resourceName", str, ppath, subject),
                 mtu=get(praw, "mtu", int, ppath, subject, default=1500),
+                switch=get(praw, "switch", str, ppath, subject, default=CORE),
             )
             for key, ok, what in (
                 ("name", _IFNAME.match(pf.name), "an interface name (1-15 characters)"),
                 ("vfs", 0 <= pf.vfs <= MAX_VFS, f"a VF count 0..{MAX_VFS}"),
                 ("backend", pf.backend in BACKENDS, "one of " + ", ".join(BACKENDS)),
+                ("switch", pf.switch in fabric, "a switch of spec.switches: " + ", ".join(fabric)),
             ):
                 if not ok:
                     raise SourceError(

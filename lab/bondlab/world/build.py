@@ -7,10 +7,12 @@ leftovers by that mark only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from bondlab.world import switch, vf
-from bondlab.world.labstate import LabState
+from bondlab.world.labstate import LabError, LabState
 from bondlab.world.netns import Netns, batch, delete, run
-from bondlab.world.records import Peer
+from bondlab.world.records import Peer, Switch, SwitchLink
 
 
 def make_netns(state: LabState, role: str) -> Netns:
@@ -24,7 +26,7 @@ def make_netns(state: LabState, role: str) -> Netns:
 def build(state: LabState, topo, progress=None) -> None:
     """Create fabric, nodes, PFs with VFs and switches, and peers. Every step is in the undo log."""
     fabric = make_netns(state, "fabric")
-    switch.create_core(fabric, state.mark)
+    build_switches(state, fabric, topo.switches)
     state.data["nodes"] = {}
     for i, node in enumerate(topo.nodes):
         nodens = make_netns(state, f"node-{node.name}")
@@ -39,8 +41,11 @@ def build(state: LabState, topo, progress=None) -> None:
     for k, peer in enumerate(topo.peers):
         ns = make_netns(state, f"peer-{peer.name}")
         port = f"pr{k}"
-        bridge = switch.CORE if peer.switch == switch.CORE else state.pf(*peer.switch.split("/", 1)).switch
-        record = Peer(peer.name, ns.name, peer.switch, tuple(peer.addresses), peer.vlan)
+        if "/" in peer.switch:  # NODE/PF: on that PF's embedded switch
+            bridge = state.pf(*peer.switch.split("/", 1)).switch
+        else:
+            bridge = state.switch(peer.switch).bridge
+        record = Peer(peer.name, ns.name, peer.switch, tuple(peer.addresses), peer.vlan, port)
         dev = record.device
         vlan = [f"link add link eth0 name {dev} type vlan id {peer.vlan}", f"link set {dev} up"]
         batch(
@@ -59,6 +64,31 @@ def build(state: LabState, topo, progress=None) -> None:
     state.save()
 
 
+def build_switches(state: LabState, fabric: Netns, switches: list) -> None:
+    """`core` and the topology's switches (bridges `sw<k>`), each cable between two of them a veth pair
+    (`sl<n>a` on the switch that names the uplink, `sl<n>b` on the uplink)."""
+    bridges = {switch.CORE: switch.CORE, **{sw.name: f"sw{k}" for k, sw in enumerate(switches, start=1)}}
+    for bridge in bridges.values():
+        switch.create_fabric_switch(fabric, bridge, state.mark)
+    links: dict = {name: [] for name in bridges}
+    cables = [(sw.name, up) for sw in switches for up in sw.uplinks]
+    for n, (name, up) in enumerate(cables, start=1):
+        port, far_port = f"sl{n}a", f"sl{n}b"
+        switch.link_switches(fabric, bridges[name], port, bridges[up], far_port, state.mark)
+        links[name].append(SwitchLink(up, port, far_port))
+        links[up].append(SwitchLink(name, far_port, port))
+    state.switches = {name: Switch(name, bridge, tuple(links[name])) for name, bridge in bridges.items()}
+    state.save()
+
+
+def node_state_dir(state: LabState, node: str) -> Path:
+    """The node's own /var/lib/cni (host-local's leases, the bond plugin's records): one per node, as nodes
+    of a cluster each have their disk; inside the lab's directory, so it goes with the lab."""
+    path = state.dir / "nodes" / node / "var-lib-cni"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def _link_states(state: LabState, record) -> dict:
     return {v.index: vf.vf_config(state, record, v.index).get("link_state") for v in record.vfs}
 
@@ -75,6 +105,30 @@ def pf_cable_ports(state: LabState, node: str, name: str, restore: bool = False)
     record = state.pf(node, name)
     sw = switch.PfSwitch(record.switch)
     return switch.cable_ports(sw, _link_states(state, record), record.backend == "veth", restore)
+
+
+def switch_ports(state: LabState, name: str, restore: bool = False) -> list:
+    """The fabric ports a switch takes with it when it dies (or brings back): the cable of every PF landing on
+    it (with the PF's link-state-auto VFs: the PF loses carrier), its cables to other switches, and the
+    ports of the peers hanging off it."""
+    sw = state.switch(name)
+    out = [
+        port
+        for pf in state.pfs
+        if pf.cable_to == name
+        for port in pf_cable_ports(state, pf.node, pf.name, restore)
+    ]
+    out += [link.port for link in sw.links]
+    return out + [peer.port for peer in state.peers.values() if peer.switch == name and peer.port]
+
+
+def switch_link_ports(state: LabState, a: str, b: str) -> list:
+    """The port of the cable between fabric switches `a` and `b` on `a` (its far end loses carrier)."""
+    for link in state.switch(a).links:
+        if link.other == b:
+            return [link.port]
+    cabled = ", ".join(link.other for link in state.switch(a).links) or "none"
+    raise LabError(f"no cable between switches {a} and {b} (switch {a} is cabled to: {cabled})")
 
 
 def cut_vf(state: LabState, node: str, name: str, index: int, restore: bool = False) -> None:

@@ -49,7 +49,7 @@ def _tree(root: Path, prefix: str, skip: tuple = ()) -> dict:
 def _plugin(state: LabState) -> dict:
     """The bond plugin's settings, log and state, found as the plugin finds them."""
     from bondcni import settings as plugin_settings
-    from bondlab.cni import multus
+    from bondlab.cni import libcni, multus
 
     env = {**os.environ, **multus.plugin_env(state)}
     got = plugin_settings.load(env)
@@ -57,7 +57,11 @@ def _plugin(state: LabState) -> dict:
     out = {"plugin/settings.json": json.dumps(about, indent=1).encode()}
     if got.log_file and os.path.isfile(got.log_file):
         out[f"plugin/{os.path.basename(got.log_file)}"] = _tail(Path(got.log_file))
-    out.update(_tree(Path(got.state_dir), "plugin/state"))
+    if Path(got.state_dir).is_relative_to(libcni.NODE_STATE):  # each node's own: in lab/nodes/ below
+        about["state_dir"] = f"{got.state_dir} (each node's, in lab/nodes/NODE/var-lib-cni)"
+        out["plugin/settings.json"] = json.dumps(about, indent=1).encode()
+    else:
+        out.update(_tree(Path(got.state_dir), "plugin/state"))
     return out
 
 

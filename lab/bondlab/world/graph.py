@@ -1,9 +1,10 @@
 """`bondlab graph`: a picture of a deployed lab, from what inspect.collect() read (records and kernel).
 
 Boxes: each node holds its PFs (each with its VFs) and its pods (each with its bond and the bond's slaves);
-the fabric holds the core switch and one switch per PF; the peers hang off their switch. Lines: bond to
-each slave (the active one bold and labelled), slave to the VF (or host link) it is, VF and PF to the PF's
-switch, PF switch to the core (the uplink), peer to its switch; a link whose carrier is down is dashed.
+the fabric holds its switches (`core`, ToRs, spines) and one switch per PF; the peers hang off their switch.
+Lines: bond to each slave (the active one bold and labelled), slave to the VF (or host link) it is, VF and
+PF to the PF's switch, PF switch to the fabric switch its cable lands on (the uplink), fabric switches to
+each other, peer to its switch; a link whose carrier is down is dashed.
 Written as Mermaid (`graph LR`), Graphviz DOT, or SVG (DOT through Debian's graphviz `dot`).
 """
 
@@ -40,10 +41,18 @@ def build(lab: dict) -> tuple:
     nodes = {n["name"]: Box(ident("node", n["name"]), f"node {n['name']}") for n in lab["nodes"]}
     fabric = Box("fabric", "fabric")
     edges = []
-    switch_of = {None: ident("sw", "core")}
+    switch_of = {}  # a fabric switch's name or a PF's NODE/PF -> its vertex
+    cable_to = {}
     for sw in lab["switches"]:
-        switch_of[sw["pf"]] = ident("sw", sw["name"])
-        fabric.children.append((switch_of[sw["pf"]], f"switch {sw['name']}"))
+        switch_of[sw["pf"] or sw["name"]] = ident("sw", sw["name"])
+        fabric.children.append((switch_of[sw["pf"] or sw["name"]], f"switch {sw['name']}"))
+        cable_to[sw["pf"]] = sw.get("cable_to", "core")
+    for sw in lab["switches"]:
+        for cable in sw.get("cables", []):
+            if sw["name"] < cable["to"]:  # each cable once
+                edges.append(
+                    Edge(switch_of[sw["name"]], switch_of[cable["to"]], down=cable["carrier"] != "up")
+                )
     vf_ids = {}
     for pf in lab["pfs"]:
         box = nodes.setdefault(pf["node"], Box(ident("node", pf["node"]), f"node {pf['node']}"))
@@ -58,7 +67,7 @@ def build(lab: dict) -> tuple:
             pf_box.children.append((vf_id, f"VF {vf['index']} {vf['pci']}"))
             edges.append(Edge(vf_id, sw, vf["port"], down=vf["carrier"] != "up"))
         box.children.append(pf_box)
-        edges.append(Edge(sw, switch_of[None], "uplink"))
+        edges.append(Edge(sw, switch_of[cable_to.get(pf["path"], "core")], "uplink"))
     for pod in lab["pods"]:
         box = nodes.setdefault(pod["node"], Box(ident("node", pod["node"]), f"node {pod['node']}"))
         pod_box = Box(ident("pod", pod["key"]), f"pod {pod['key']}")
@@ -83,7 +92,7 @@ def build(lab: dict) -> tuple:
         peer_id = ident("peer", peer["name"])
         peers.append((peer_id, f"peer {peer['name']} {' '.join(peer['addresses'][:1])}".strip()))
         vlan = f"vlan {peer['vlan']}" if peer["vlan"] else ""
-        sw = switch_of.get(peer["switch"], switch_of[None])  # "core", or the NODE/PF of a PF's switch
+        sw = switch_of.get(peer["switch"], switch_of["core"])  # a fabric switch, or the NODE/PF of a PF's
         edges.append(Edge(peer_id, sw, vlan, down=peer["carrier"] != "up"))
     return [*nodes.values(), fabric, *peers], edges
 

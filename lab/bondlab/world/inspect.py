@@ -2,7 +2,8 @@
 the kernel's view of each link (`ip -j -d addr` per netns).
 
 collect() gives one JSON-able mapping (`--format json`, the support bundle, `bondlab graph`): the nodes and
-their netns, the fabric's switches (the core and one bridge per PF), every PF with its VFs (fake PCI
+their netns, the fabric's switches (`core`, the ToRs and spines with their cables, and one bridge per PF
+with the switch its cable lands on), every PF with its VFs (fake PCI
 address, switch port, owner pod and interface, carrier), every pod (netns or container, its bond with mode,
 active slave and each slave's MII state, carrier and cable, its addresses) and the traffic peers. render()
 prints it as tables.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, list_netns
+from bondlab.world.records import Switch
 from bondlab.world.switch import CORE
 
 
@@ -141,9 +143,20 @@ def collect(state: LabState) -> dict:
             }
         )
     fabric = state.netns_name("fabric")
-    switches = [{"name": CORE, "netns": fabric, "pf": None}] + [
-        {"name": pf.switch, "netns": fabric, "pf": pf.path} for pf in state.pfs
-    ]
+    ports = _links(fabric, present)
+    fabric_switches = list(state.switches.values()) or [Switch(CORE, CORE)]  # a lab recorded before ToRs
+    switches = [
+        {
+            "name": sw.name,
+            "netns": fabric,
+            "pf": None,
+            "cables": [
+                {"to": link.other, "port": link.port, "carrier": _carrier(ports.get(link.port))}
+                for link in sw.links
+            ],
+        }
+        for sw in fabric_switches
+    ] + [{"name": pf.switch, "netns": fabric, "pf": pf.path, "cable_to": pf.cable_to} for pf in state.pfs]
     return {
         "name": state.data["name"],
         "id": state.id,
@@ -188,6 +201,18 @@ def render(state: LabState, got: dict = None) -> str:
                 " ".join(bond["addresses"]) or "-",
             )
         )
+    fabric_rows = [
+        (
+            sw["name"],
+            " ".join(
+                pf["pf"] for pf in got["switches"] if pf["pf"] and pf.get("cable_to", CORE) == sw["name"]
+            )
+            or "-",
+            " ".join(f"{c['to']}:{c['carrier']}" for c in sw["cables"]) or "-",
+        )
+        for sw in got["switches"]
+        if not sw["pf"]
+    ]
     peer_rows = [
         (p["name"], p["switch"], p["vlan"] or "-", p["netns"], " ".join(p["addresses"]) or "-", p["carrier"])
         for p in got["peers"]
@@ -198,4 +223,6 @@ def render(state: LabState, got: dict = None) -> str:
         table(bond_rows, ("POD", "NODE", "BOND", "MODE", "ACTIVE", "SLAVES", "CARRIER", "ADDRESS")),
         table(peer_rows, ("PEER", "SWITCH", "VLAN", "NETNS", "ADDRESS", "CARRIER")),
     ]
+    if len(fabric_rows) > 1:  # a fabric of ToRs: which PF's cable lands where, and the switches' cables
+        tables.insert(0, table(fabric_rows, ("SWITCH", "PF CABLES", "CABLED TO")))
     return "\n\n".join([head, *tables])

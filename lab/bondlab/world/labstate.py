@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 from bondlab.util import names
 from bondlab.util.paths import state_dir
-from bondlab.world.records import Peer, Pf, Pod
+from bondlab.world.records import Peer, Pf, Pod, Switch
 
 
 class LabError(Exception):
@@ -42,10 +42,11 @@ def mark(lab_id: str) -> str:
 
 
 class LabState:
-    def __init__(self, path: Path, data: dict, pfs=(), peers=(), pods=()) -> None:
+    def __init__(self, path: Path, data: dict, pfs=(), peers=(), pods=(), switches=()) -> None:
         self.dir, self.data = path, data
         self.pfs: list = list(pfs)  # Pf, in the order the world made them
         self.peers: dict = {peer.name: peer for peer in peers}  # name -> Peer
+        self.switches: dict = {sw.name: sw for sw in switches}  # name -> Switch (the fabric's)
         self.pods: list = list(pods)  # Pod, by seq
 
     # -- on disk ------------------------------------------------------------------------------
@@ -85,7 +86,8 @@ class LabState:
                 continue
         pfs = [Pf.from_dict(pf) for pf in data.pop("pfs", [])]
         peers = [Peer.from_dict(peer) for peer in data.pop("peers", [])]
-        return cls(path, data, pfs, peers, sorted(pods, key=lambda pod: pod.seq))
+        switches = [Switch.from_dict(sw) for sw in data.pop("switches", [])]
+        return cls(path, data, pfs, peers, sorted(pods, key=lambda pod: pod.seq), switches)
 
     @classmethod
     def load(cls, name: Optional[str] = None) -> LabState:
@@ -117,6 +119,7 @@ class LabState:
         rest = {k: v for k, v in self.data.items() if k != "undo"}
         rest["pfs"] = [pf.to_dict() for pf in self.pfs]
         rest["peers"] = [peer.to_dict() for peer in self.peers.values()]
+        rest["switches"] = [sw.to_dict() for sw in self.switches.values()]
         self._write("lab.json", json.dumps(rest, indent=1))
 
     # -- the records ---------------------------------------------------------------------------
@@ -159,6 +162,13 @@ class LabState:
             if pf.node == node and pf.name == name:
                 return pf
         raise LabError(f"no PF {name!r} on node {node!r}")
+
+    def switch(self, name: str) -> Switch:
+        try:
+            return self.switches[name]
+        except KeyError:
+            known = ", ".join(self.switches) or "none"
+            raise LabError(f"no switch {name!r} in lab {self.data['name']} (switches: {known})") from None
 
     def _journal(self, line: str) -> None:
         with open(self.dir / "undo.log", "a") as stream:

@@ -47,9 +47,36 @@ class Vf(Flat):
 
 
 @record
+class SwitchLink(Flat):
+    """A cable from one fabric switch to another: the other switch, and the veth ends on each."""
+
+    other: str
+    port: str  # on this switch's bridge
+    far_port: str  # on the other's
+
+
+@record
+class Switch:
+    """A fabric switch (`core`, a ToR, a spine): its bridge in the fabric netns, its cables to others."""
+
+    name: str
+    bridge: str
+    links: tuple = ()
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "links": [link.to_dict() for link in self.links]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Switch:
+        plain = _plain(cls, data)
+        return cls(**{**plain, "links": tuple(SwitchLink.from_dict(x) for x in plain.get("links") or ())})
+
+
+@record
 class Pf:
-    """One PF on a node: its backend, its switch (`switch`: the bridge; `port`: the PF's own port, which a
-    host link is cabled to; `uplink`: the cable to the core) and its VFs in index order."""
+    """One PF on a node: its backend, its switch (`switch`: the NIC's embedded switch, a bridge; `port`: the
+    PF's own port, which a host link is cabled to; `uplink`: its cable, which lands on fabric switch
+    `cable_to`) and its VFs in index order."""
 
     node: str
     nodens: str
@@ -63,6 +90,7 @@ class Pf:
     mtu: int
     nsim: Optional[int] = None
     vfs: tuple = ()
+    cable_to: str = "core"
 
     @property
     def path(self) -> str:
@@ -86,13 +114,15 @@ class Pf:
 
 @record
 class Peer:
-    """A traffic peer: its netns, the switch it hangs off (core or NODE/PF), its addresses (with prefix)."""
+    """A traffic peer: its netns, the switch it hangs off (a fabric switch or NODE/PF) and its port there,
+    its addresses (with prefix)."""
 
     name: str
     netns: str
     switch: str
     addresses: tuple = ()
     vlan: int = 0
+    port: str = ""
 
     @property
     def device(self) -> str:

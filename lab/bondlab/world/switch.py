@@ -1,9 +1,11 @@
-"""The switches: one Linux bridge behind every PF, all hanging off a `core` bridge, in the lab's fabric netns.
+"""The switches: one Linux bridge behind every PF (the NIC's embedded switch), its cable landing on a fabric
+switch (`core`, or a ToR cabled on to `core`), all in the lab's fabric netns.
 
     node netns                fabric netns
     ens1f0v0 ====veth==== n0p1v0 -+
-    ens1f0v1 ====veth==== n0p1v1 -+- [bridge n0p1] -- n0p1up ==veth== n0p1cu -- [bridge core] -- peers
-    ens1f0   ====veth==== n0p1pf -+        (the PF's cable is the uplink pair)
+    ens1f0v1 ====veth==== n0p1v1 -+- [bridge n0p1] -- n0p1up ==veth== n0p1cu -- [bridge sw1 (tor-a)] -- sl1a
+    ens1f0   ====veth==== n0p1pf -+        (the PF's cable is the uplink pair)                          ‖ veth
+                                                                              peers -- [bridge core] -- sl1b
 
 The data plane of a VF is its switch port, so what SR-IOV CNI asks of a VF through its PF is enforced
 here, identically for every backend:
@@ -24,9 +26,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from bondlab.model import topology
 from bondlab.world.netns import Netns, batch, run, tc_batch
 
-CORE = "core"
+CORE = topology.CORE  # the fabric switch that is always there (the spine of a derived cluster)
 
 
 @dataclass(frozen=True)
@@ -55,19 +58,32 @@ class PfSwitch:
         return f"{self.prefix}v{index}"
 
 
-def create_core(fabric: Netns, mark: str) -> None:
+def create_fabric_switch(fabric: Netns, bridge: str, mark: str) -> None:
+    """A fabric switch (`core`, a ToR, a spine): a learning bridge, as a ToR learns the MACs behind it."""
     batch(
         fabric.name,
         [
-            f"link add name {CORE} type bridge forward_delay 0",
-            f"link set {CORE} alias {mark}",
-            f"link set {CORE} up",
+            f"link add name {bridge} type bridge forward_delay 0",
+            f"link set {bridge} alias {mark}",
+            f"link set {bridge} up",
         ],
     )
 
 
-def create_pf_switch(fabric: Netns, sw: PfSwitch, mark: str) -> None:
-    """The PF's bridge and its cable (uplink veth pair to the core)."""
+def link_switches(fabric: Netns, bridge: str, port: str, far_bridge: str, far_port: str, mark: str) -> None:
+    """A cable between two fabric switches (a ToR's uplink to the spine): a veth pair, one end on each."""
+    batch(
+        fabric.name,
+        [
+            f"link add name {port} type veth peer name {far_port}",
+            *attach_lines([port], bridge, mark),
+            *attach_lines([far_port], far_bridge, mark),
+        ],
+    )
+
+
+def create_pf_switch(fabric: Netns, sw: PfSwitch, mark: str, cable_to: str = CORE) -> None:
+    """The PF's bridge and its cable (uplink veth pair to the fabric switch's bridge `cable_to`)."""
     batch(
         fabric.name,
         [
@@ -76,7 +92,7 @@ def create_pf_switch(fabric: Netns, sw: PfSwitch, mark: str) -> None:
             *(f"link set {name} alias {mark}" for name in (sw.bridge, sw.uplink, sw.core_port)),
             f"link set {sw.uplink} master {sw.bridge} up",
             f"link set {sw.uplink} type bridge_slave learning off",
-            f"link set {sw.core_port} master {CORE} up",
+            f"link set {sw.core_port} master {cable_to} up",
             f"link set {sw.bridge} up",
         ],
     )

@@ -42,7 +42,7 @@ def vf_netdev(pf: str, index: int) -> str:
 def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -> Pf:
     """Make one PF with its switch and VFs; every creation is logged for undo first. Returns its record."""
     sw = switch.PfSwitch(prefix)
-    switch.create_pf_switch(fabric, sw, state.mark)
+    switch.create_pf_switch(fabric, sw, state.mark, state.switch(pf.switch).bridge)
     nsim = None
     if pf.backend == "netdevsim":
         nsim = _netdevsim_pf(state, nodens, pf)
@@ -79,6 +79,7 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -
         mtu=pf.mtu,
         nsim=nsim,
         vfs=tuple(vfs),
+        cable_to=pf.switch,
     )
 
 

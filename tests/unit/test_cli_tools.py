@@ -8,7 +8,7 @@ import io
 import os
 
 from bondlab.cli import tools
-from bondlab.world import bundle
+from bondlab.report import bundle
 
 
 def test_data_between_the_markers_comes_back_byte_for_byte_in_any_pieces():

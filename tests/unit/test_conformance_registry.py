@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from bondlab.cli.main import main
-from bondlab.conformance import registry, report
+from bondlab.conformance import catalog, registry, report
 from bondlab.conformance.context import KINDS, Subject
 from bondlab.conformance.suite import CaseResult, applies
 
-CASES = registry.load()
+CASES = catalog.load()
 
 
 def test_every_case_declares_level_and_source():

@@ -17,10 +17,10 @@ from bondlab.util.paths import REPO
 
 
 def conformance(args: argparse.Namespace) -> int:
-    from bondlab.conformance import registry
+    from bondlab.conformance import catalog, registry
 
     try:
-        cases = registry.select(registry.load().values(), args.k)
+        cases = registry.select(catalog.load().values(), args.k)
     except ValueError as error:
         print(f"bondlab conformance: {error}", file=sys.stderr)
         return 2

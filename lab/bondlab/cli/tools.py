@@ -72,7 +72,7 @@ def _through_vm(args: argparse.Namespace, binary) -> int:
 def _save(args: argparse.Namespace) -> int:
     from bondlab.cli.forward import in_place
     from bondlab.cli.lab import lab_errors
-    from bondlab.world import bundle
+    from bondlab.report import bundle
 
     if not in_place() and not args.b64:
         import io

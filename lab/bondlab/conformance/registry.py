@@ -57,12 +57,6 @@ def case(id: str, level: str, source: str, generic: bool = False, **bound) -> Ca
     return register
 
 
-def load() -> dict:
-    """Every case (importing the case modules registers them)."""
-    from bondlab.conformance import cases_bond, cases_lifecycle, cases_protocol  # noqa: F401
-
-    return CASES
-
 
 _WORD = re.compile(r"\(|\)|[^\s()]+")
 

@@ -4,9 +4,11 @@ What it holds (paths inside the bundle):
 - `inspect.json`: inspect.collect(), the lab as the records and the kernel say;
 - `netns/<netns>.json`: `ip -d -j addr show` and `ip -j route show` of every netns of the lab (its mark);
 - `bonding/<pod>_<bond>.txt`: /proc/net/bonding/<bond> read inside each pod's netns;
-- `plugin/settings.json`, `plugin/<log file>`, `plugin/state/...`: the bond plugin's node settings as the
-  plugin reads them (the lab's settings file and the BONDCNI_* overrides), its log and its state files;
-- `lab/...`: the lab's own records and journal (lab.json, pods/, undo.log, the CNI cache; not bin/);
+- `plugin/settings.json`, `plugin/<log file>`: the bond plugin's node settings as the plugin reads them (the
+  lab's settings file and the BONDCNI_* overrides) and its log; its state files are each node's own, under
+  `lab/nodes/NODE/var-lib-cni/bond` (`plugin/state/...` when the settings put them elsewhere);
+- `lab/...`: the lab's own records and journal (lab.json, pods/, undo.log, the CNI cache, each node's
+  /var/lib/cni; not bin/);
 - `about.txt`: when, which bondlab, which kernel.
 """
 
@@ -20,7 +22,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from bondcni import settings as plugin_settings
 from bondlab import __version__
+from bondlab.cni import libcni, multus
 from bondlab.world import inspect
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, list_netns
@@ -48,9 +52,6 @@ def _tree(root: Path, prefix: str, skip: tuple = ()) -> dict:
 
 def _plugin(state: LabState) -> dict:
     """The bond plugin's settings, log and state, found as the plugin finds them."""
-    from bondcni import settings as plugin_settings
-    from bondlab.cni import libcni, multus
-
     env = {**os.environ, **multus.plugin_env(state)}
     got = plugin_settings.load(env)
     about = {"source": got.source, "state_dir": got.state_dir, "log_file": got.log_file or None}

@@ -5,7 +5,7 @@ On a kernel that cannot bond, the whole run happens in one lab VM boot (`python 
 the guest, the output directory writable); with `--keep`, in the lab VM that stays up (started with the
 output directory writable when none is up), so that a failed scenario's lab outlives the run. Two or more
 `--plugin` binaries run the same scenarios once per plugin and add a side-by-side table. `-k` selects
-scenarios as pytest does (run.select), `--list` prints the selection, `-x` stops at the first scenario that
+scenarios as pytest does (util.keywords), `--list` prints the selection, `-x` stops at the first scenario that
 did not pass, `--timeout` ends a scenario that runs longer (an error; its lab is torn down).
 `--capture all|failed|none` (default failed, all with -v) writes a pcapng of what the taps saw per run
 (run.capture) next to the reports. Exit status: 0 when every scenario passed (or failed as it was expected
@@ -24,7 +24,7 @@ def select(args: argparse.Namespace) -> list:
     loaded keeps its path (the run reports its error)."""
     from bondlab.model import scenario
     from bondlab.model.yamlsrc import SourceError
-    from bondlab.run import select as keywords
+    from bondlab.util import keywords
 
     files = scenario.discover(args.paths)
     if not (args.k or args.list):
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pods:  # the deploys read it (pods.choose); the lab VM job inherits the environment
         os.environ["BONDLAB_PODS"] = args.pods
     from bondlab.cli.forward import in_place
-    from bondlab.run.select import ExpressionError
+    from bondlab.util.keywords import ExpressionError
 
     try:
         selected = select(args)

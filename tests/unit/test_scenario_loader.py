@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab.model import scenario
+from bondlab.model import scenario, schema
 from bondlab.model.yamlsrc import SourceError
 from bondlab.util.paths import REPO
 
@@ -31,7 +31,7 @@ def error(tmp_path, body: str) -> str:
 def test_a_valid_file_loads_its_steps_with_their_lines(tmp_path):
     scen = load(tmp_path, "  traffic: {rate: 500}\n  steps:\n    - cut: {vf: p/net1}\n    - wait: 300ms\n")
     assert scen.name == "t" and scen.rate == 500 and [s.kind for s in scen.steps] == ["cut", "wait"]
-    assert scen.steps[1].where.endswith("s.yaml:8") and scen.files == [str(tmp_path / "s.yaml")]
+    assert scen.steps[1].where.endswith("s.yaml:8") and scen.files == (str(tmp_path / "s.yaml"),)
 
 
 def test_unknown_key_names_file_line_and_path(tmp_path):
@@ -73,16 +73,16 @@ def test_unreadable_file(tmp_path):
 
 @pytest.mark.parametrize("text,seconds", [("100ms", 0.1), ("1.5s", 1.5), (250, 0.25), ("2s", 2.0)])
 def test_durations(text, seconds):
-    assert scenario.duration(text) == pytest.approx(seconds)
+    assert schema.duration(text) == pytest.approx(seconds)
 
 
 def test_validator_subset_directly():
     node = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer", "minimum": 1}}}
     with pytest.raises(SourceError, match="must be at least 1"):
-        scenario.validate({"a": 0}, node, "x", None, None, "S")
+        schema.validate({"a": 0}, node, "x", None, None, "S")
     with pytest.raises(SourceError, match="expected integer"):
-        scenario.validate({"a": True}, node, "x", None, None, "S")  # a bool is not an integer
-    scenario.validate({"a": 3}, node, "x", None, None, "S")
+        schema.validate({"a": True}, node, "x", None, None, "S")  # a bool is not an integer
+    schema.validate({"a": 3}, node, "x", None, None, "S")
 
 
 def test_discover_skips_lib_and_sorts(tmp_path):

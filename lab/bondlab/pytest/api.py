@@ -5,7 +5,7 @@ pytest.fixtures hands them to tests as the `lab`, `pod` and `traffic` fixtures.
 
 Actions, polled expectations and traffic figures are those of the YAML runner (run.timeline.Timeline,
 through the step registry run.steps): lab.act(KIND, ARGS) takes any action a scenario step takes,
-lab.expect(...) any expectation, built into the same typed steps (model.scenario.step) with the same checks
+lab.expect(...) any expectation, built into the same typed steps (model.steps.step) with the same checks
 and messages (a bad step raises a SourceError naming the caller's line). A failure raises
 run.verdicts.ExpectationFailed; run.verdicts.MeasurementError when every failure of the step was a
 measurement error (a starved probe sender or runner could hide what was asked).
@@ -114,10 +114,10 @@ class Lab:
     # -- the timeline -----------------------------------------------------------------------------
     def _step(self, kind: str, args):
         """A scenario step, checked against the scenario schema, located at the test's calling line."""
-        from bondlab.model import scenario
+        from bondlab.model import steps
         from bondlab.run.results import StepResult
 
-        step = scenario.step(len(self.steps), {kind: args}, caller_line(), self.subject)
+        step = steps.step(len(self.steps), {kind: args}, caller_line(), self.subject)
         sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
         self.steps.append(sr)
         return step, sr
@@ -144,7 +144,7 @@ class Lab:
         follows one, and a failure raises run.verdicts.ExpectationFailed (MeasurementError when the runner
         was starved); traffic figures (outage, lost, spread, carriedBy, garp, lacpdu) are judged on the
         window of the last action when traffic.stop() is called. Returns what was seen."""
-        from bondlab.model.scenario import needs_flows
+        from bondlab.model.steps import needs_flows
 
         needs = needs_flows("expect", expectations)
         if needs and not self.traffic.running:

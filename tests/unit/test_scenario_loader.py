@@ -3,6 +3,10 @@ discovery skips lib/ (no root, no kernel)."""
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
+
 import pytest
 
 from bondlab.model import scenario, schema
@@ -127,3 +131,29 @@ def test_a_misbehaving_lacp_partner_and_the_aggregator_expectation(tmp_path):
         tmp_path, "  steps:\n    - expect: {aggregator: {links: [p/net1], inActiveAggregator: -1}}\n"
     )
     assert "spec.steps[0].expect.aggregator.inActiveAggregator" in text and "at least 0" in text
+
+
+def test_a_scenario_is_resolved_once_typed_and_frozen(tmp_path):
+    scen = load(
+        tmp_path,
+        "  traffic: {rate: 300, flows: [{from: p, to: gw, sessions: 2},\n"
+        "    {from: q, to: gw, bidirectional: false}]}\n"
+        "  steps:\n    - cut: {vf: p/net1}\n    - expect: {outage: {max: 1s, flow: gw -> p}}\n",
+    )
+    assert [f.name for f in scen.flows] == ["p -> gw", "gw -> p", "q -> gw"]
+    assert scen.flows[0].shape is scen.flows[1].shape and scen.flows[0].shape.sessions == 2
+    assert scen.flows[0].src.where == f"{tmp_path}/s.yaml:5" and scen.flows[2].rate == 300
+    assert [n.text for n in scen.steps[0].names] == ["p/net1"] and scen.steps[1].flows[0].name == "gw -> p"
+    assert not hasattr(scen, "doc")  # no YAML kept to walk again
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        scen.rate = 1
+
+
+def test_model_imports_nothing_from_the_layers_above_it():
+    code = (
+        "import sys\nimport bondlab.model.scenario\n"
+        "above = ('bondlab.run', 'bondlab.world', 'bondlab.cni')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(above)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -84,7 +84,7 @@ def _partner(state) -> int:
     until(
         lambda: lacp.negotiated(lacp.slave_state(pod.netns, "net1")), 10, "net1 negotiates with the partner"
     )
-    return state.data["lacpPartners"][pod.key]["pid"]
+    return state.lacp_partners[pod.key]["pid"]
 
 
 def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(lab_state, untouched, tmp_path):

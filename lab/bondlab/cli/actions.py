@@ -163,15 +163,15 @@ def act(kind: str, mapping: dict, name: Optional[str], settle: float = SETTLE, o
     state = LabState.load(name)
     step = steps.step(0, mapping, "the command line", f"bondlab {verb_name(kind)}")
     tl = Timeline(state)
-    tl.last_cut = list(state.data.get("last_cut", []))  # `restore --active POD` after `cut --active POD`
+    tl.last_cut = list(state.last_cut)  # `restore --active POD` after `cut --active POD`
     try:
         pods = [pod for pod in _pods_named(tl, step.args) if pod.bond]
         before = {pod.key: bondstate.read(pod) for pod in pods}
         began = time.monotonic()
         changed = STEPS[kind].handler(tl, step.args)
         took = time.monotonic() - began
-        if tl.last_cut != state.data.get("last_cut", []):
-            state.data["last_cut"] = tl.last_cut
+        if tl.last_cut != state.last_cut:
+            state.last_cut = tl.last_cut
             state.save()
         pods = [state.pod(pod.key) for pod in pods]  # restart-pod writes the pod's new record
         print(f"{step.describe()}: done in {took * 1000:.0f} ms", file=out, flush=True)

@@ -97,7 +97,7 @@ class Lab:
     # -- names ------------------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.state.data["name"]
+        return self.state.name
 
     @property
     def pods(self) -> list:
@@ -277,5 +277,5 @@ class Pod:
         from bondlab.pytest import infra
 
         if self.record.container:
-            return infra.container(self.record, self.lab.state.data["docker"]["url"])
+            return infra.container(self.record, self.lab.state.docker.url)
         return infra.host(self.netns)

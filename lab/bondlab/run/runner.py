@@ -157,7 +157,7 @@ def _run(
         if tl:
             tl.close()
         if state is not None and keep and (broke or failures):
-            result.kept = state.data["name"]
+            result.kept = state.name
         elif state is not None:
             errors = deploy.destroy(state)
             if errors:

@@ -77,7 +77,7 @@ def collect(state: LabState) -> dict:
     present = list_netns()
     pods = {pod.key: (pod, _links(pod.netns, present)) for pod in state.pods}
     owner = {cable.pci: (pod.key, cable.ifname) for pod in state.pods for cable in pod.cables if cable.pci}
-    nodes = state.data.get("nodes", {})
+    nodes = state.nodes
     node_links = {name: _links(ns, present) for name, ns in nodes.items()}
     pfs = []
     for pf in state.pfs:
@@ -145,9 +145,9 @@ def collect(state: LabState) -> dict:
         {"name": pf.switch, "netns": fabric, "pf": pf.path} for pf in state.pfs
     ]
     return {
-        "name": state.data["name"],
+        "name": state.name,
         "id": state.id,
-        "plugin": state.data.get("plugin"),
+        "plugin": state.plugin,
         "nodes": [{"name": name, "netns": ns} for name, ns in nodes.items()],
         "switches": switches,
         "pfs": pfs,

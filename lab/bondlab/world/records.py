@@ -47,6 +47,18 @@ class Vf(Flat):
 
 
 @record
+class Docker(Flat):
+    """The docker engine a lab's pods run in (`--pods docker`): its URL, the pods' image, whether the lab
+    started the engine (then destroy stops it), and what starting it and importing the image took (s)."""
+
+    url: str
+    image: str
+    started_engine: bool
+    engine_seconds: float
+    import_seconds: float
+
+
+@record
 class Pf:
     """One PF on a node: its backend, its switch (`switch`: the bridge; `port`: the PF's own port, which a
     host link is cabled to; `uplink`: the cable to the core) and its VFs in index order."""

@@ -141,7 +141,7 @@ class Probes:
         )
 
     def failovers(self) -> list:
-        """Per link-changing action and bonded pod: {action, pod, garp_ms, event_ms}, when the kernel failed
+        """Per link-changing action and bonded pod: run.results.FailoverRow, when the kernel failed
         over, from the action's acknowledgement (the runner's failover table)."""
         self._need(running=False)
         return self.lab.run.failovers()

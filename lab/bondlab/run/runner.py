@@ -21,7 +21,7 @@ from bondlab.model.steps import ACTIONS
 from bondlab.model.yamlsrc import SourceError
 from bondlab.run import capture as pcapng
 from bondlab.run import traffic
-from bondlab.run.results import ScenarioResult, StepResult
+from bondlab.run.results import ScenarioResult, StepResult, WindowRow
 from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
 from bondlab.world.labstate import LabError, LabState
@@ -237,10 +237,7 @@ def _figures(tl: Timeline, result: ScenarioResult) -> None:
     marks = [(-1, "start")] + [(i, a.text) for i, a in enumerate(tl.actions)]
     for flow in tl.flows:
         for index, text in marks:
-            w = tl.window_of(flow, index)
-            result.windows.append(
-                {"action": text, "flow": flow.name, "from": flow.src, "to": flow.dst, **w.as_dict()}
-            )
+            result.windows.append(WindowRow(text, flow.name, flow.src, flow.dst, tl.window_of(flow, index)))
     probes = {}
     for flow in tl.flows:
         carriers = tr.carriers(flow)

@@ -16,7 +16,7 @@ from typing import Callable, Optional
 from bondlab.run import frames, sessions, traffic
 from bondlab.run.names import Names, of_family
 from bondlab.run.reader import READER
-from bondlab.run.results import StepResult
+from bondlab.run.results import FailoverRow, StepResult
 from bondlab.run.steps import STEPS
 from bondlab.run.verdicts import verdict
 from bondlab.util import wait
@@ -37,7 +37,7 @@ class Timeline:
         self.traffic: Optional[traffic.Traffic] = None
         self.deferred: list = []  # (StepResult, kind, args)
         self.actions: list = []  # StepResult of actions that open a traffic window, in order
-        self.connectivity: list = []  # rows of connectivity checks
+        self.connectivity: list = []  # results.ConnectivityRow of connectivity checks
         self.last_cut: list = []  # switch ports cut by `cut: {active: POD}`
         self.since = 0  # ns: what a `within` right after an action counts from (see play)
         self.partners = 0  # LACP partners made by `lacpPartner` (lag1, lag2, ...)
@@ -217,14 +217,8 @@ class Timeline:
                     tr.link_events(pod.netns), taps, bond, labels, action.done_at, before
                 )
                 if got["garp_ns"] or got["event_ns"]:
-                    out.append(
-                        {
-                            "action": action.text,
-                            "pod": pod.name,
-                            "garp_ms": ms_after(got["garp_ns"], action.done_at),
-                            "event_ms": ms_after(got["event_ns"], action.done_at),
-                        }
-                    )
+                    garp_ms, event_ms = (ms_after(got[k], action.done_at) for k in ("garp_ns", "event_ns"))
+                    out.append(FailoverRow(action.text, pod.name, garp_ms, event_ms))
         return out
 
     def kernel_events(self) -> list:

@@ -22,3 +22,17 @@ def swapped(path, old: str, new: str, out):
     lib = str(path.parent.parent / "lib") + "/"
     out.write_text(text.replace(old, new).replace("../lib/", lib))
     return out
+
+
+def run_file(path, **options):
+    """Run the scenario file `path` as `bondlab run` does: loaded once, then run (runner.run_scenario);
+    a file that does not load gives the error result the run reports."""
+    from bondlab.model import scenario
+    from bondlab.model.yamlsrc import SourceError
+    from bondlab.run import runner
+
+    try:
+        scen = scenario.load(str(path))
+    except SourceError as error:
+        return runner.unloadable(str(path), error)
+    return runner.run_scenario(scen, **options)

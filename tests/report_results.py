@@ -42,7 +42,7 @@ def lab_state() -> LabState:
         addresses={BOND: ("10.0.0.2/24",)},
     )
     peer = Peer("gw", "ns-gw", "sw0", ("10.0.0.1/24",))
-    return LabState(Path("/nonexistent"), {"id": "r1", "name": "report-fixture"}, peers=[peer], pods=[pod])
+    return LabState(Path("/nonexistent"), "report-fixture", "r1", peers=[peer], pods=[pod])
 
 
 def garp_frame(ip: bytes) -> str:

@@ -83,8 +83,8 @@ def deploy(
     previous = terminate_as_exception()
     state = LabState.create(name or prepared.topology.name)
     try:
-        state.data["plugin"] = os.path.realpath(plugin)
-        state.data["cni_path"] = multus.install_bin(state, plugin)
+        state.plugin = os.path.realpath(plugin)
+        state.cni_path = multus.install_bin(state, plugin)
         pods.setup(state, pods.choose(pods_backend, prepared.topology), progress)
         started = time.monotonic()
         world.build(state, prepared.topology, progress)

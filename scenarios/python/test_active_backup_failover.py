@@ -47,8 +47,8 @@ def test_cutting_the_active_vf_fails_over_within_miimon(lab, pod, traffic, host)
         assert window.per_slave.get("test-pod/net2", 0) >= 300, f"{flow}: {window.per_slave}"
     # The GARP comes one miimon tick after the failover: bond_mii_monitor decides to notify peers before it
     # commits the new active slave (6.12 bond_main.c), so it is due by two ticks + 10 ms (as in seed 000).
-    (failover,) = [row for row in traffic.failovers() if row["pod"] == "test-pod"]
-    assert failover["garp_ms"] is not None and failover["garp_ms"] <= 210, failover
+    (failover,) = [row for row in traffic.failovers() if row.pod == "test-pod"]
+    assert failover.garp_ms is not None and failover.garp_ms <= 210, failover
 
     assert pod.bond_state()["slaves"] == {"net1": "DOWN", "net2": "UP"}
     bond0 = host.interface("bond0")

@@ -96,7 +96,7 @@ def test_a_lab_started_engine_is_stopped_with_the_lab_and_leaves_nothing(
     """A deploy that had to start the engine stops it on destroy: no container, process, mount or dir."""
     prepared = deploy.prepare(yamlsrc.load_all(labbench.manifest(2), "t.yaml"))
     state = deploy.deploy(prepared, pods_backend="docker")
-    assert state.data["docker"]["started_engine"] and own_engine.owned()
+    assert state.docker.started_engine and own_engine.owned()
     assert len(own_engine._engine_processes()) >= 2  # dockerd, containerd (+ shims)
     assert deploy.destroy(state) == []
     assert_engine_gone(own_engine)

@@ -14,16 +14,17 @@ from scapy.layers.inet6 import ICMPv6ND_NA
 from scapy.layers.l2 import ARP
 from scapy.utils import rdpcap
 
-from bondlab.run.runner import Capture, run_scenario
+from bondlab.run.runner import Capture
 from bondlab.traffic import pcapng
 from bondlab.util.paths import REPO
+from tests.labfiles import run_file
 
 pytestmark = pytest.mark.kernel
 
 
 def test_a_run_with_capture_all_writes_a_pcapng_scapy_and_tcpdump_read(tmp_path, lab_state, untouched):
     path = REPO / "scenarios" / "pitfalls" / "num-grat-arp-minus-one.yaml"
-    got = run_scenario(str(path), capture=Capture("all", str(tmp_path)))
+    got = run_file(str(path), capture=Capture("all", str(tmp_path)))
     assert got.status == "passed", got.message
     assert got.capture == "num-grat-arp-minus-one.pcapng"
     packets = rdpcap(str(tmp_path / got.capture))

@@ -11,10 +11,10 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import Dot1Q, Ether
 from scapy.utils import rdpcap
 
-from bondlab.run.runner import Capture, run_scenario
+from bondlab.run.runner import Capture
 from bondlab.traffic.wire import PORT
 from bondlab.util.paths import REPO
-from tests.labfiles import swapped
+from tests.labfiles import run_file, swapped
 
 pytestmark = pytest.mark.kernel
 
@@ -25,7 +25,7 @@ SLAVES = {"test-pod/net1", "test-pod/net2"}
 
 def probes_of(tmp_path, name: str) -> list:
     """Run scenarios/traffic/NAME.yaml with capture "all"; the probes its pcapng holds, both directions."""
-    got = run_scenario(str(TRAFFIC / f"{name}.yaml"), capture=Capture("all", str(tmp_path)))
+    got = run_file(str(TRAFFIC / f"{name}.yaml"), capture=Capture("all", str(tmp_path)))
     assert got.status == "passed", got.message
     packets = rdpcap(str(tmp_path / got.capture))
     probes = [p for p in packets if UDP in p and p[UDP].dport == PORT]
@@ -64,7 +64,7 @@ def test_with_one_mac_a_layer2_bond_puts_every_session_on_one_slave(tmp_path, la
     path = swapped(
         TRAFFIC / "macs-layer2.yaml", "sessions: 16, macs: 16", "sessions: 16, macs: 1", tmp_path / "s.yaml"
     )
-    got = run_scenario(str(path))
+    got = run_file(str(path))
     assert got.status == "failed", got.message
     assert "spread: " in got.message and "carried 0% of the probes" in got.message, got.message
 
@@ -80,7 +80,7 @@ def test_frames_of_their_own_keep_their_macs_when_failovermac_moves_the_bonds(tm
         tmp_path / "template.yaml",
     )
     path = swapped(path, "within: 200ms}}", "within: 200ms}, lost: {max: 400}, outage: {max: 200ms}}", path)
-    got = run_scenario(str(path), capture=Capture("all", str(tmp_path)))
+    got = run_file(str(path), capture=Capture("all", str(tmp_path)))
     assert got.status == "passed", got.message
     probes = [p for p in rdpcap(str(tmp_path / got.capture)) if UDP in p and p[UDP].dport == PORT]
     assert {p[IP].tos for p in probes} == {0x10}

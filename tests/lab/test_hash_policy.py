@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.run.runner import run_scenario
 from bondlab.traffic.xmit_hash import POLICIES
 from bondlab.util.paths import REPO
-from tests.labfiles import swapped
+from tests.labfiles import run_file, swapped
 
 pytestmark = pytest.mark.kernel
 
@@ -64,7 +63,7 @@ def with_policy(tmp_path, name: str, policy: str):
 def test_a_policy_scenario_fails_under_a_policy_that_hashes_its_traffic_otherwise(
     tmp_path, lab_state, untouched, name, policy, expected
 ):
-    got = run_scenario(with_policy(tmp_path, name, policy), timeout=150)
+    got = run_file(with_policy(tmp_path, name, policy), timeout=150)
     assert got.status == expected, got.message
     if expected == "failed":
         claim = CLAIMS[name]
@@ -82,7 +81,7 @@ def test_hashed_without_a_policy_predicts_with_the_bonds_own(tmp_path, lab_state
         "hashed: {}",
         tmp_path / "claim-dropped.yaml",
     )
-    got = run_scenario(path, timeout=150)
+    got = run_file(path, timeout=150)
     assert got.status == "passed", got.message
     hashed = next(s.message for s in got.steps if "hashed:" in s.message)
     assert hashed.count("sessions each on the slave layer3+4 picks") == 3, hashed

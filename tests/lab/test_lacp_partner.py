@@ -14,13 +14,13 @@ import pytest
 from bondlab import deploy
 from bondlab.model import scenario as scenarios
 from bondlab.run import actions
-from bondlab.run.runner import run_scenario
 from bondlab.run.timeline import Timeline
 from bondlab.util import procs
 from bondlab.util.paths import REPO
 from bondlab.util.wait import until
 from bondlab.world import clean, lacp, lacp_partner
 from bondlab.world.labstate import LabError
+from tests.labfiles import run_file
 
 pytestmark = pytest.mark.kernel
 
@@ -51,7 +51,7 @@ def test_each_partner_scenario_fails_with_its_behaviour_swapped(
     assert changed.count(f"behaviour: {swapped}") > text.count(f"behaviour: {swapped}")
     path = tmp_path / "swapped.yaml"
     path.write_text(changed)
-    got = run_scenario(str(path))
+    got = run_file(str(path))
     assert got.status == "failed", got.message
     assert fails_at in got.message, got.message
 
@@ -63,7 +63,7 @@ def test_lacp_rate_slow_fails_swapped_for_fast(tmp_path, lab_state, untouched):
     changed = text.replace('"lacpRate": "slow"', '"lacpRate": "fast"')
     path = tmp_path / "fast.yaml"
     path.write_text(changed.replace("../lib/two-pf-pod.yaml", str(LIBRARY / "lib" / "two-pf-pod.yaml")))
-    got = run_scenario(str(path))
+    got = run_file(str(path))
     assert got.status == "failed", got.message
     assert "the last LACPDU from the bond has actor timeout set" in got.message, got.message
     assert "LACPDU(s) from the bond at the switch port (want 0)" in got.message, got.message
@@ -84,7 +84,7 @@ def _partner(state) -> int:
     until(
         lambda: lacp.negotiated(lacp.slave_state(pod.netns, "net1")), 10, "net1 negotiates with the partner"
     )
-    return state.data["lacpPartners"][pod.key]["pid"]
+    return state.lacp_partners[pod.key]["pid"]
 
 
 def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(lab_state, untouched, tmp_path):

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab.run import runner
 from bondlab.world.labstate import list_labs
 from tests.lab.conftest import SEEDS
-from tests.labfiles import SMALL_LAB
+from tests.labfiles import SMALL_LAB, run_file
 
 pytestmark = pytest.mark.kernel
 
@@ -36,7 +35,7 @@ IPAM = ', "ipam": {"type": "host-local", "subnet": "10.56.217.0/24", "gateway": 
 def run(tmp_path, body: str, ipam: str = IPAM):
     path = tmp_path / "bad.yaml"
     path.write_text(HEAD + body + BOND_NAD.format(ipam=ipam))
-    return str(path), runner.run_scenario(str(path))
+    return str(path), run_file(path)
 
 
 def test_an_expectation_naming_an_unknown_link_is_an_error_at_its_line(tmp_path, lab_state, untouched):

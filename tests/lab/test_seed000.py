@@ -50,4 +50,4 @@ def test_seed_000_corrected_deploys_bond_over_two_vfs(lab_state, untouched, back
             assert vfs[0]["spoofchk"] is False
     finally:
         assert deploy.destroy(state) == []
-    assert json.dumps(state.data["undo"]) == "[]"
+    assert json.dumps(state.undo) == "[]"

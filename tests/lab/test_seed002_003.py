@@ -58,7 +58,7 @@ def test_seed_002_daemonset_corrected_bonds_two_host_links_in_the_daemonset_pod(
         assert got["eth1000"]["master"] == "net1" and got["eth1001"]["master"] == "net1"
         (address,) = inet(got["net1"])
         assert address.startswith("10.10.10.") and address.endswith("/24")
-        node = links(Netns(state.data["nodes"]["node1"]))
+        node = links(Netns(state.nodes["node1"]))
         assert "eth1000" not in node and "eth1001" not in node  # taken from the host into the pod
         assert pings(Netns(pod.netns), "10.10.10.1")
     finally:

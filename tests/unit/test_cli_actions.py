@@ -8,8 +8,8 @@ import pytest
 
 from bondlab.cli import actions
 from bondlab.cli.main import build_parser
-from bondlab.model import scenario
-from bondlab.run.steps import ACTIONS
+from bondlab.model import schema, steps
+from bondlab.model.steps import ACTIONS
 
 
 def parse(*words: str):
@@ -19,14 +19,14 @@ def parse(*words: str):
 
 
 def test_every_action_with_an_object_argument_is_a_verb_with_every_property():
-    props = scenario.schema()["$defs"]["step"]["properties"]
+    props = schema.schema()["$defs"]["step"]["properties"]
     found = actions.verbs()
     assert {kind for kind, _ in found.values()} == set(ACTIONS) - {"wait"}
     for verb, (kind, opts) in found.items():
         assert verb == actions.verb_name(kind)
         node = props[kind]
         if "$ref" in node:
-            node = scenario.schema()["$defs"][node["$ref"].rsplit("/", 1)[1]]
+            node = schema.schema()["$defs"][node["$ref"].rsplit("/", 1)[1]]
         assert [o.prop for o in opts] == list(node["properties"])
     assert "link-state" in found and "set-active" in found and "wait" not in found
 
@@ -55,12 +55,12 @@ def test_every_action_with_an_object_argument_is_a_verb_with_every_property():
 )
 def test_the_words_are_the_scenario_step(words, step):
     assert parse(*words) == step
-    typed = scenario.step(0, step, "the command line", "bondlab")  # the loader accepts it
+    typed = steps.step(0, step, "the command line", "bondlab")  # the loader accepts it
     assert typed.kind == next(iter(step))
 
 
 def test_durations_are_typed_by_the_loader_as_in_a_scenario():
-    step = scenario.step(0, parse("flap", "--vf", "p/net1", "--period", "200ms"), "cli", "bondlab")
+    step = steps.step(0, parse("flap", "--vf", "p/net1", "--period", "200ms"), "cli", "bondlab")
     assert step.args["period"] == pytest.approx(0.2)
     assert step.describe() == "flap vf=p/net1 period=200ms"
 
@@ -85,5 +85,5 @@ def test_a_value_the_schema_refuses_is_a_clear_error():
     from bondlab.model.yamlsrc import SourceError
 
     with pytest.raises(SourceError) as error:
-        scenario.step(0, parse("flap", "--vf", "p/net1", "--times", "0"), "the command line", "bondlab flap")
+        steps.step(0, parse("flap", "--vf", "p/net1", "--times", "0"), "the command line", "bondlab flap")
     assert "at least 1" in str(error.value)

@@ -10,7 +10,7 @@ import pytest
 from bondlab.cni import multus
 from bondlab.run.names import Names
 from bondlab.world.labstate import LabError, LabState
-from bondlab.world.records import Cable, Delegate, Peer, Pf, Pod, Vf
+from bondlab.world.records import Cable, Delegate, Docker, Peer, Pf, Pod, Vf
 
 BOND_CONFIG = {
     "cniVersion": "1.0.0",
@@ -73,7 +73,7 @@ def bonded_pod() -> Pod:
 
 
 def lab(tmp_path, pods=()) -> LabState:
-    state = LabState(tmp_path, {"name": "t", "id": "abc123", "undo": [], "nodes": {}}, [PF0, PF1, HOST], [GW])
+    state = LabState(tmp_path, "t", "abc123", [PF0, PF1, HOST], [GW])
     for pod in pods:
         state.put_pod(pod)
     state.save()
@@ -119,6 +119,34 @@ def test_lab_state_writes_and_reads_back_every_record(tmp_path):
     again = LabState.read(tmp_path)
     assert (again.pfs, again.peers, again.pods) == ([PF0, PF1, HOST], {"gw": GW}, [bonded_pod()])
     assert "pods" not in json.loads((tmp_path / "lab.json").read_text())
+
+
+def test_the_lab_state_is_typed_attributes_under_lab_json_s_keys(tmp_path):
+    state = lab(tmp_path)
+    state.nodes, state.plugin, state.pod_backend = {"node1": "bl-abc123-node1"}, "/bin/bond", "docker"
+    state.docker = Docker("unix:///run/d.sock", "bondlab/pod:1", True, 1.5, 0.25)
+    state.lacp_partners, state.last_cut = {"default/test-pod": {"bond": "lag1"}}, ["n0p0v0"]
+    state.defer("netns-rm", name="x")
+    state.save()
+    on_disk = json.loads((tmp_path / "lab.json").read_text())
+    assert on_disk["docker"]["url"] == "unix:///run/d.sock" and on_disk["lacpPartners"] == state.lacp_partners
+    again = LabState.read(tmp_path)
+    assert (again.name, again.id, again.nodes, again.plugin, again.docker, again.last_cut) == (
+        "t",
+        "abc123",
+        state.nodes,
+        "/bin/bond",
+        state.docker,
+        ["n0p0v0"],
+    )
+    assert again.undo == [{"op": "netns-rm", "name": "x"}] and again.pod_backend == "docker"
+
+
+def test_a_lab_json_written_before_the_attributes_reads_with_their_defaults(tmp_path):
+    lab(tmp_path)
+    (tmp_path / "lab.json").write_text(json.dumps({"name": "t", "id": "abc123", "nodes": {}}))
+    again = LabState.read(tmp_path)
+    assert (again.pod_backend, again.docker, again.lacp_partners, again.last_cut) == ("netns", None, {}, [])
 
 
 def test_put_pod_replaces_the_record_with_its_seq_and_forget_removes_it(tmp_path):

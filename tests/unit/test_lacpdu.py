@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bondlab.model import scenario
+from bondlab.model import schema
 from bondlab.traffic import frames
 from bondlab.world import lacpdu
 from bondlab.world.lacpdu import BIT, Info
@@ -27,7 +27,7 @@ ATTACHING = bond("activity", "timeout", "aggregation")
 
 
 def test_the_behaviours_are_the_schemas():
-    step = scenario.schema()["$defs"]["step"]["properties"]["lacpPartner"]
+    step = schema.schema()["$defs"]["step"]["properties"]["lacpPartner"]
     assert tuple(step["properties"]["behaviour"]["enum"]) == lacpdu.BEHAVIOURS
 
 

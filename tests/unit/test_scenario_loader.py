@@ -3,9 +3,13 @@ discovery skips lib/ (no root, no kernel)."""
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
+
 import pytest
 
-from bondlab.model import scenario
+from bondlab.model import scenario, schema
 from bondlab.model.yamlsrc import SourceError
 from bondlab.util.paths import REPO
 
@@ -31,7 +35,7 @@ def error(tmp_path, body: str) -> str:
 def test_a_valid_file_loads_its_steps_with_their_lines(tmp_path):
     scen = load(tmp_path, "  traffic: {rate: 500}\n  steps:\n    - cut: {vf: p/net1}\n    - wait: 300ms\n")
     assert scen.name == "t" and scen.rate == 500 and [s.kind for s in scen.steps] == ["cut", "wait"]
-    assert scen.steps[1].where.endswith("s.yaml:8") and scen.files == [str(tmp_path / "s.yaml")]
+    assert scen.steps[1].where.endswith("s.yaml:8") and scen.files == (str(tmp_path / "s.yaml"),)
 
 
 def test_unknown_key_names_file_line_and_path(tmp_path):
@@ -73,16 +77,16 @@ def test_unreadable_file(tmp_path):
 
 @pytest.mark.parametrize("text,seconds", [("100ms", 0.1), ("1.5s", 1.5), (250, 0.25), ("2s", 2.0)])
 def test_durations(text, seconds):
-    assert scenario.duration(text) == pytest.approx(seconds)
+    assert schema.duration(text) == pytest.approx(seconds)
 
 
 def test_validator_subset_directly():
     node = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer", "minimum": 1}}}
     with pytest.raises(SourceError, match="must be at least 1"):
-        scenario.validate({"a": 0}, node, "x", None, None, "S")
+        schema.validate({"a": 0}, node, "x", None, None, "S")
     with pytest.raises(SourceError, match="expected integer"):
-        scenario.validate({"a": True}, node, "x", None, None, "S")  # a bool is not an integer
-    scenario.validate({"a": 3}, node, "x", None, None, "S")
+        schema.validate({"a": True}, node, "x", None, None, "S")  # a bool is not an integer
+    schema.validate({"a": 3}, node, "x", None, None, "S")
 
 
 def test_discover_skips_lib_and_sorts(tmp_path):
@@ -127,3 +131,29 @@ def test_a_misbehaving_lacp_partner_and_the_aggregator_expectation(tmp_path):
         tmp_path, "  steps:\n    - expect: {aggregator: {links: [p/net1], inActiveAggregator: -1}}\n"
     )
     assert "spec.steps[0].expect.aggregator.inActiveAggregator" in text and "at least 0" in text
+
+
+def test_a_scenario_is_resolved_once_typed_and_frozen(tmp_path):
+    scen = load(
+        tmp_path,
+        "  traffic: {rate: 300, flows: [{from: p, to: gw, sessions: 2},\n"
+        "    {from: q, to: gw, bidirectional: false}]}\n"
+        "  steps:\n    - cut: {vf: p/net1}\n    - expect: {outage: {max: 1s, flow: gw -> p}}\n",
+    )
+    assert [f.name for f in scen.flows] == ["p -> gw", "gw -> p", "q -> gw"]
+    assert scen.flows[0].shape is scen.flows[1].shape and scen.flows[0].shape.sessions == 2
+    assert scen.flows[0].src.where == f"{tmp_path}/s.yaml:5" and scen.flows[2].rate == 300
+    assert [n.text for n in scen.steps[0].names] == ["p/net1"] and scen.steps[1].flows[0].name == "gw -> p"
+    assert not hasattr(scen, "doc")  # no YAML kept to walk again
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        scen.rate = 1
+
+
+def test_model_imports_nothing_from_the_layers_above_it():
+    code = (
+        "import sys\nimport bondlab.model.scenario\n"
+        "above = ('bondlab.run', 'bondlab.world', 'bondlab.cni')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(above)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -1,7 +1,7 @@
-"""The one step registry (bondlab.run.steps) against the schema, the docs and the loader: every kind
-declared once, the schema's step and expectation kinds are exactly the registry's, the scenario docs'
-tables name each one, a deferred expectation without flows is a load error at its line, durations are
-parsed once (no root, no kernel)."""
+"""The one list of step kinds (bondlab.model.steps, bound to their handlers in bondlab.run.steps) against
+the schema, the docs and the loader: every kind declared once, the schema's step and expectation kinds
+are exactly the registry's, the scenario docs' tables name each one, a deferred expectation without flows
+is a load error at its line, durations are parsed once (no root, no kernel)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import re
 
 import pytest
 
-from bondlab.model import scenario
+from bondlab.model import scenario, schema, steps
+from bondlab.model.steps import ACTIONS, DEFERRED, EXPECTATIONS, KINDS
 from bondlab.model.yamlsrc import SourceError
-from bondlab.run.steps import ACTIONS, DEFERRED, EXPECTATIONS, STEPS
+from bondlab.run.steps import STEPS
 from bondlab.util.paths import REPO
 
 HEAD = """apiVersion: bondlab/v1
@@ -28,15 +29,16 @@ def load(tmp_path, body: str):
 
 
 def test_the_schema_declares_exactly_the_registry_kinds():
-    defs = scenario.schema()["$defs"]
+    defs = schema.schema()["$defs"]
     assert set(defs["step"]["properties"]) == set(ACTIONS) | {"expect"}
     assert set(defs["expect"]["properties"]) == set(EXPECTATIONS)
 
 
 def test_each_kind_is_one_entry_with_a_handler_and_consistent_flags():
-    assert len(STEPS) == len(ACTIONS) + len(EXPECTATIONS)
+    assert len(STEPS) == len(ACTIONS) + len(EXPECTATIONS) and list(STEPS) == list(KINDS)
     for name, kind in STEPS.items():
         assert kind.name == name and callable(kind.handler)
+        assert {f: getattr(kind, f) for f in vars(KINDS[name])} == vars(KINDS[name]), name  # declared once
         assert not (kind.action and (kind.deferred or kind.needs_flows)), name
         assert not (not kind.action and (kind.lasts or kind.failover)), name
     assert set(DEFERRED) == {
@@ -102,10 +104,10 @@ def test_durations_are_parsed_once_into_seconds_and_messages_keep_the_text(tmp_p
 
 
 def test_a_step_written_in_python_is_checked_and_located_at_the_callers_line():
-    step = scenario.step(0, {"cut": {"vf": "p/net1"}}, "t.py:9", "python")
+    step = steps.step(0, {"cut": {"vf": "p/net1"}}, "t.py:9", "python")
     assert step.kind == "cut" and step.args == {"vf": "p/net1"} and step.where == "t.py:9"
     with pytest.raises(SourceError, match=r"^t\.py:9: python: cut: unknown key 'vff'"):
-        scenario.step(0, {"cut": {"vff": "p/net1"}}, "t.py:9", "python")
+        steps.step(0, {"cut": {"vff": "p/net1"}}, "t.py:9", "python")
 
 
 def test_a_count_whose_min_exceeds_its_max_fails_to_load_at_its_line(tmp_path):

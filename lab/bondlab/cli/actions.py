@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from bondlab.run.steps import ACTIONS
+from bondlab.model.steps import ACTIONS
 
 SETTLE = 3.0  # s: how long an action that changed a link waits for the bond to act on it
 
@@ -47,9 +47,9 @@ def verb_name(kind: str) -> str:
 
 
 def _defs() -> dict:
-    from bondlab.model import scenario
+    from bondlab.model import schema
 
-    return scenario.schema()["$defs"]
+    return schema.schema()["$defs"]
 
 
 def _resolve(node: dict, defs: dict) -> tuple:
@@ -154,24 +154,24 @@ def _pods_named(tl, args: dict) -> list:
 
 def act(kind: str, mapping: dict, name: Optional[str], settle: float = SETTLE, out=sys.stdout) -> int:
     """Play one step on the deployed lab `name` and print what it did and the bonds' state after it."""
-    from bondlab.model import scenario
+    from bondlab.model import steps
     from bondlab.run import bondstate
     from bondlab.run.steps import STEPS
     from bondlab.run.timeline import Timeline
     from bondlab.world.labstate import LabState
 
     state = LabState.load(name)
-    step = scenario.step(0, mapping, "the command line", f"bondlab {verb_name(kind)}")
+    step = steps.step(0, mapping, "the command line", f"bondlab {verb_name(kind)}")
     tl = Timeline(state)
-    tl.last_cut = list(state.data.get("last_cut", []))  # `restore --active POD` after `cut --active POD`
+    tl.last_cut = list(state.last_cut)  # `restore --active POD` after `cut --active POD`
     try:
         pods = [pod for pod in _pods_named(tl, step.args) if pod.bond]
         before = {pod.key: bondstate.read(pod) for pod in pods}
         began = time.monotonic()
         changed = STEPS[kind].handler(tl, step.args)
         took = time.monotonic() - began
-        if tl.last_cut != state.data.get("last_cut", []):
-            state.data["last_cut"] = tl.last_cut
+        if tl.last_cut != state.last_cut:
+            state.last_cut = tl.last_cut
             state.save()
         pods = [state.pod(pod.key) for pod in pods]  # restart-pod writes the pod's new record
         print(f"{step.describe()}: done in {took * 1000:.0f} ms", file=out, flush=True)

@@ -120,7 +120,7 @@ def _pod_argv(state, pod, command: list, tty: bool) -> list:
         return [
             "docker",
             "-H",
-            state.data["docker"]["url"],
+            state.docker.url,
             "exec",
             *(["-it"] if tty else []),
             pod.container,
@@ -181,7 +181,7 @@ def _destroy(args: argparse.Namespace) -> int:
     from bondlab.world.labstate import LabError, LabState, list_labs
 
     try:
-        names = list_labs() if args.all else [_load(args).data["name"]]
+        names = list_labs() if args.all else [_load(args).name]
     except LabError as error:
         return _error(error)
     failed = 0

@@ -5,7 +5,7 @@ On a kernel that cannot bond, the whole run happens in one lab VM boot (`python 
 the guest, the output directory writable); with `--keep`, in the lab VM that stays up (started with the
 output directory writable when none is up), so that a failed scenario's lab outlives the run. Two or more
 `--plugin` binaries run the same scenarios once per plugin and add a side-by-side table. `-k` selects
-scenarios as pytest does (run.select), `--list` prints the selection, `-x` stops at the first scenario that
+scenarios as pytest does (util.keywords), `--list` prints the selection, `-x` stops at the first scenario that
 did not pass, `--timeout` ends a scenario that runs longer (an error; its lab is torn down).
 `--capture all|failed|none` (default failed, all with -v) writes a pcapng of what the taps saw per run
 (traffic.pcapng) next to the reports. Exit status: 0 when every scenario passed (or failed as it was expected
@@ -20,24 +20,23 @@ import sys
 
 
 def select(args: argparse.Namespace) -> list:
-    """(path, name, description) of the scenario files the paths and -k select; a file that cannot be
-    loaded keeps its path (the run reports its error)."""
+    """(path, what it loaded as) of the scenario files the paths and -k select, each file read once: a
+    model.scenario.Scenario, or the SourceError of a file that did not load (the run reports it)."""
     from bondlab.model import scenario
     from bondlab.model.yamlsrc import SourceError
-    from bondlab.run import select as keywords
+    from bondlab.util import keywords
 
-    files = scenario.discover(args.paths)
-    if not (args.k or args.list):
-        return [(path, "", "") for path in files]
+    if args.k:
+        keywords.check(args.k)
     out = []
-    for path in files:
+    for path in scenario.discover(args.paths):
         try:
-            scen = scenario.load(path)
-            name, description = scen.name, scen.description
-        except SourceError:
-            name, description = "", ""
+            loaded = scenario.load(path)
+        except SourceError as error:
+            loaded = error
+        name = getattr(loaded, "name", "")
         if not args.k or keywords.matches(args.k, os.path.relpath(path), name):
-            out.append((path, name, description))
+            out.append((path, loaded))
     return out
 
 
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.pods:  # the deploys read it (pods.choose); the lab VM job inherits the environment
         os.environ["BONDLAB_PODS"] = args.pods
     from bondlab.cli.forward import in_place
-    from bondlab.run.select import ExpressionError
+    from bondlab.util.keywords import ExpressionError
 
     try:
         selected = select(args)
@@ -73,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"bondlab run: {error}", file=sys.stderr)
         return 2
     if args.list:
-        for path, name, description in selected:
+        for path, loaded in selected:
+            name, description = getattr(loaded, "name", ""), getattr(loaded, "description", "")
             first = description.strip().splitlines()[0] if description.strip() else ""
             print(f"{os.path.relpath(path)}  {name}  {first}".rstrip())
         print(f"{len(selected)} scenario(s)", file=sys.stderr)
@@ -83,17 +83,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not in_place():
         return _forward(args)
+    from bondlab.model.yamlsrc import SourceError
     from bondlab.report import render as report
     from bondlab.run import runner
 
-    files = [path for path, _name, _description in selected]
     plugins = [os.path.abspath(p) for p in args.plugin] or [None]
     policy = args.capture or ("all" if args.verbose else "failed")
     by_plugin: dict = {}
     for index, plugin in enumerate(plugins, start=1):
         results = []
-        for number, path in enumerate(files, start=1):
-            head = f"[{number}/{len(files)}] {os.path.relpath(path)}"
+        for number, (path, loaded) in enumerate(selected, start=1):
+            head = f"[{number}/{len(selected)}] {os.path.relpath(path)}"
             print(f"{head} ...", file=sys.stderr, flush=True)
 
             def progress(text: str, head=head) -> None:
@@ -105,14 +105,17 @@ def run(args: argparse.Namespace) -> int:
                     f"-run{run}" if args.repeat > 1 else ""
                 )
                 capture = runner.Capture(policy, args.out, suffix)
-                result = runner.run_scenario(
-                    path,
-                    plugin=plugin,
-                    progress=progress,
-                    keep=args.keep,
-                    timeout=args.timeout,
-                    capture=capture,
-                )
+                if isinstance(loaded, SourceError):
+                    result = runner.unloadable(path, loaded, plugin)
+                else:
+                    result = runner.run_scenario(
+                        loaded,
+                        plugin=plugin,
+                        progress=progress,
+                        keep=args.keep,
+                        timeout=args.timeout,
+                        capture=capture,
+                    )
                 results.append(result)
                 print(
                     f"{head} {report.STATUS[result.status]} ({result.seconds:.1f} s)",

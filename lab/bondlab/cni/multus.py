@@ -159,8 +159,8 @@ def _runtime(state: LabState, pod: Pod, delegate: Delegate) -> libcni.Runtime:
         netns=pods.cni_netns(pod),
         ifname=delegate.ifname,
         args=args,
-        cni_path=state.data["cni_path"],
-        host_netns=state.data["nodes"][pod.node],
+        cni_path=state.cni_path,
+        host_netns=state.nodes[pod.node],
         node_state=str(node_state_dir(state, pod.node)),
         extra_env=plugin_env(state),
     )

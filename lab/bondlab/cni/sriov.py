@@ -44,7 +44,7 @@ def _find(pci: str):
     if found is None:
         raise Fail(7, f"no VF with PCI address {pci} on this node (lab {os.path.basename(directory)})")
     lab, record, entry = found
-    return LabState(Path(directory), lab), record, entry
+    return LabState(Path(directory), lab["name"], lab["id"]), record, entry
 
 
 def _settings(conf: dict) -> dict:

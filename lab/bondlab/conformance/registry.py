@@ -8,9 +8,10 @@ and returns nothing when the plugin passes; it raises `Fail` or `NotSupported` o
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
+
+from bondlab.util import keywords
 
 LEVELS = ("spec", "bond-cni", "extension")
 # An outcome: passed, failed (with a reason), skipped (an extension the plugin does not support), error
@@ -58,26 +59,9 @@ def case(id: str, level: str, source: str, generic: bool = False, **bound) -> Ca
 
 
 
-_WORD = re.compile(r"\(|\)|[^\s()]+")
-
-
 def select(cases, expression: str = "") -> list:
-    """The cases whose id matches a pytest-style -k expression: words are substrings of the id, joined by
-    `and`, `or`, `not` and parentheses."""
+    """The cases whose id matches a -k expression (util.keywords; its ExpressionError is a ValueError)."""
     if not expression.strip():
         return list(cases)
-    tokens = _WORD.findall(expression)
-
-    def matches(case_id: str) -> bool:
-        code = []
-        for token in tokens:
-            if token in ("and", "or", "not", "(", ")"):
-                code.append(token)
-            else:
-                code.append(repr(token.lower() in case_id.lower()))
-        return bool(eval(" ".join(code), {"__builtins__": {}}))  # only literals and boolean operators
-
-    try:
-        return [c for c in cases if matches(c.id)]
-    except SyntaxError:
-        raise ValueError(f"cannot read -k expression {expression!r}") from None
+    keywords.check(expression)
+    return [c for c in cases if keywords.matches(expression, c.id)]

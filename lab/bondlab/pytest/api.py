@@ -5,7 +5,7 @@ pytest.fixtures hands them to tests as the `lab`, `pod` and `traffic` fixtures.
 
 Actions, polled expectations and traffic figures are those of the YAML runner (run.timeline.Timeline,
 through the step registry run.steps): lab.act(KIND, ARGS) takes any action a scenario step takes,
-lab.expect(...) any expectation, built into the same typed steps (model.scenario.step) with the same checks
+lab.expect(...) any expectation, built into the same typed steps (model.steps.step) with the same checks
 and messages (a bad step raises a SourceError naming the caller's line). A failure raises
 traffic.verdict.ExpectationFailed; traffic.verdict.MeasurementError when every failure of the step was a
 measurement error (a starved probe sender or runner could hide what was asked).
@@ -97,7 +97,7 @@ class Lab:
     # -- names ------------------------------------------------------------------------------------
     @property
     def name(self) -> str:
-        return self.state.data["name"]
+        return self.state.name
 
     @property
     def pods(self) -> list:
@@ -114,10 +114,10 @@ class Lab:
     # -- the timeline -----------------------------------------------------------------------------
     def _step(self, kind: str, args):
         """A scenario step, checked against the scenario schema, located at the test's calling line."""
-        from bondlab.model import scenario
+        from bondlab.model import steps
         from bondlab.run.results import StepResult
 
-        step = scenario.step(len(self.steps), {kind: args}, caller_line(), self.subject)
+        step = steps.step(len(self.steps), {kind: args}, caller_line(), self.subject)
         sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
         self.steps.append(sr)
         return step, sr
@@ -144,7 +144,7 @@ class Lab:
         follows one, and a failure raises traffic.verdict.ExpectationFailed (MeasurementError when the runner
         was starved); traffic figures (outage, lost, spread, carriedBy, garp, lacpdu) are judged on the
         window of the last action when traffic.stop() is called. Returns what was seen."""
-        from bondlab.model.scenario import needs_flows
+        from bondlab.model.steps import needs_flows
 
         needs = needs_flows("expect", expectations)
         if needs and not self.traffic.running:
@@ -277,5 +277,5 @@ class Pod:
         from bondlab.pytest import infra
 
         if self.record.container:
-            return infra.container(self.record, self.lab.state.data["docker"]["url"])
+            return infra.container(self.record, self.lab.state.docker.url)
         return infra.host(self.netns)

@@ -1,4 +1,5 @@
-"""pytest collects every scenarios/**/*.yaml file (not scenarios/lib/) as one test item, id = the file.
+"""pytest collects every scenarios/**/*.yaml file (not scenarios/lib/) as one test item, id = the file,
+read once: the item runs the Scenario its collection loaded (or reports the file's load error).
 
 Each item is marked `kernel` (plus the capabilities its `requires` names), so on a host that cannot bond
 the lab's pytest plugin runs all of them in one session inside the lab VM. A failed scenario reports the
@@ -29,15 +30,17 @@ def pytest_collect_file(file_path, parent):
 
 class ScenarioFile(pytest.File):
     def collect(self):
+        from bondlab.model import scenario
+        from bondlab.model.yamlsrc import SourceError
+
         item = ScenarioItem.from_parent(self, name=self.path.stem)
         item.add_marker(pytest.mark.kernel)
-        try:
-            from bondlab.model import scenario
-
-            for need in scenario.load(str(self.path)).requires:
-                item.add_marker(getattr(pytest.mark, need))
-        except Exception:  # a malformed file still collects; running it reports the error
-            pass
+        try:  # by its relative path, as its messages name it
+            item.loaded = scenario.load(os.path.relpath(self.path))
+        except SourceError as error:  # a malformed file still collects; running it reports the error
+            item.loaded = error
+        for need in getattr(item.loaded, "requires", ()):
+            item.add_marker(getattr(pytest.mark, need))
         yield item
 
 
@@ -46,12 +49,18 @@ class ScenarioFailed(Exception):
 
 
 class ScenarioItem(pytest.Item):
+    loaded = None  # model.scenario.Scenario, or the SourceError of a file that did not load
+
     def runtest(self):
+        from bondlab.model.yamlsrc import SourceError
         from bondlab.report import render as report
         from bondlab.run import runner
 
-        rel = os.path.relpath(self.path, self.config.rootpath)
-        result = runner.run_scenario(rel, plugin=os.environ.get("BONDLAB_PLUGIN"))
+        plugin = os.environ.get("BONDLAB_PLUGIN")
+        if isinstance(self.loaded, SourceError):
+            result = runner.unloadable(os.path.relpath(self.path), self.loaded, plugin)
+        else:
+            result = runner.run_scenario(self.loaded, plugin=plugin)
         self.user_properties.append(("status", result.status))
         self.user_properties.append(("seconds", result.seconds))
         if result.status == "xfailed":

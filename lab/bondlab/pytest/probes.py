@@ -26,8 +26,8 @@ class Probes:
         """Start flows (`{"from": A, "to": B, "bidirectional": True, "rate": N}` or `(A, B)`: pods, POD/BOND
         or peers; shaped as in a scenario file: sessions, macs, family, vlan, packet) and return once every
         flow delivers; returns the traffic.probes.Flow list (names `A -> B`)."""
-        from bondlab.model import flows as shapes
-        from bondlab.model import scenario
+        from bondlab.model import flows as declared
+        from bondlab.model import schema
         from bondlab.model.yamlsrc import SourceError
         from bondlab.world.labstate import LabError
 
@@ -36,17 +36,15 @@ class Probes:
         raw = [dict(zip(("from", "to"), f)) if isinstance(f, (tuple, list)) else dict(f) for f in flows]
         if not raw:
             raise LabError("traffic.start() needs at least one flow")
-        where = caller_line()
+        where, directions = caller_line(), []
         for i, flow in enumerate(raw):
             try:
-                scenario.validate(flow, {"$ref": "#/$defs/flow"}, f"flows[{i}]", None, None, self.lab.subject)
-                shapes.shape(flow)
+                schema.validate(flow, {"$ref": "#/$defs/flow"}, f"flows[{i}]", None, None, self.lab.subject)
             except SourceError as error:
                 raise SourceError(error.message, where, error.path, error.subject) from None
-            except shapes.ShapeError as error:
-                raise SourceError(str(error), where, f"flows[{i}].{error.key}", self.lab.subject) from None
+            directions += declared.expand(flow, rate, f"flows[{i}]", self.lab.subject, where)
         self.workdir = tempfile.mkdtemp(prefix="bondlab-traffic-")
-        self.lab.run.start_traffic(raw, rate, self.workdir)
+        self.lab.run.start_traffic(directions, rate, self.workdir)
         return list(self.lab.run.flows)
 
     @property
@@ -143,7 +141,7 @@ class Probes:
         )
 
     def failovers(self) -> list:
-        """Per link-changing action and bonded pod: {action, pod, garp_ms, event_ms}, when the kernel failed
+        """Per link-changing action and bonded pod: run.results.FailoverRow, when the kernel failed
         over, from the action's acknowledgement (the runner's failover table)."""
         self._need(running=False)
         return self.lab.run.failovers()

@@ -81,7 +81,7 @@ def gather(state: LabState) -> dict:
     files.update(_plugin(state))
     files.update(_tree(state.dir, "lab", skip=("bin",)))
     about = (
-        f"bondlab {__version__} support bundle of lab {state.data['name']} (id {state.id})\n"
+        f"bondlab {__version__} support bundle of lab {state.name} (id {state.id})\n"
         f"saved {time.strftime('%Y-%m-%dT%H:%M:%S%z')}\nkernel {platform.release()}\n"
     )
     files["about.txt"] = about.encode()

@@ -32,25 +32,25 @@ def console(results: list) -> str:
         if r.windows:
             rows = []
             for w in r.windows:
-                unsent = w.get("unsent") or {}
-                held = sessions_per_slave(w.get("per_session") or [])
+                unsent = w.figures.unsent or {}
+                held = sessions_per_slave(w.figures.per_session or [])
                 slaves = " ".join(
                     f"{k}:{v}" + (f" ({held.get(k, 0)} sessions)" if held else "")
-                    for k, v in sorted(w["per_slave"].items())
+                    for k, v in sorted(w.figures.per_slave.items())
                 )
                 rows.append(
                     (
-                        w["action"][:40],
-                        w["from"],
-                        w["to"],
-                        f"{w['delivered']}/{w['sent']}",
-                        f"{w['outage_ms']:.1f}",
-                        f"{w['lost']}"
+                        w.action[:40],
+                        w.src,
+                        w.dst,
+                        f"{w.figures.delivered}/{w.figures.sent}",
+                        f"{w.figures.outage_ms:.1f}",
+                        f"{w.figures.lost}"
                         + (" (unsent: " + ", ".join(f"{k} {v}" for k, v in sorted(unsent.items())) + ")")
                         * bool(unsent),
-                        w["duplicated"],
-                        w["reordered"],
-                        f"{w.get('stall_ms', 0):.1f}" + ("!" if stalled(w.get("stall_ms", 0)) else ""),
+                        w.figures.duplicated,
+                        w.figures.reordered,
+                        f"{w.figures.stall_ms:.1f}" + ("!" if stalled(w.figures.stall_ms) else ""),
                         slaves,
                     )
                 )
@@ -71,13 +71,13 @@ def console(results: list) -> str:
                     ),
                 )
             )
-        if getattr(r, "failovers", None):
-            rows = [(f["action"][:40], f["pod"], _ms(f["garp_ms"]), _ms(f["event_ms"])) for f in r.failovers]
+        if r.failovers:
+            rows = [(f.action[:40], f.pod, _ms(f.garp_ms), _ms(f.event_ms)) for f in r.failovers]
             out.append(
                 table(rows, ("STEP", "POD", "FAILOVER ms (GARP, kernel ts)", "NETLINK EVENT ms (read)"))
             )
         if r.connectivity:
-            rows = [(c["from"], c["to"], f"{c['connected']}/{c['total']}", c["ip"]) for c in r.connectivity]
+            rows = [(c.src, c.dst, f"{c.connected}/{c.total}", c.ip) for c in r.connectivity]
             out.append(table(rows, ("FROM", "TO", "CONNECTED/TOTAL", "IP")))
         for s in r.steps:
             if s.ok is not None:
@@ -103,31 +103,31 @@ def _ms(value) -> str:
 def outage_summary(results: list) -> str:
     """p50/p95/max of the outage of every cut/fail step over all runs (ms)."""
     values = [
-        w["outage_ms"]
+        w.figures.outage_ms
         for r in results
         for w in r.windows
-        if w["action"].startswith(("cut", "linkState", "admin"))
+        if w.action.startswith(("cut", "linkState", "admin"))
     ]
     if not values:
         return "no failover steps"
     lines = [_p("failover outage (probes)", "flow-steps", values)]
-    paused = [w for r in results for w in r.windows if stalled(w.get("stall_ms", 0))]
+    paused = [w.figures for r in results for w in r.windows if stalled(w.figures.stall_ms)]
     if paused:
         lines.append(
             f"measurement errors: {len(paused)} window(s) where a probe sender stalled > "
-            f"{STALL_LIMIT_MS:g} ms (worst {max(w['stall_ms'] for w in paused):.1f} ms)"
+            f"{STALL_LIMIT_MS:g} ms (worst {max(w.stall_ms for w in paused):.1f} ms)"
         )
-    dropped = [w for r in results for w in r.windows if w.get("backlog_drops")]
+    dropped = [w.figures for r in results for w in r.windows if w.figures.backlog_drops]
     if dropped:
         lines.append(
             f"measurement errors: {len(dropped)} window(s) where the lab's kernel dropped frames at its"
-            f" input backlog (worst {max(w['backlog_drops'] for w in dropped)} frames)"
+            f" input backlog (worst {max(w.backlog_drops for w in dropped)} frames)"
         )
     for key, what in (
         ("garp_ms", "kernel failover (GARP, kernel ts)"),
         ("event_ms", "netlink failover event"),
     ):
-        got = [f[key] for r in results for f in getattr(r, "failovers", []) if f.get(key) is not None]
+        got = [getattr(f, key) for r in results for f in r.failovers if getattr(f, key) is not None]
         if got:
             lines.append(_p(what, "cuts", got))
     return "\n".join(lines)
@@ -156,7 +156,7 @@ def compare(by_plugin: dict) -> str:
             if r is None:
                 row += ["-", "-"]
                 continue
-            worst = max((w["outage_ms"] for w in r.windows), default=0)
+            worst = max((w.figures.outage_ms for w in r.windows), default=0)
             row += [STATUS[r.status], f"{worst:.1f}"]
         rows.append(tuple(row))
     header = ["SCENARIO"]
@@ -220,7 +220,7 @@ def write_all(results: list, directory: str) -> dict:
         base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
         runs[base] = runs.get(base, 0) + 1
         page = write_timeline(r, directory, base + (f"-run{runs[base]}" if runs[base] > 1 else ""))
-        worst = max((w["outage_ms"] for w in r.windows), default=0)
+        worst = max((w.figures.outage_ms for w in r.windows), default=0)
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
             f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"
@@ -263,7 +263,7 @@ def write_timeline(r, directory: str, base: str) -> str:
     figures = [("whole run", f"{base}.svg", pictures.overview(tl, f"{r.name}: {STATUS[r.status]}"))]
     per_flow: dict = {}
     for w in r.windows:  # each flow's windows: the start's, then one per action in order (runner._figures)
-        per_flow.setdefault(w["flow"], []).append(w)
+        per_flow.setdefault(w.flow, []).append(w)
     for k, action in enumerate(tl["actions"]):
         caption = _caption([ws[k + 1] for ws in per_flow.values() if len(ws) > k + 1])
         changed = pictures.origin_ms(action)
@@ -298,5 +298,5 @@ def _caption(windows: list) -> str:
     """An action's traffic figures in a close-up's title: outage per flow, probes lost."""
     if not windows:
         return ""
-    outages = ", ".join(f"{w['flow']} {w['outage_ms']:.1f} ms" for w in windows)
-    return f"outage {outages}; lost {sum(w['lost'] for w in windows)}"
+    outages = ", ".join(f"{w.flow} {w.figures.outage_ms:.1f} ms" for w in windows)
+    return f"outage {outages}; lost {sum(w.figures.lost for w in windows)}"

@@ -109,7 +109,7 @@ def lacp_partner(tl, args: dict) -> int:
     (world.lacp_partner) on the given links' ports (default: all), started or told its new behaviour."""
     pod = tl.names.pod(args["pod"])
     slave_ports = {slave: tl.names.slave_port(f"{pod.name}/{slave}") for slave in tl.names.slaves(pod)}
-    partners = tl.state.data.setdefault("lacpPartners", {})
+    partners = tl.state.lacp_partners
     if pod.key in partners and ("behaviour" in args) != ("pid" in partners[pod.key]):
         raise LabError(f"lacpPartner {pod.name}: it has a partner of the other kind already (one per pod)")
     if "behaviour" not in args:

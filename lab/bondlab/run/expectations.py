@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from bondlab.run.deadline import DEFAULT_WITHIN, polled
 from bondlab.run.reader import READER
+from bondlab.run.results import ConnectivityRow
 from bondlab.traffic.verdict import Verdict, failed, passed
 from bondlab.world import lacp as lacp_state
 from bondlab.world.netns import Netns
@@ -148,7 +149,7 @@ def connectivity(tl, args: dict) -> Verdict:
             for line in proc.stdout.splitlines():
                 if "received" in line:
                     got = int(line.split(",")[1].split()[0])
-            tl.connectivity.append({"from": src, "to": dst, "ip": ip, "connected": got, "total": 3})
+            tl.connectivity.append(ConnectivityRow(src, dst, ip, got, 3))
             total += 1
             if (got > 0) != want:
                 bad.append(f"{src} -> {dst} ({ip}) {got}/3")

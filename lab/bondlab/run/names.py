@@ -1,10 +1,13 @@
-"""Names in a scenario (POD, NAMESPACE/POD, POD/IFACE, NODE/PF, peers) -> the lab's records and kernel
-objects."""
+"""Names in a scenario (POD, NAMESPACE/POD, POD/IFACE, NODE/PF, peers; parsed by model.endpoints) -> the
+deployed lab's records and kernel objects. A name given as text is parsed here by the same parser, in the
+role the method takes."""
 
 from __future__ import annotations
 
 import ipaddress
 
+from bondlab.model import endpoints
+from bondlab.model.endpoints import Endpoint
 from bondlab.traffic.probes import TrafficError
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
@@ -17,14 +20,22 @@ class Names:
     def __init__(self, state) -> None:
         self.state = state
 
-    def pod(self, name: str) -> Pod:
+    def _located(self, name: str | Endpoint, role: str) -> tuple:
+        """(the Pod, the interface named or "") of a pod, link or end name; LabError naming the pod."""
+        end = endpoints.parse(name, role)
+        pods: dict = {}
+        for pod in self.state.pods:
+            pods.setdefault(pod.key, pod)
+            pods.setdefault(pod.name, pod)
+        found = endpoints.locate(end, pods)
+        if found is None:
+            self.state.pod(end.readings[-1][0] if end.readings else end.text)  # raises, naming the pods
+            raise LabError(f"no pod named by {end.text!r}")
+        return found
+
+    def pod(self, name: str | Endpoint) -> Pod:
         """A pod by NAME, NAMESPACE/NAME, or the pod part of POD/BOND."""
-        try:
-            return self.state.pod(name)
-        except LabError:
-            if name.count("/") != 1:
-                raise
-            return self.state.pod(name.split("/")[0])
+        return self._located(name, "pod")[0]
 
     def pod_ns(self, name: str) -> Netns:
         return Netns(self.pod(name).netns)
@@ -35,9 +46,9 @@ class Names:
             raise LabError(f"pod {pod.key} has no bond")
         return pod.bond
 
-    def split(self, link: str):
-        pod, _, iface = link.rpartition("/")
-        return self.pod(pod), iface
+    def split(self, link: str | Endpoint) -> tuple:
+        """(the Pod, the interface) of [NAMESPACE/]POD/IFACE."""
+        return self._located(link, "link")
 
     def slave_port(self, link: str) -> str:
         """The fabric switch port a pod's slave is cabled to (a VF's port, or a host link's PF port)."""
@@ -60,24 +71,21 @@ class Names:
         self.bond_of(pod)
         return list(pod.slaves)
 
-    def endpoint(self, name: str, family: str = "ipv4"):
+    def endpoint(self, name: str | Endpoint, family: str = "ipv4"):
         """(netns, addresses of `family`, kind) of a peer (without prefix), or of a pod (its bond's, or
         POD/IFACE's, with prefix)."""
-        peer = self.state.peers.get(name)
+        peer = self.state.peers.get(str(name))
         if peer is not None:
             return peer.netns, [a.split("/")[0] for a in of_family(family, peer.addresses)], "peer"
         pod = self.pod(name)
         return pod.netns, of_family(family, pod.addresses.get(self.interface(name), ())), "pod"
 
-    def interface(self, name: str) -> str:
+    def interface(self, name: str | Endpoint) -> str:
         """The interface an endpoint's addresses are on: a peer's device, a pod's bond or POD/IFACE."""
-        peer = self.state.peers.get(name)
+        peer = self.state.peers.get(str(name))
         if peer is not None:
             return peer.device
-        pod = self.pod(name)
-        iface = (
-            name.split("/")[1] if name.count("/") == 1 and not name.startswith(pod.namespace + "/") else None
-        )
+        pod, iface = self._located(name, "end")
         return iface or self.bond_of(pod)
 
     def address_for(self, src: list, dst: list) -> str:

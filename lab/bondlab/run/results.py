@@ -1,9 +1,10 @@
-"""What a scenario run leaves: one record per step, and the scenario's result for the reports."""
+"""What a scenario run leaves: one record per step, the rows of its figures (each written once, frozen),
+and the scenario's result for the reports; as_dict() is the results.json shape."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
 
 
 @dataclass
@@ -19,6 +20,55 @@ class StepResult:
     done_at: int = 0  # ns, when the action's first link change was sent (cuts, restores)
 
 
+@dataclass(frozen=True)
+class WindowRow:
+    """One flow's figures over one action's traffic window (`action` "start": from the probes' start)."""
+
+    action: str
+    flow: str
+    src: str
+    dst: str
+    figures: Any  # the traffic window: sent, delivered, lost, outage_ms, per_slave, stall_ms, ...
+
+    def as_dict(self) -> dict:
+        head = {"action": self.action, "flow": self.flow, "from": self.src, "to": self.dst}
+        return {**head, **self.figures.as_dict()}
+
+
+@dataclass(frozen=True)
+class ConnectivityRow:
+    """A connectivity check: of `total` pings from `src` to `dst` (at `ip`), how many were answered."""
+
+    src: str
+    dst: str
+    ip: str
+    connected: int
+    total: int
+
+    def as_dict(self) -> dict:
+        return {
+            "from": self.src,
+            "to": self.dst,
+            "ip": self.ip,
+            "connected": self.connected,
+            "total": self.total,
+        }
+
+
+@dataclass(frozen=True)
+class FailoverRow:
+    """When the kernel failed over after a link-changing action, in a bonded pod: ms from the action's
+    first link change to the first gratuitous ARP / the netlink failover event (None: not seen)."""
+
+    action: str
+    pod: str
+    garp_ms: Optional[float]
+    event_ms: Optional[float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
 class ScenarioResult:
     path: str
@@ -30,9 +80,9 @@ class ScenarioResult:
     expect_failure: Optional[str] = None
     seconds: float = 0.0
     steps: list = field(default_factory=list)
-    windows: list = field(default_factory=list)  # rows: {step, action, flow, from, to, sent, delivered, ...}
-    connectivity: list = field(default_factory=list)  # rows: {from, to, connected, total}
-    failovers: list = field(default_factory=list)  # rows: {action, pod, garp_ms, event_ms} after link changes
+    windows: list = field(default_factory=list)  # WindowRow, per flow: the start's, then one per action
+    connectivity: list = field(default_factory=list)  # ConnectivityRow
+    failovers: list = field(default_factory=list)  # FailoverRow, after link changes
     retried: list = field(default_factory=list)  # messages of attempts dropped for measurement errors
     timeline: dict = field(default_factory=dict)  # for the SVG: flows, probes, actions
     capture: str = ""  # file name of the run's pcapng in the report directory ("" when none was written)
@@ -47,4 +97,6 @@ class ScenarioResult:
     def as_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "timeline"}
         out["steps"] = [s.__dict__ for s in self.steps]
+        for rows in ("windows", "connectivity", "failovers"):
+            out[rows] = [row.as_dict() for row in out[rows]]
         return out

@@ -1,5 +1,6 @@
-"""Run one scenario file: check it, deploy its lab, start the probes, play the timeline, stop, judge, tear
-down (or keep a failed scenario's lab, `keep`); again (run.verdicts.RETRY) when its only failures were
+"""Run one scenario (a model.scenario.Scenario, loaded once by the caller): check its names against its
+lab, deploy the lab, start the probes, play the timeline, stop, judge, tear down (or keep a failed
+scenario's lab, `keep`); again (run.verdicts.RETRY) when its only failures were
 measurement errors. A time limit (`timeout`) ends the deploy and the timeline, never the teardown."""
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from typing import Callable, Optional
 
 from bondlab import deploy
 from bondlab.cni import libcni
-from bondlab.model import scenario as scenarios
-from bondlab.model.scenario import Scenario
+from bondlab.model.scenario import Scenario, check_names
+from bondlab.model.steps import ACTIONS
 from bondlab.model.yamlsrc import SourceError
-from bondlab.run.results import ScenarioResult, StepResult
-from bondlab.run.steps import ACTIONS
+from bondlab.run.results import ScenarioResult, StepResult, WindowRow
 from bondlab.run.timeline import Timeline, ms_after
 from bondlab.run.verdicts import RETRY
 from bondlab.traffic import pcapng
@@ -68,25 +68,35 @@ class Capture:
         return self.keeps and (self.policy == "all" or failed)
 
 
+def unloadable(path: str, error: SourceError, plugin: Optional[str] = None) -> ScenarioResult:
+    """The result of a scenario file that did not load: status 'error', the loader's message."""
+    return ScenarioResult(
+        path=path,
+        name=os.path.basename(path),
+        plugin=plugin or deploy.default_plugin(),
+        message=str(error),
+    )
+
+
 def run_scenario(
-    path: str,
+    scen: Scenario,
     plugin: Optional[str] = None,
     progress: Callable = lambda text: None,
     keep: bool = False,
     timeout: float = 0,
     capture: Capture = Capture(),
 ) -> ScenarioResult:
-    """Run one scenario file; bad input and lab errors become status 'error' with one clear message.
+    """Run one scenario; bad input and lab errors become status 'error' with one clear message.
     `keep`: a scenario that does not pass leaves its lab deployed (result.kept names it)."""
     began = time.monotonic()
-    result = ScenarioResult(path=path, name=os.path.basename(path), plugin=plugin or deploy.default_plugin())
+    result = ScenarioResult(
+        path=scen.path,
+        name=scen.name,
+        plugin=plugin or deploy.default_plugin(),
+        description=scen.description,
+        expect_failure=scen.expect_failure,
+    )
     try:
-        scen = scenarios.load(path)
-        result.name, result.description, result.expect_failure = (
-            scen.name,
-            scen.description,
-            scen.expect_failure,
-        )
         for attempt in range(1, RETRY.attempts + 1):
             failures = _run(scen, result, plugin, progress, keep, timeout, capture)
             if not RETRY.wanted(failures) or attempt == RETRY.attempts:
@@ -126,7 +136,7 @@ def _run(
 ) -> list:
     """One attempt; returns its failures (run.verdicts.Failure, or teardown messages)."""
     prepared = deploy.prepare(scen.documents, backend=scen.backend)
-    scenarios.check_names(scen, prepared)
+    check_names(scen, prepared)
     name = f"sc-{secrets.token_hex(3)}"
     if scen.deploy_fails is not None:
         with time_limit(timeout):
@@ -147,7 +157,7 @@ def _run(
         if tl:
             tl.close()
         if state is not None and keep and (broke or failures):
-            result.kept = state.data["name"]
+            result.kept = state.name
         elif state is not None:
             errors = deploy.destroy(state)
             if errors:
@@ -227,10 +237,7 @@ def _figures(tl: Timeline, result: ScenarioResult) -> None:
     marks = [(-1, "start")] + [(i, a.text) for i, a in enumerate(tl.actions)]
     for flow in tl.flows:
         for index, text in marks:
-            w = tl.window_of(flow, index)
-            result.windows.append(
-                {"action": text, "flow": flow.name, "from": flow.src, "to": flow.dst, **w.as_dict()}
-            )
+            result.windows.append(WindowRow(text, flow.name, flow.src, flow.dst, tl.window_of(flow, index)))
     probes = {}
     for flow in tl.flows:
         carriers = tr.carriers(flow)

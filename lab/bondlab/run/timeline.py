@@ -13,11 +13,9 @@ from __future__ import annotations
 import time
 from typing import Callable, Optional
 
-from bondlab.model import flows as shapes
-from bondlab.model.yamlsrc import where
 from bondlab.run.names import Names, of_family
 from bondlab.run.reader import READER, ResolveError
-from bondlab.run.results import StepResult
+from bondlab.run.results import FailoverRow, StepResult
 from bondlab.run.steps import STEPS
 from bondlab.run.verdicts import record
 from bondlab.traffic import failover, frames, probes, sessions
@@ -40,7 +38,7 @@ class Timeline:
         self.traffic: Optional[probes.Traffic] = None
         self.deferred: list = []  # (StepResult, kind, args)
         self.actions: list = []  # StepResult of actions that open a traffic window, in order
-        self.connectivity: list = []  # rows of connectivity checks
+        self.connectivity: list = []  # results.ConnectivityRow of connectivity checks
         self.last_cut: list = []  # switch ports cut by `cut: {active: POD}`
         self.since = 0  # ns: what a `within` right after an action counts from (see play)
         self.partners = 0  # LACP partners made by `lacpPartner` (lag1, lag2, ...)
@@ -93,22 +91,18 @@ class Timeline:
 
     # -- traffic ------------------------------------------------------------------------------
     def start_traffic(self, flows: list, rate: int, workdir: str, capture: bool = False) -> None:
-        """Probes for `flows` (spec.traffic.flows mappings) at `rate`/s, and taps at the switch ports of the
-        pods' slaves (per-slave accounting) and on the peers (GARP/NA); `capture`: keep every tapped frame
-        for a pcapng (traffic.pcapng)."""
+        """Probes for `flows` (model.flows.Flow, one per direction, each at its own rate; `rate` is the
+        run's, for the progress line), and taps at the switch ports of the pods' slaves (per-slave
+        accounting) and on the peers (GARP/NA); `capture`: keep every tapped frame for a pcapng
+        (traffic.pcapng)."""
         if not flows:
             return
         names = self.names
-        taps, tapped, fid = [], set(), 0
+        taps, tapped = [], set()
         peers = self.state.peers
-        for raw in flows:
-            pairs = [(raw["from"], raw["to"])]
-            if raw.get("bidirectional", True):
-                pairs.append((raw["to"], raw["from"]))
-            for src, dst in pairs:
-                fid += 1
-                self.flows.append(self._flow(fid, raw, src, dst, rate))
-            for end in (raw["from"], raw["to"]):
+        for fid, declared in enumerate(flows, start=1):
+            self.flows.append(self._flow(fid, declared))
+            for end in (declared.src.text, declared.dst.text):
                 if end in tapped:
                     continue
                 tapped.add(end)
@@ -135,32 +129,28 @@ class Timeline:
                 flow.session_addresses = sessions.plan(flow, self._path(flow, ping=False))
         self.progress(f"traffic flowing: {', '.join(f.name for f in self.flows)} at {rate}/s")
 
-    def _flow(self, fid: int, raw: dict, src: str, dst: str, rate: int) -> probes.Flow:
-        """One direction of a flow mapping, addressed in its family (an error at the flow's line when an
-        end has no address of it)."""
-        names = self.names
-        try:
-            shape = shapes.shape(raw)
-        except shapes.ShapeError as error:
-            raise probes.TrafficError(f"{where(raw, error.key)}: {error}") from None
+    def _flow(self, fid: int, declared) -> probes.Flow:
+        """One direction of a flow (model.flows.Flow), addressed in its family (an error at the flow's
+        line when an end has no address of it)."""
+        names, src, dst, shape = self.names, declared.src, declared.dst, declared.shape
         family = shape.family
         src_ns, src_addrs, _ = names.endpoint(src, family)
         dst_ns, dst_addrs, _ = names.endpoint(dst, family)
         for end, found in ((src, src_addrs), (dst, dst_addrs)):
             if not found:
-                at = where(raw, "family" if "family" in raw else "from", "flow")
+                at = declared.where or "flow"
                 raise probes.TrafficError(f"{at}: traffic cannot start: {end} has no {family} address")
-        peer = self.state.peers.get(src)
+        peer = self.state.peers.get(src.text)
         ip = names.address_for(of_family(family, peer.addresses) if peer else src_addrs, dst_addrs)
         src_if, dst_if = names.interface(src), names.interface(dst)
         return probes.Flow(
             fid,
-            src,
-            dst,
+            src.text,
+            dst.text,
             src_ns,
             dst_ns,
             ip,
-            raw.get("rate", rate),
+            declared.rate,
             shape,
             src_addrs[0].split("/")[0],
             src_if,
@@ -229,14 +219,8 @@ class Timeline:
                     tr.link_events(pod.netns), taps, bond, labels, action.done_at, before
                 )
                 if got["garp_ns"] or got["event_ns"]:
-                    out.append(
-                        {
-                            "action": action.text,
-                            "pod": pod.name,
-                            "garp_ms": ms_after(got["garp_ns"], action.done_at),
-                            "event_ms": ms_after(got["event_ns"], action.done_at),
-                        }
-                    )
+                    garp_ms, event_ms = (ms_after(got[k], action.done_at) for k in ("garp_ns", "event_ns"))
+                    out.append(FailoverRow(action.text, pod.name, garp_ms, event_ms))
         return out
 
     def kernel_events(self) -> list:

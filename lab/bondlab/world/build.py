@@ -27,10 +27,10 @@ def build(state: LabState, topo, progress=None) -> None:
     """Create fabric, nodes, PFs with VFs and switches, and peers. Every step is in the undo log."""
     fabric = make_netns(state, "fabric")
     build_switches(state, fabric, topo.switches)
-    state.data["nodes"] = {}
+    state.nodes = {}
     for i, node in enumerate(topo.nodes):
         nodens = make_netns(state, f"node-{node.name}")
-        state.data["nodes"][node.name] = nodens.name
+        state.nodes[node.name] = nodens.name
         for j, pf in enumerate(node.pfs):
             record = vf.create_pf(state, nodens, fabric, node.name, pf, f"n{i}p{j}")
             state.pfs.append(record)

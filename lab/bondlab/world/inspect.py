@@ -79,7 +79,7 @@ def collect(state: LabState) -> dict:
     present = list_netns()
     pods = {pod.key: (pod, _links(pod.netns, present)) for pod in state.pods}
     owner = {cable.pci: (pod.key, cable.ifname) for pod in state.pods for cable in pod.cables if cable.pci}
-    nodes = state.data.get("nodes", {})
+    nodes = state.nodes
     node_links = {name: _links(ns, present) for name, ns in nodes.items()}
     pfs = []
     for pf in state.pfs:
@@ -158,9 +158,9 @@ def collect(state: LabState) -> dict:
         for sw in fabric_switches
     ] + [{"name": pf.switch, "netns": fabric, "pf": pf.path, "cable_to": pf.cable_to} for pf in state.pfs]
     return {
-        "name": state.data["name"],
+        "name": state.name,
         "id": state.id,
-        "plugin": state.data.get("plugin"),
+        "plugin": state.plugin,
         "nodes": [{"name": name, "netns": ns} for name, ns in nodes.items()],
         "switches": switches,
         "pfs": pfs,

@@ -10,8 +10,9 @@ each step made deploy/destroy time per pod grow with the number of pods):
 - `lab.json`: everything but the pods and the undo log (written by save(), i.e. rarely);
 - `pods/<seq>.json`: one file per pod (put_pod() writes just that one, forget_pod() removes it);
 - `undo.log`: a journal, one line per defer() (`+{json}`) and per finished undo step (`-`).
-In memory the PFs, peers and pods are typed records (world.records: `pfs`, `peers`, `pods`); `data` holds
-the rest (name, id, nodes, plugin, ..., `undo`); save() writes all of it.
+In memory everything is a typed attribute: the PFs, peers and pods are records (world.records: `pfs`,
+`peers`, `pods`), the rest is named below (`name`, `id`, `nodes`, `plugin`, ..., `undo`); save() writes all
+of it, under the keys lab.json has always had.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Callable, Optional
 
 from bondlab.util import names
 from bondlab.util.paths import state_dir
-from bondlab.world.records import Peer, Pf, Pod, Switch
+from bondlab.world.records import Docker, Peer, Pf, Pod, Switch
 
 
 class LabError(Exception):
@@ -42,12 +43,33 @@ def mark(lab_id: str) -> str:
 
 
 class LabState:
-    def __init__(self, path: Path, data: dict, pfs=(), peers=(), pods=(), switches=()) -> None:
-        self.dir, self.data = path, data
+    def __init__(
+        self, path: Path, name: str, id: str, pfs=(), peers=(), pods=(), undo=(), switches=()
+    ) -> None:
+        self.dir, self.name, self.id = path, name, id  # id: the `bl-<id>-` netns prefix, the owner mark
         self.pfs: list = list(pfs)  # Pf, in the order the world made them
         self.peers: dict = {peer.name: peer for peer in peers}  # name -> Peer
         self.switches: dict = {sw.name: sw for sw in switches}  # name -> Switch (the fabric's)
         self.pods: list = list(pods)  # Pod, by seq
+        self.undo: list = list(undo)  # the undo log, oldest first: {op, **args}
+        self.nodes: dict = {}  # node name -> its netns (world.build)
+        self.plugin: Optional[str] = None  # the bond plugin binary deployed (its real path)
+        self.cni_path: Optional[str] = None  # the CNI_PATH the lab's plugins run from (cni.multus)
+        self.pod_backend = "netns"  # "netns" or "docker" (world.pods.backends)
+        self.docker: Optional[Docker] = None  # the engine and image of docker pods
+        self.lacp_partners: dict = {}  # pod key -> its LACP partner: {bond} (the switch's) or {pid, spec}
+        self.last_cut: list = []  # switch ports `bondlab cut --active POD` cut, for `restore --active POD`
+
+    # the attributes above as lab.json names them (a lab written by an older bondlab may lack some)
+    KEYS = {
+        "nodes": "nodes",
+        "plugin": "plugin",
+        "cni_path": "cni_path",
+        "pod_backend": "pod_backend",
+        "docker": "docker",
+        "lacp_partners": "lacpPartners",
+        "last_cut": "last_cut",
+    }
 
     # -- on disk ------------------------------------------------------------------------------
     @classmethod
@@ -56,7 +78,7 @@ class LabState:
         if (path / "lab.json").exists():
             raise LabError(f"a lab named {name!r} is already deployed; `bondlab destroy --name {name}` first")
         path.mkdir(parents=True, exist_ok=True)
-        state = cls(path, {"name": name, "id": secrets.token_hex(3), "undo": []})
+        state = cls(path, name, secrets.token_hex(3))
         state.save()
         return state
 
@@ -64,18 +86,18 @@ class LabState:
     def read(cls, path: Path) -> LabState:
         """The lab recorded in directory `path` (lab.json + pods/ + undo.log)."""
         data = json.loads((path / "lab.json").read_text())
-        data.setdefault("undo", [])
+        undo: list = []
         try:
             lines = (path / "undo.log").read_text().splitlines()
         except FileNotFoundError:
             lines = []
         for line in lines:
             if line == "-":
-                if data["undo"]:
-                    data["undo"].pop()
+                if undo:
+                    undo.pop()
             elif line.startswith("+"):
                 try:
-                    data["undo"].append(json.loads(line[1:]))
+                    undo.append(json.loads(line[1:]))
                 except ValueError:
                     break  # a line cut short by a crash: the last step was not logged
         pods = []
@@ -84,10 +106,17 @@ class LabState:
                 pods.append(Pod.from_dict(json.loads(file.read_text())))
             except (OSError, ValueError):
                 continue
-        pfs = [Pf.from_dict(pf) for pf in data.pop("pfs", [])]
-        peers = [Peer.from_dict(peer) for peer in data.pop("peers", [])]
-        switches = [Switch.from_dict(sw) for sw in data.pop("switches", [])]
-        return cls(path, data, pfs, peers, sorted(pods, key=lambda pod: pod.seq), switches)
+        pfs = [Pf.from_dict(pf) for pf in data.get("pfs", [])]
+        peers = [Peer.from_dict(peer) for peer in data.get("peers", [])]
+        switches = [Switch.from_dict(sw) for sw in data.get("switches", [])]
+        pods = sorted(pods, key=lambda pod: pod.seq)
+        state = cls(path, data["name"], data["id"], pfs, peers, pods, undo, switches)
+        for attr, key in cls.KEYS.items():
+            if key in data:
+                setattr(state, attr, data[key])
+        if state.docker is not None:
+            state.docker = Docker.from_dict(state.docker)
+        return state
 
     @classmethod
     def load(cls, name: Optional[str] = None) -> LabState:
@@ -114,9 +143,12 @@ class LabState:
         """Write everything (O(size of the lab)): for changes other than one pod's or the undo log's."""
         for pod in self.pods:
             self._write_pod(pod)
-        journal = "".join("+" + json.dumps(step) + "\n" for step in self.data["undo"])
+        journal = "".join("+" + json.dumps(step) + "\n" for step in self.undo)
         self._write("undo.log", journal)
-        rest = {k: v for k, v in self.data.items() if k != "undo"}
+        rest = {"name": self.name, "id": self.id}
+        for attr, key in self.KEYS.items():
+            value = getattr(self, attr)
+            rest[key] = value.to_dict() if isinstance(value, Docker) else value
         rest["pfs"] = [pf.to_dict() for pf in self.pfs]
         rest["peers"] = [peer.to_dict() for peer in self.peers.values()]
         rest["switches"] = [sw.to_dict() for sw in self.switches.values()]
@@ -155,7 +187,7 @@ class LabState:
             if name in (pod.key, pod.name):
                 return pod
         known = ", ".join(pod.key for pod in self.pods) or "none"
-        raise LabError(f"no pod {name!r} in lab {self.data['name']} (pods: {known})")
+        raise LabError(f"no pod {name!r} in lab {self.name} (pods: {known})")
 
     def pf(self, node: str, name: str) -> Pf:
         for pf in self.pfs:
@@ -168,7 +200,7 @@ class LabState:
             return self.switches[name]
         except KeyError:
             known = ", ".join(self.switches) or "none"
-            raise LabError(f"no switch {name!r} in lab {self.data['name']} (switches: {known})") from None
+            raise LabError(f"no switch {name!r} in lab {self.name} (switches: {known})") from None
 
     def _journal(self, line: str) -> None:
         with open(self.dir / "undo.log", "a") as stream:
@@ -179,10 +211,6 @@ class LabState:
 
     # -- identity -----------------------------------------------------------------------------
     @property
-    def id(self) -> str:
-        return self.data["id"]
-
-    @property
     def mark(self) -> str:
         return mark(self.id)
 
@@ -192,20 +220,20 @@ class LabState:
     # -- the undo log --------------------------------------------------------------------------
     def defer(self, op: str, **args) -> None:
         step = {"op": op, **args}
-        self.data["undo"].append(step)
+        self.undo.append(step)
         self._journal("+" + json.dumps(step))
 
     def unwind(self, handlers: dict, progress: Optional[Callable] = None) -> list:
         """Run the undo log newest first; a failing step is reported and the rest still run."""
         errors = []
-        while self.data["undo"]:
-            step = self.data["undo"][-1]
+        while self.undo:
+            step = self.undo[-1]
             args = {k: v for k, v in step.items() if k != "op"}
             try:
                 handlers[step["op"]](self, **args)
             except Exception as error:
                 errors.append(f"{step['op']} {args}: {error}")
-            self.data["undo"].pop()
+            self.undo.pop()
             self._journal("-")
             if progress:
                 progress()

@@ -37,8 +37,8 @@ STOP_TIMEOUT = 5.0
 # -- the runner's side ----------------------------------------------------------------------------------
 def start(state, fabric: str, pod_key: str, ports: list, behaviours: dict) -> dict:
     """A partner for `ports` (fabric port names, in the bond's slave order) in netns `fabric`; `behaviours`:
-    port -> behaviour. Returns its record (also kept in the lab state under lacpPartners[pod_key])."""
-    partners = state.data.setdefault("lacpPartners", {})
+    port -> behaviour. Returns its record (also kept in the lab state: lacp_partners[pod_key])."""
+    partners = state.lacp_partners
     spec = {
         "system": "02:1a:c9:" + ":".join(state.id[i : i + 2] for i in range(0, 6, 2)),
         "ports": ports,
@@ -71,7 +71,7 @@ def start(state, fabric: str, pod_key: str, ports: list, behaviours: dict) -> di
 def speak(state, fabric: str, pod_key: str, ports: list, behaviours: dict) -> None:
     """The pod's partner on `ports` takes `behaviours` (port -> behaviour; ports not named: silent when
     it starts, unchanged after)."""
-    record = state.data.get("lacpPartners", {}).get(pod_key)
+    record = state.lacp_partners.get(pod_key)
     if record is None:
         start(state, fabric, pod_key, ports, {port: behaviours.get(port, "silent") for port in ports})
     else:
@@ -123,7 +123,7 @@ def leftovers(lab_id: Optional[str] = None) -> list:
 
 def _stop_handler(state, pid: int, started: str, pod: str) -> None:
     stop(pid, started)
-    state.data.get("lacpPartners", {}).pop(pod, None)
+    state.lacp_partners.pop(pod, None)
 
 
 HANDLERS = {"lacp-partner-stop": _stop_handler}

@@ -73,6 +73,18 @@ class Switch:
 
 
 @record
+class Docker(Flat):
+    """The docker engine a lab's pods run in (`--pods docker`): its URL, the pods' image, whether the lab
+    started the engine (then destroy stops it), and what starting it and importing the image took (s)."""
+
+    url: str
+    image: str
+    started_engine: bool
+    engine_seconds: float
+    import_seconds: float
+
+
+@record
 class Pf:
     """One PF on a node: its backend, its switch (`switch`: the NIC's embedded switch, a bridge; `port`: the
     PF's own port, which a host link is cabled to; `uplink`: its cable, which lands on fabric switch

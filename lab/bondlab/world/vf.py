@@ -86,7 +86,7 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -
 def register(state, record: Pf) -> None:
     """One small file per VF, `pci/<PCI address>.json`, so the sriov plugin finds a VF by deviceID in O(1)
     instead of reading the whole lab's record on every ADD/DEL."""
-    lab = {"id": state.id, "name": state.data["name"]}
+    lab = {"id": state.id, "name": state.name}
     directory = os.path.join(state.dir, "pci")
     os.makedirs(directory, exist_ok=True)
     for entry in record.vfs:

@@ -22,6 +22,7 @@ from typing import Callable, Optional
 from bondlab.world.build import make_netns
 from bondlab.world.labstate import LabError, LabState
 from bondlab.world.netns import batch, run
+from bondlab.world.records import Docker
 
 BACKENDS = ("netns", "docker")
 
@@ -35,7 +36,7 @@ def choose(explicit: Optional[str] = None, topo=None) -> str:
 
 def setup(state: LabState, backend: str, progress: Callable = lambda text: None) -> None:
     """Record the backend; for docker, have an engine (start the lab's own if none answers) and the image."""
-    state.data["pod_backend"] = backend
+    state.pod_backend = backend
     state.save()
     if backend != "docker":
         return
@@ -54,13 +55,7 @@ def setup(state: LabState, backend: str, progress: Callable = lambda text: None)
         image, import_s = image.ensure_image(api)
     finally:
         api.close()
-    state.data["docker"] = {
-        "url": url,
-        "image": image,
-        "started_engine": started,
-        "engine_seconds": round(started_s, 3),
-        "import_seconds": round(import_s, 3),
-    }
+    state.docker = Docker(url, image, started, round(started_s, 3), round(import_s, 3))
     state.save()
     progress(
         f"docker engine {url} ({'started' if started else 'running'}, {started_s:.1f} s), "
@@ -71,16 +66,16 @@ def setup(state: LabState, backend: str, progress: Callable = lambda text: None)
 def create(state: LabState, pod) -> dict:
     """Make the pod's sandbox; return what joins its record: netns (a name), maybe netns_path, container."""
     role = f"pod-{pod.namespace}-{pod.name}"
-    if state.data.get("pod_backend", "netns") != "docker":
+    if state.pod_backend != "docker":
         return {"netns": make_netns(state, role).name}
     from bondlab.world.pods import docker as dockerpod
 
-    info = state.data["docker"]
+    info = state.docker
     name = state.netns_name(role)
     labels = {dockerpod.LABEL_OWNER: state.mark, dockerpod.LABEL_LAB: state.id, dockerpod.LABEL_POD: pod.key}
-    api = dockerpod.client(info["url"])
+    api = dockerpod.client(info.url)
     try:
-        _cid, pid = dockerpod.run_pod(api, info["image"], name, labels, pod.name)
+        _cid, pid = dockerpod.run_pod(api, info.image, name, labels, pod.name)
     finally:
         api.close()
     state.defer("netns-del", name=name)
@@ -135,7 +130,7 @@ def container_exec(state: LabState, pod, command: list) -> int:
 
     from bondlab.world.pods import docker as dockerpod
 
-    api = dockerpod.client(state.data["docker"]["url"])
+    api = dockerpod.client(state.docker.url)
     try:
         code, (out, err) = api.containers.get(pod.container).exec_run(command, demux=True)
     finally:

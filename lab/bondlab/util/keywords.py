@@ -1,8 +1,9 @@
-"""`bondlab run -k EXPR`: pytest's keyword expressions over scenario files.
+"""`-k EXPR`, pytest's keyword expressions: the one grammar of `bondlab run` and `bondlab conformance`.
 
-EXPR is words joined by `and`, `or`, `not` and parentheses; a word matches a scenario when it is a
-case-insensitive substring of the file's path (as given or found under a folder, so folder and file names
-both count) or of the scenario's name. `-k failover`, `-k "modes and not 802"`, `-k "(pf or uplink) and cut"`.
+EXPR is words joined by `and`, `or`, `not` and parentheses; a word matches when it is a case-insensitive
+substring of one of the texts that describe the thing selected: for `run` a scenario file's path (as given
+or found under a folder, so folder and file names both count) and its name, for `conformance` a case's id.
+`-k failover`, `-k "modes and not 802"`, `-k "(pf or uplink) and cut"`. Parsed here, never evaluated as code.
 """
 
 from __future__ import annotations
@@ -82,10 +83,10 @@ class _Parser:
 
 
 def matches(expr: str, *texts: str) -> bool:
-    """Whether keyword expression `expr` selects the scenario described by `texts` (path, name)."""
+    """Whether keyword expression `expr` selects the thing described by `texts` (a path and a name, an id)."""
     return _Parser(expr, "\n".join(texts)).parse()
 
 
 def check(expr: str) -> None:
-    """Raise ExpressionError now for an expression that cannot be parsed (before any scenario runs)."""
+    """Raise ExpressionError now for an expression that cannot be parsed (before anything is selected)."""
     matches(expr, "")

@@ -1,12 +1,14 @@
-"""`bondlab run -k EXPR` and `--list`: pytest's keyword expressions over scenario paths and names (no root,
-no kernel)."""
+"""The one -k grammar (util.keywords): `bondlab run -k EXPR` and `--list` over scenario paths and names,
+`bondlab conformance -k` over case ids (no root, no kernel)."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 
 from bondlab.cli.main import main
-from bondlab.run.select import ExpressionError, matches
+from bondlab.util.keywords import ExpressionError, check, matches
 from bondlab.util.paths import REPO
 
 
@@ -35,6 +37,36 @@ def test_a_bad_expression_is_one_clear_error(expr):
     with pytest.raises(ExpressionError) as error:
         matches(expr, "x")
     assert str(error.value).startswith(f"-k {expr!r}: ")
+
+
+@pytest.mark.parametrize(
+    "expr, message",
+    [
+        ("x and", "-k 'x and': ends too early"),
+        ("(x", "-k '(x': ends too early"),
+        ("(x y", "-k '(x y': a '(' is not closed"),
+        ("x )", "-k 'x )': unexpected ')'"),
+        ("or x", "-k 'or x': unexpected 'or'"),
+        ("  ", "-k '  ': empty expression"),
+    ],
+)
+def test_the_errors_say_what_is_wrong(expr, message):
+    with pytest.raises(ExpressionError, match=re.escape(message)):
+        check(expr)
+
+
+def test_conformance_selects_with_the_same_grammar(capsys):
+    """`bondlab conformance -k` parses (never evaluates) the expression: one grammar, one error text."""
+    from bondlab.conformance import catalog, registry
+
+    cases = catalog.load().values()
+    assert [c.id for c in registry.select(cases, "del-twice")] == ["del-twice"]
+    with pytest.raises(ExpressionError, match="ends too early"):
+        registry.select(cases, "del and (")
+    with pytest.raises(ExpressionError, match="unexpected"):
+        registry.select(cases, "__import__('os') or x")
+    assert main(["conformance", "--list", "-k", "del and"]) == 2
+    assert "bondlab conformance: -k 'del and': ends too early" in capsys.readouterr().err
 
 
 def test_list_prints_the_selection_and_runs_nothing(capsys, monkeypatch):

@@ -14,11 +14,11 @@ measurement error (a starved probe sender or runner could hide what was asked).
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import sys
 import time
 from typing import Optional
+
+from bondlab.pytest.caller import caller_line, raise_failures
 
 log = logging.getLogger("bondlab.pytest")
 
@@ -158,15 +158,6 @@ class Lab:
         return sr.message
 
 
-def raise_failures(failures: list) -> None:
-    """Raise the failures of a step as one exception (run.verdicts.as_error: its type says whether the test
-    runs again, as a YAML scenario does)."""
-    from bondlab.run.verdicts import as_error
-
-    if failures:
-        raise as_error(failures)
-
-
 def _documents(files, yaml, subject: str) -> list:
     """The documents of the files, then of the inline YAML texts (named `SUBJECT[yaml N]` in errors)."""
     from bondlab.model import yamlsrc
@@ -176,16 +167,6 @@ def _documents(files, yaml, subject: str) -> list:
     for i, text in enumerate(texts):
         docs += yamlsrc.load_all(text, f"{subject}[yaml {i + 1}]")
     return docs
-
-
-def caller_line() -> str:
-    """file:line of the first frame outside this package (the test line that made a step)."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_globals.get("__name__", "").startswith("bondlab.pytest."):
-        frame = frame.f_back
-    if frame is None:
-        return "<python>"
-    return f"{os.path.relpath(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
 # -- a pod ---------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import shutil
 import tempfile
 from typing import Optional
 
-from bondlab.pytest.api import caller_line, raise_failures
+from bondlab.pytest.caller import caller_line, raise_failures
 
 
 class Probes:

@@ -53,7 +53,7 @@ def test_each_kind_is_one_entry_with_a_handler_and_consistent_flags():
         "unsolicitedNa",
         "lacpdu",
     }
-    assert {k for k in ACTIONS if STEPS[k].lasts} == {"flap", "netem", "restartPod", "lacpPartner"}
+    assert {k for k in ACTIONS if STEPS[k].lasts} == {"flap", "reboot", "netem", "restartPod", "lacpPartner"}
     assert [k for k in ACTIONS if not STEPS[k].window] == ["wait"]
     assert [k for k, kind in STEPS.items() if kind.at_step] == ["hashed"]
     assert all(STEPS[k].deferred for k in STEPS if STEPS[k].at_step)

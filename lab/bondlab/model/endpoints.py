@@ -1,6 +1,6 @@
 """The names a scenario gives things in the lab, one grammar and one parser for all of them: a peer (PEER), a
 pod (POD or NAMESPACE/POD), an interface in a pod (POD/IFACE or NAMESPACE/POD/IFACE: a bond slave, or the
-bond), a PF (NODE/PF).
+bond), a PF (NODE/PF), a fabric switch (SWITCH), the cable between two (SWITCH/SWITCH).
 
 `A/B` reads two ways: the pod whose key is NAMESPACE/POD, else pod A's interface B. Which one a name means is
 known only against a lab's pods, so a parsed name (`Endpoint`) carries its readings in the order they are
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Mapping, Optional
 
 # What a name stands for where it is written: a pod ("POD/IFACE" too: its pod), one of a pod's interfaces,
-# a flow's end (a peer, or a pod: its bond, or POD/IFACE), a peer, a PF.
-ROLES = ("pod", "link", "end", "peer", "pf")
+# a flow's end (a peer, or a pod: its bond, or POD/IFACE), a peer, a PF, a fabric switch, a switch-to-switch
+# cable.
+ROLES = ("pod", "link", "end", "peer", "pf", "switch", "switchLink")
 
 # The step arguments that hold names (scenario.schema.json), by key: what they name.
 ROLE_OF_KEY = {
@@ -26,6 +27,8 @@ ROLE_OF_KEY = {
     "links": "link",
     "pf": "pf",
     "uplink": "pf",
+    "switch": "switch",
+    "switchLink": "switchLink",
     "peer": "peer",
     "from": "end",
     "to": "end",
@@ -62,7 +65,7 @@ def parse(text: str, role: str = "end", where: str = "", path: str = "") -> Endp
         readings = ((pod, iface),) if pod and iface else ()
     elif role in ("pod", "end") and len(parts) <= 2:
         readings = ((text, ""),) + (((parts[0], parts[1]),) if len(parts) == 2 else ())
-    else:  # a peer, a PF (NODE/PF is matched whole), or a pod name with too many parts
+    else:  # a peer, a PF (NODE/PF is matched whole), a switch or cable, or a pod name with too many parts
         readings = ()
     return Endpoint(text, role, readings, where, path)
 

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from bondlab.model import endpoints, flows, schema, steps
+from bondlab.model import endpoints, flows, schema, steps, topology
 from bondlab.model.yamlsrc import LDict, SourceError, load_all, load_files, where
 
 
@@ -144,6 +144,13 @@ def check_names(scen: Scenario, prepared) -> None:
         pods[plan.pod.key] = ifaces
     peers = {p.name for p in prepared.topology.peers}
     pfs = {f"{n.name}/{p.name}" for n in prepared.topology.nodes for p in n.pfs}
+    switches = [topology.CORE] + [sw.name for sw in prepared.topology.switches]
+    cables = {
+        f"{a}/{b}"
+        for sw in prepared.topology.switches
+        for up in sw.uplinks
+        for a, b in ((sw.name, up), (up, sw.name))
+    }
     pod_names = ", ".join(sorted(p for p in pods if "/" not in p))
     peer_names = ", ".join(sorted(peers)) or "none"
 
@@ -158,6 +165,13 @@ def check_names(scen: Scenario, prepared) -> None:
             fail(end, f"unknown peer {end.text!r} (peers: {peer_names})")
         elif end.role == "pf" and end.text not in pfs:
             fail(end, f"unknown PF {end.text!r} (NODE/PF: {', '.join(sorted(pfs))})")
+        elif end.role == "switch" and end.text not in switches:
+            fail(end, f"unknown switch {end.text!r} (switches: {', '.join(switches)})")
+        elif end.role == "switchLink" and end.text not in cables:
+            fail(
+                end,
+                f"no cable {end.text!r} between two switches (cables: {', '.join(sorted(cables)) or 'none'})",
+            )
         elif end.role == "pod" and found is None:
             fail(end, f"unknown pod {end.text!r} (pods: {pod_names})")
         elif end.role == "end" and found is None:

@@ -54,6 +54,7 @@ KINDS = {
         _action("linkState"),
         _action("admin", failover=True),
         _action("flap", lasts=True, failover=True),
+        _action("reboot", lasts=True, failover=True),
         _action("netem", lasts=True),
         _action("setActive"),
         _action("deleteSlave"),

@@ -40,6 +40,10 @@ def _target(tl, args: dict, up: bool) -> int:
     if "uplink" in args:
         node, pf = args["uplink"].split("/", 1)
         return ports(tl, [tl.state.pf(node, pf).uplink], up)
+    if "switch" in args:  # every cable into it, in one call
+        return ports(tl, world.switch_ports(tl.state, args["switch"], restore=up), up)
+    if "switchLink" in args:
+        return ports(tl, world.switch_link_ports(tl.state, *args["switchLink"].split("/", 1)), up)
     return ports(tl, [args["port"]], up)
 
 
@@ -70,6 +74,15 @@ def flap(tl, args: dict) -> int:
         time.sleep(half)
         ports(tl, [port], True)
         time.sleep(half)
+    return first
+
+
+def reboot(tl, args: dict) -> int:
+    """The switch goes down as `cut: {switch}` does, and comes back after `downFor` (its ports up again: the
+    links' carriers return and an 802.3ad partner starts LACP over); holding it down is the action itself."""
+    first = ports(tl, world.switch_ports(tl.state, args["switch"]), False)
+    time.sleep(args.get("downFor", 2.0))
+    ports(tl, world.switch_ports(tl.state, args["switch"], restore=True), True)
     return first
 
 

@@ -34,6 +34,7 @@ STEPS = {
         _bind("linkState", actions.link_state),
         _bind("admin", actions.admin),
         _bind("flap", actions.flap),
+        _bind("reboot", actions.reboot),
         _bind("netem", actions.netem),
         _bind("setActive", actions.set_active),
         _bind("deleteSlave", actions.delete_slave),

@@ -201,7 +201,8 @@ def test_options(extra, attr, want):
         ),
         (
             {"miimon": DROP, "arpInterval": 100},
-            "arpIpTarget: expected 1 to 16 IPv4 addresses when arpInterval is set, got []",
+            "arpIpTarget: expected 1 to 16 IPv4 addresses (or nsIp6Target IPv6 ones) when arpInterval is "
+            "set, got []",
         ),
         (
             {"miimon": DROP, "mode": "802.3ad", "arpInterval": 100, "arpIpTarget": ["192.0.2.1"]},

@@ -1,0 +1,134 @@
+"""The plugin on a real kernel: an unaddressed bond (no IPAM), and the bonding options added since 5.15, read
+back over rtnetlink (Debian 12's iproute2 6.1 prints neither a slave's prio nor coupled_control)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from bondcni import netlink
+from bondcni.recent_options import RELEASES, _release_tuple
+from bondcni.spec import SUPPORTED_VERSIONS
+
+from .conftest import bond_conf, sh
+from .test_kernel import assert_err, assert_ok, two_pod_links
+
+pytestmark = pytest.mark.kernel
+
+
+def kernel_view(lab, bond: str = "bond0") -> tuple:
+    """(the bond's IFLA_BOND_* options, {slave name: its IFLA_BOND_SLAVE_* options}) as the kernel says."""
+    fd = os.open(lab.pod_path, os.O_RDONLY)
+    try:
+        with netlink.Handle(fd, "pod") as pod:
+            index = pod.get(name=bond).index
+            slaves = {ln.name: pod.bond_slave_options(ln.index) for ln in pod.links() if ln.master == index}
+            return pod.bond_options(index), slaves
+    finally:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("version", SUPPORTED_VERSIONS)
+def test_no_ipam_makes_an_unaddressed_bond_in_every_version(lab, version):
+    two_pod_links(lab)
+    before = lab.snapshot()
+    conf = bond_conf(["net1", "net2"], version=version)
+    out = assert_ok(lab.run("ADD", conf))
+    assert out["cniVersion"] == version
+    assert [i["name"] for i in out["interfaces"]] == ["bond0", "net1", "net2"]
+    assert not out.get("ips") and not out.get("routes")
+    assert not [
+        a for a in sh("ip", "-n", lab.pod, "-4", "addr", "show", "dev", "bond0").stdout.split() if a == "inet"
+    ]
+    if version not in ("0.3.0", "0.3.1"):  # CHECK is 0.4.0 on
+        assert_ok(lab.run("CHECK", dict(conf, prevResult=out)))
+    assert_ok(lab.run("DEL", conf))
+    assert lab.snapshot() == before
+
+
+ARP_MONITOR = dict(miimon=None, arpInterval=100)
+CASES = [
+    (
+        "active-backup",
+        dict(ARP_MONITOR, arpIpTarget=["192.0.2.1"], arpMissedMax=5, arpValidate="all",
+             nsIp6Target=["2001:db8::254", "fe80::1"]),
+        dict(missed_max=5, ns_ip6_target=["2001:db8::254", "fe80::1"], arp_validate=3),
+        {},
+    ),
+    ("active-backup", dict(ARP_MONITOR, nsIp6Target=["fe80::1"]), dict(ns_ip6_target=["fe80::1"]), {}),
+    (
+        "802.3ad",
+        dict(lacpActive=False, coupledControl=False, adActorSysPrio=100, adActorSystem="02:AA:BB:CC:DD:EE",
+             adUserPortKey=7),
+        dict(ad_lacp_active=0, coupled_control=0, ad_actor_sys_prio=100, ad_actor_system="02:aa:bb:cc:dd:ee",
+             ad_user_port_key=7),
+        {},
+    ),
+    ("active-backup", dict(links=[{"name": "net1", "prio": -50}, {"name": "net2", "prio": 10}]), {},
+     {"net1": -50, "net2": 10}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "mode,extra,want,prio", CASES, ids=["arp-ns-missed", "ns-only", "lacp-identity", "prio"]
+)
+def test_recent_options_reach_the_kernel(lab, mode, extra, want, prio):
+    two_pod_links(lab)
+    before = lab.snapshot()
+    conf = bond_conf(["net1", "net2"], mode=mode, **{k: v for k, v in extra.items() if v is not None})
+    if extra.get("miimon", 1) is None:
+        del conf["miimon"]
+    out = assert_ok(lab.run("ADD", conf))
+    options, slaves = kernel_view(lab)
+    assert {k: options.get(k) for k in want} == want
+    assert {name: slaves[name].get("prio") for name in prio} == prio
+    assert_ok(lab.run("CHECK", dict(conf, prevResult=out)))
+    assert_ok(lab.run("DEL", conf))
+    assert lab.snapshot() == before
+
+
+def test_check_catches_a_changed_recent_option_and_slave_prio(lab):
+    two_pod_links(lab)
+    conf = bond_conf(
+        ["net1", "net2"], miimon=None, arpInterval=100, arpIpTarget=["192.0.2.1"], arpMissedMax=5
+    )
+    del conf["miimon"]
+    conf["links"] = [{"name": "net1", "prio": 5}, {"name": "net2"}]
+    checked = dict(conf, prevResult=assert_ok(lab.run("ADD", conf)))
+    assert_ok(lab.run("CHECK", checked))
+    sh("ip", "-n", lab.pod, "link", "set", "bond0", "type", "bond", "arp_missed_max", "3")
+    assert (
+        "bond option missed_max: configured 5, the kernel reports 3"
+        in assert_err(lab.run("CHECK", checked), 105)["msg"]
+    )
+    sh("ip", "-n", lab.pod, "link", "set", "bond0", "type", "bond", "arp_missed_max", "5")
+    fd = os.open(lab.pod_path, os.O_RDONLY)
+    try:
+        with netlink.Handle(fd, "pod") as pod:
+            pod.set_bond_slave_options(pod.get(name="net1").index, {"prio": 1})
+    finally:
+        os.close(fd)
+    assert (
+        "slave net1 option prio: configured 5, the kernel reports 1"
+        in assert_err(lab.run("CHECK", checked), 105)["msg"]
+    )
+    assert_ok(lab.run("DEL", checked))
+
+
+TOO_NEW = [
+    ("broadcast_neigh", dict(broadcastNeighbor=True), "broadcastNeighbor"),
+    ("ad_select", dict(adSelect="actor_port_prio"), 'adSelect "actor_port_prio"'),
+]
+
+
+@pytest.mark.parametrize("key,extra,field", TOO_NEW, ids=[t[0] for t in TOO_NEW])
+def test_an_option_newer_than_the_kernel_is_code_101_and_nothing_is_left(lab, key, extra, field):
+    release = os.uname().release
+    if _release_tuple(release) >= _release_tuple(RELEASES[key][1]):
+        pytest.skip(f"this kernel ({release}) has {field}")
+    two_pod_links(lab)
+    before = lab.snapshot()
+    err = assert_err(lab.run("ADD", bond_conf(["net1", "net2"], mode="802.3ad", **extra)), 101)
+    assert err["msg"].startswith(f"{field}: this node's kernel ({release}) does not have it; Linux ")
+    assert lab.snapshot() == before

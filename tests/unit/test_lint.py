@@ -215,3 +215,24 @@ def test_malformed_values_are_findings_never_tracebacks(tmp_path, junk):
     keys = ("mode", "miimon", "links", "mtu", "failOverMac", "updelay", "primary", "lacpRate")
     path = _lab(tmp_path, dict.fromkeys(keys, junk))
     assert "parse-error" in _codes(path)
+
+
+@pytest.mark.parametrize(
+    "change, code, severity, key",
+    [
+        ({"mode": "802.3ad", "lacpActive": False}, "lacp-passive", "warning", "lacpActive"),
+        (
+            {"primary": "net1", "links": [{"name": "net1"}, {"name": "net2", "prio": 10}]},
+            "prio-under-primary",
+            "info",
+            "primary",
+        ),
+        ({"mode": "802.3ad", "broadcastNeighbor": True}, "needs-newer-kernel", "warning", "broadcastNeighbor"),
+        ({"mode": "802.3ad", "adSelect": "actor_port_prio"}, "needs-newer-kernel", "warning", "adSelect"),
+        ({"coupledControl": False}, "mode-refuses-option", "error", "coupledControl"),
+    ],
+)
+def test_recent_option_pitfalls(tmp_path, change, code, severity, key):
+    path = _lab(tmp_path, change)
+    found = [f for f in _found(path) if f[0] != "upstream-ignores"]
+    assert found == [(code, severity, _line(path, f'"{key}"'))]

@@ -227,7 +227,12 @@ def test_malformed_values_are_findings_never_tracebacks(tmp_path, junk):
             "info",
             "primary",
         ),
-        ({"mode": "802.3ad", "broadcastNeighbor": True}, "needs-newer-kernel", "warning", "broadcastNeighbor"),
+        (
+            {"mode": "802.3ad", "broadcastNeighbor": True},
+            "needs-newer-kernel",
+            "warning",
+            "broadcastNeighbor",
+        ),
         ({"mode": "802.3ad", "adSelect": "actor_port_prio"}, "needs-newer-kernel", "warning", "adSelect"),
         ({"coupledControl": False}, "mode-refuses-option", "error", "coupledControl"),
     ],

@@ -230,8 +230,10 @@ def parse_obj(obj: Mapping[str, Any]) -> BondConf:
         names = [lk.name for lk in links]
         if None not in names and primary not in names:
             raise config_error("primary", "the name of one of the links " + dumps(names), primary)
-    if reselect is not None and primary is None:
-        raise CniError(INVALID_CONFIG, "primaryReselect: needs primary to be set, got no primary")
+    prios = [lk for lk in links if "prio" in dict(lk.slave_options)]
+    if reselect is not None and primary is None and not prios:
+        # without primary the kernel applies it to the usable link of highest prio (kernel 6.0)
+        raise CniError(INVALID_CONFIG, "primaryReselect: needs primary or links[].prio, got neither")
     if arp_interval:
         if miimon:
             raise CniError(

@@ -186,7 +186,7 @@ def test_options(extra, attr, want):
             'primary: only supported in active-backup, balance-tlb, balance-alb mode, got mode "balance-xor"',
         ),
         ({"primary": "net3"}, 'primary: expected the name of one of the links ["net1", "net2"], got "net3"'),
-        ({"primaryReselect": "always"}, "primaryReselect: needs primary to be set, got no primary"),
+        ({"primaryReselect": "always"}, "primaryReselect: needs primary or links[].prio, got neither"),
         (
             {"primary": "net1", "primaryReselect": "sometimes"},
             'primaryReselect: expected one of always, better, failure, got "sometimes"',

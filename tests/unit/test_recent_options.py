@@ -106,6 +106,11 @@ def test_errors_name_the_field(extra, message):
     assert (e.code, e.msg) == (errors.INVALID_CONFIG, message)
 
 
+def test_primary_reselect_applies_to_link_prios_without_primary():
+    conf = p(base(primaryReselect="failure", links=[{"name": "net1", "prio": 0}, {"name": "net2"}]))
+    assert conf.options.primary_reselect == 2 and conf.primary is None
+
+
 def test_link_options_are_kept_per_link():
     conf = p(base(links=[{"name": "net1", "prio": -50}, {"pciAddress": "0000:03:02.0", "prio": 10}]))
     assert [dict(lk.slave_options) for lk in conf.links] == [{"prio": -50}, {"prio": 10}]

@@ -166,16 +166,16 @@ def newest_missing(options: Mapping[str, Any], links: tuple) -> Optional[CniErro
     from its release: only used to explain a refusal the kernel gave (a backport may have it earlier)."""
     from . import lean_os as os
 
-    running = _release_tuple(os.uname().release)
+    running = release_tuple(os.uname().release)
     wanted = [k for k, v in options.items() if v is not None and k in RELEASES and too_old(k, v)]
     wanted += [k for link in links for k, _ in link.slave_options if k in RELEASES]
-    for key in sorted(wanted, key=lambda k: _release_tuple(RELEASES[k][1]), reverse=True):
-        if running < _release_tuple(RELEASES[key][1]):
+    for key in sorted(wanted, key=lambda k: release_tuple(RELEASES[k][1]), reverse=True):
+        if running < release_tuple(RELEASES[key][1]):
             return too_old(key, options.get(key, ACTOR_PORT_PRIO if key == "ad_select" else None))
     return None
 
 
-def _release_tuple(release: str) -> tuple:
+def release_tuple(release: str) -> tuple:
     out = []
     for part in release.split("-")[0].split(".")[:2]:
         digits = "".join(c for c in part if c.isdigit())

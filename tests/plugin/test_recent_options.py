@@ -4,12 +4,15 @@ back over rtnetlink (Debian 12's iproute2 6.1 prints neither a slave's prio nor 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 import pytest
 
 from bondcni import netlink
-from bondcni.recent_options import RELEASES, _release_tuple
+from bondcni.recent_options import RELEASES, release_tuple
 from bondcni.spec import SUPPORTED_VERSIONS
+from bondlab.world import lacpdu
 
 from .conftest import bond_conf, sh
 from .test_kernel import assert_err, assert_ok, two_pod_links
@@ -125,10 +128,47 @@ TOO_NEW = [
 @pytest.mark.parametrize("key,extra,field", TOO_NEW, ids=[t[0] for t in TOO_NEW])
 def test_an_option_newer_than_the_kernel_is_code_101_and_nothing_is_left(lab, key, extra, field):
     release = os.uname().release
-    if _release_tuple(release) >= _release_tuple(RELEASES[key][1]):
+    if release_tuple(release) >= release_tuple(RELEASES[key][1]):
         pytest.skip(f"this kernel ({release}) has {field}")
     two_pod_links(lab)
     before = lab.snapshot()
     err = assert_err(lab.run("ADD", bond_conf(["net1", "net2"], mode="802.3ad", **extra)), 101)
     assert err["msg"].startswith(f"{field}: this node's kernel ({release}) does not have it; Linux ")
     assert lab.snapshot() == before
+
+
+CAPTURE_LACPDU = """
+import socket, sys, time
+sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8809))
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline:
+    sock.settimeout(max(0.01, deadline - time.monotonic()))
+    try:
+        frame = sock.recv(2048)
+    except socket.timeout:
+        break
+    print(frame.hex())
+    break
+"""
+
+
+def test_the_lacpdus_carry_the_configured_system_identity(lab):
+    """adActorSysPrio, adActorSystem and adUserPortKey on the wire: the first LACPDU a slave sends (its
+    key is the user port key << 6 | speed and duplex bits, as bond_3ad.c builds it)."""
+    two_pod_links(lab)
+    identity = dict(adActorSysPrio=100, adActorSystem="02:aa:bb:cc:dd:ee", adUserPortKey=7)
+    conf = bond_conf(["net1", "net2"], mode="802.3ad", lacpRate="fast", **identity)
+    capture = subprocess.Popen(
+        ["ip", "netns", "exec", lab.peer, sys.executable, "-c", CAPTURE_LACPDU, "10"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert_ok(lab.run("ADD", conf))
+        out, _ = capture.communicate(timeout=30)
+    finally:
+        capture.kill()
+    assert out.strip(), "no LACPDU from the bond within 10 s"
+    actor = lacpdu.heard(bytes.fromhex(out.split()[0]))
+    assert (actor.system, actor.system_priority, actor.key >> 6) == ("02:aa:bb:cc:dd:ee", 100, 7)
+    assert_ok(lab.run("DEL", conf))

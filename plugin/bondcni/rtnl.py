@@ -102,18 +102,8 @@ AD_INFO = {
     4: ("partner_key", "u16"),
     5: ("partner_mac", "mac"),
 }
-# IFLA_BOND_SLAVE_*: what a slave reports of itself; prio and actor_port_prio are set on the slave.
-BOND_SLAVE_ATTRS = {
-    "state": (1, "u8"),
-    "mii_status": (2, "u8"),
-    "perm_hwaddr": (4, "mac"),
-    "queue_id": (5, "u16"),
-    "ad_aggregator_id": (6, "u16"),
-    "ad_actor_oper_port_state": (7, "u8"),
-    "ad_partner_oper_port_state": (8, "u16"),
-    "prio": (9, "s32"),  # Linux 6.0
-    "actor_port_prio": (10, "u16"),  # Linux 6.18
-}
+# IFLA_BOND_SLAVE_*: the two a slave is given (the others it reports, state to churn, are not read).
+BOND_SLAVE_ATTRS = {"prio": (9, "s32"), "actor_port_prio": (10, "u16")}  # Linux 6.0, 6.18
 BOND_SLAVE_NAMES = {number: (name, form) for name, (number, form) in BOND_SLAVE_ATTRS.items()}
 _INT_FORMS = {"u8": _U8, "u16": _U16, "u32": _U32, "s32": _S32}
 

@@ -180,14 +180,20 @@ def check_mode(ctx):
 EXTENSION = "this project's README.md, The plugin:"
 
 
-def extension(ctx, fields: dict, key: str, want) -> None:
-    """An extension field: refused with a CNI error, or applied as asked, or ignored (not supported)."""
-    conf = ctx.config(**fields)
+def added_or_not_supported(ctx, conf: dict, what: str = "it"):
+    """ADD of an extension's config: its answer, or NotSupported when refused (with a CNI error)."""
     got = ctx.call("ADD", conf)
     if not got.ok:
         found = checks.error_problems(got.rc, got.json)
-        expect(not found, f"ADD refused it without a CNI error: {'; '.join(found)}")
+        expect(not found, f"ADD refused {what} without a CNI error: {'; '.join(found)}")
         raise NotSupported(f"refused: {got.json.get('msg')}")
+    return got
+
+
+def extension(ctx, fields: dict, key: str, want) -> None:
+    """An extension field: refused with a CNI error, or applied as asked, or ignored (not supported)."""
+    conf = ctx.config(**fields)
+    got = added_or_not_supported(ctx, conf)
     value = kernel(ctx, key)
     ctx.must("DEL", ctx.with_prev(conf, got.json))
     if value != want:
@@ -247,11 +253,7 @@ for _name, (_fields, _key, _want) in EXTENSIONS.items():
 def extension_rtnetlink(ctx, fields: dict, where: str, key: str, want) -> None:
     """As extension(), judged on what rtnetlink reports for the bond or one slave (`where`)."""
     conf = ctx.config(**fields)
-    got = ctx.call("ADD", conf)
-    if not got.ok:
-        found = checks.error_problems(got.rc, got.json)
-        expect(not found, f"ADD refused it without a CNI error: {'; '.join(found)}")
-        raise NotSupported(f"refused: {got.json.get('msg')}")
+    got = added_or_not_supported(ctx, conf)
     value = rtnetlink(ctx).get(where, {}).get(key)
     ctx.must("DEL", ctx.with_prev(conf, got.json))
     if value != want:
@@ -285,11 +287,7 @@ for _name, (_fields, _where, _key, _want) in RTNETLINK_EXTENSIONS.items():
 def no_ipam(ctx):
     before = ctx.world.snapshot()
     conf = ctx.config(ipam=False)
-    got = ctx.call("ADD", conf)
-    if not got.ok:
-        found = checks.error_problems(got.rc, got.json)
-        expect(not found, f"ADD without ipam refused without a CNI error: {'; '.join(found)}")
-        raise NotSupported(f"refused: {got.json.get('msg')}")
+    got = added_or_not_supported(ctx, conf, "a config without ipam")
     names = [i.get("name") for i in got.json.get("interfaces") or []]
     checked = ctx.call("CHECK", ctx.with_prev(conf, got.json))
     ctx.must("DEL", ctx.with_prev(conf, got.json))

@@ -172,3 +172,20 @@ def test_the_lacpdus_carry_the_configured_system_identity(lab):
     actor = lacpdu.heard(bytes.fromhex(out.split()[0]))
     assert (actor.system, actor.system_priority, actor.key >> 6) == ("02:aa:bb:cc:dd:ee", 100, 7)
     assert_ok(lab.run("DEL", conf))
+
+
+def test_a_links_actor_port_prio_is_applied_or_refused_as_too_old(lab):
+    """links[].adActorPortPrio (IFLA_BOND_SLAVE_ACTOR_PORT_PRIO, 6.18, backported to Debian's 6.12.118):
+    read back on the slave where the kernel has it, code 101 with the node as found where it does not."""
+    two_pod_links(lab)
+    before = lab.snapshot()
+    conf = bond_conf(["net1", "net2"], mode="802.3ad")
+    conf["links"] = [{"name": "net1", "adActorPortPrio": 1000}, {"name": "net2"}]
+    res = lab.run("ADD", conf)
+    if res.rc == 0:
+        assert kernel_view(lab)[1]["net1"].get("actor_port_prio") == 1000
+        assert_ok(lab.run("CHECK", dict(conf, prevResult=res.json)))
+        assert_ok(lab.run("DEL", conf))
+    else:
+        assert "links[].adActorPortPrio: this node's kernel" in assert_err(res, 101)["msg"]
+    assert lab.snapshot() == before

@@ -167,15 +167,17 @@ def newest_missing(options: Mapping[str, Any], links: tuple) -> Optional[CniErro
     from . import lean_os as os
 
     running = release_tuple(os.uname().release)
-    wanted = [k for k, v in options.items() if v is not None and k in RELEASES and too_old(k, v)]
-    wanted += [k for link in links for k, _ in link.slave_options if k in RELEASES]
-    for key in sorted(wanted, key=lambda k: release_tuple(RELEASES[k][1]), reverse=True):
-        if running < release_tuple(RELEASES[key][1]):
-            return too_old(key, options.get(key, ACTOR_PORT_PRIO if key == "ad_select" else None))
-    return None
+    asked = [(k, v) for k, v in options.items() if v is not None]
+    asked += [item for link in links for item in link.slave_options]
+    newer = [(k, v) for k, v in asked if too_old(k, v) and running < release_tuple(RELEASES[k][1])]
+    if not newer:
+        return None
+    key, value = max(newer, key=lambda item: release_tuple(RELEASES[item[0]][1]))
+    return too_old(key, value)
 
 
 def release_tuple(release: str) -> tuple:
+    """(6, 12) from a release such as "6.12.118-amd64"."""
     out = []
     for part in release.split("-")[0].split(".")[:2]:
         digits = "".join(c for c in part if c.isdigit())

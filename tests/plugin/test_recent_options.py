@@ -3,6 +3,7 @@ back over rtnetlink (Debian 12's iproute2 6.1 prints neither a slave's prio nor 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from bondcni.recent_options import RELEASES, release_tuple
 from bondcni.spec import SUPPORTED_VERSIONS
 from bondlab.world import lacpdu
 
-from .conftest import bond_conf, sh
+from .conftest import bond_conf, links, sh
 from .test_kernel import assert_err, assert_ok, two_pod_links
 
 pytestmark = pytest.mark.kernel
@@ -189,3 +190,61 @@ def test_a_links_actor_port_prio_is_applied_or_refused_as_too_old(lab):
     else:
         assert "links[].adActorPortPrio: this node's kernel" in assert_err(res, 101)["msg"]
     assert lab.snapshot() == before
+
+
+# A partner on every veth peer that says it is in sync but never collecting: 802.1AX independent control
+# (coupledControl false) then leaves the bond's ports collecting and not distributing (Mux COLLECTING, until
+# the partner collects); coupled control (the default) takes them to collecting and distributing at once.
+SYNC_NOT_COLLECTING_PARTNER = """
+import json, select, socket, sys, time
+from bondlab.world import lacpdu
+seconds, names = float(sys.argv[1]), sys.argv[2:]
+socks = {}
+for name in names:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(lacpdu.ETH_P_SLOW))
+    sock.bind((name, 0))
+    socks[sock] = name
+bits = lacpdu.BIT
+state = bits["activity"] | bits["aggregation"] | bits["timeout"] | bits["synchronization"]
+heard = {}
+deadline = time.monotonic() + seconds
+while time.monotonic() < deadline:
+    ready, _, _ = select.select(list(socks), [], [], max(0.0, deadline - time.monotonic()))
+    for sock in ready:
+        frame, address = sock.recvfrom(2048)
+        bond = lacpdu.heard(frame)
+        if address[2] == socket.PACKET_OUTGOING or bond is None:
+            continue
+        name = socks[sock]
+        heard[name] = sorted(b for b in bits if bond.has(b))
+        with open(f"/sys/class/net/{name}/address") as stream:
+            mac = stream.read().strip()
+        me = lacpdu.Info("02:00:00:00:99:99", lacpdu.SYSTEM_PRIORITY, lacpdu.KEY, names.index(name) + 1,
+                         lacpdu.PORT_PRIORITY, state)
+        sock.send(lacpdu.build(me, bond, mac))
+print(json.dumps(heard))
+"""
+
+
+@pytest.mark.parametrize("coupled", [None, False], ids=["default-coupled", "coupledControl-false"])
+def test_coupled_control_on_the_wire(lab, coupled):
+    two_pod_links(lab)
+    peers = [ln["ifname"] for ln in links(lab.peer) if ln["ifname"] != "lo" and "UP" in ln["flags"]]
+    extra = {} if coupled is None else {"coupledControl": coupled}
+    conf = bond_conf(["net1", "net2"], mode="802.3ad", lacpRate="fast", **extra)
+    partner = subprocess.Popen(
+        ["ip", "netns", "exec", lab.peer, sys.executable, "-c", SYNC_NOT_COLLECTING_PARTNER, "8", *peers],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert_ok(lab.run("ADD", conf))
+        out, _ = partner.communicate(timeout=60)
+    finally:
+        partner.kill()
+    states = json.loads(out)
+    assert sorted(states) == sorted(peers), states
+    for bits in states.values():
+        assert "synchronization" in bits and "collecting" in bits, states
+        assert ("distributing" in bits) == (coupled is None), states
+    assert_ok(lab.run("DEL", conf))

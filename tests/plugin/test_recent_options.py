@@ -138,6 +138,20 @@ def test_an_option_newer_than_the_kernel_is_code_101_and_nothing_is_left(lab, ke
     assert lab.snapshot() == before
 
 
+def add_while_in_peer(lab, conf: dict, script: str, *argv: str) -> str:
+    """ADD while a Python `script` runs in the peer netns (the far ends of the slaves' veths); its stdout."""
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", lab.peer, sys.executable, "-c", script, *argv],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert_ok(lab.run("ADD", conf))
+        return proc.communicate(timeout=60)[0]
+    finally:
+        proc.kill()
+
+
 CAPTURE_LACPDU = """
 import socket, sys, time
 sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8809))
@@ -159,16 +173,7 @@ def test_the_lacpdus_carry_the_configured_system_identity(lab):
     two_pod_links(lab)
     identity = dict(adActorSysPrio=100, adActorSystem="02:aa:bb:cc:dd:ee", adUserPortKey=7)
     conf = bond_conf(["net1", "net2"], mode="802.3ad", lacpRate="fast", **identity)
-    capture = subprocess.Popen(
-        ["ip", "netns", "exec", lab.peer, sys.executable, "-c", CAPTURE_LACPDU, "10"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert_ok(lab.run("ADD", conf))
-        out, _ = capture.communicate(timeout=30)
-    finally:
-        capture.kill()
+    out = add_while_in_peer(lab, conf, CAPTURE_LACPDU, "10")
     assert out.strip(), "no LACPDU from the bond within 10 s"
     actor = lacpdu.heard(bytes.fromhex(out.split()[0]))
     assert (actor.system, actor.system_priority, actor.key >> 6) == ("02:aa:bb:cc:dd:ee", 100, 7)
@@ -232,17 +237,7 @@ def test_coupled_control_on_the_wire(lab, coupled):
     peers = [ln["ifname"] for ln in links(lab.peer) if ln["ifname"] != "lo" and "UP" in ln["flags"]]
     extra = {} if coupled is None else {"coupledControl": coupled}
     conf = bond_conf(["net1", "net2"], mode="802.3ad", lacpRate="fast", **extra)
-    partner = subprocess.Popen(
-        ["ip", "netns", "exec", lab.peer, sys.executable, "-c", SYNC_NOT_COLLECTING_PARTNER, "8", *peers],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert_ok(lab.run("ADD", conf))
-        out, _ = partner.communicate(timeout=60)
-    finally:
-        partner.kill()
-    states = json.loads(out)
+    states = json.loads(add_while_in_peer(lab, conf, SYNC_NOT_COLLECTING_PARTNER, "8", *peers))
     assert sorted(states) == sorted(peers), states
     for bits in states.values():
         assert "synchronization" in bits and "collecting" in bits, states

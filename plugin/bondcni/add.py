@@ -14,6 +14,7 @@ from .attachment import (
     delete_bond,
     restore_slave,
     verify_options,
+    verify_slave_options,
 )
 from .errors import CniError
 
@@ -121,16 +122,20 @@ def _add(conf: BondConf, args: CmdArgs, ctx: Ctx, undo: Undo, sdir: str, sfile: 
     # The bond: its undo is registered before it exists (the name was free a moment ago, so a bond of that
     # name is ours), so a failure anywhere after the request - reading it back included - removes it.
     undo.push(f"delete bond {args.ifname}", delete_bond, pod, args.ifname, None, log)
-    bond = pod.create_bond(args.ifname, conf.options.configured(), mtu)
+    bond = _newer_explained(conf, pod.create_bond, args.ifname, conf.options.configured(), mtu)
     pod.set_alias(bond.index, bond_mark(args.container_id))
     verify_options(pod, bond.index, conf.options, errors.NOT_APPLIED)
     fault("create-bond", env)
 
     _dedupe_macs(conf, pod, slaves, log)
-    for rec in slaves:
+    for link, rec in zip(conf.links, slaves):
         index = rec.get("pod_index", rec["index"])  # where the link is in the pod now
         pod.set_up(index, False, rec["name"])  # the bonding driver refuses to enslave an up link...
         pod.enslave(index, bond.index, rec["name"])  # ...and opens it itself
+        if link.slave_options:
+            wanted = dict(link.slave_options)
+            _newer_explained(conf, pod.set_bond_slave_options, index, wanted, rec["name"])
+            verify_slave_options(pod, index, rec["name"], wanted, errors.NOT_APPLIED)
         fault("enslave", env)
     if conf.primary:
         primary = _must_get(pod, conf.primary, "pod")
@@ -182,6 +187,22 @@ def _add(conf: BondConf, args: CmdArgs, ctx: Ctx, undo: Undo, sdir: str, sfile: 
     fault("result", env)
     log.info(f"added bond {args.ifname} ({conf.mode}) over {[r['name'] for r in slaves]}")
     return result.convert(out, conf.cni_version)
+
+
+def _newer_explained(conf: BondConf, change, *argv):
+    """Run a netlink change; a refusal is explained (code 101 naming the option and the release that has
+    it) when the config asks for an option newer than this node's kernel."""
+    try:
+        return change(*argv)
+    except CniError as exc:
+        if exc.code != errors.KERNEL_REFUSED:
+            raise
+        from .recent_options import newest_missing
+
+        newer = newest_missing(conf.options.configured(), conf.links)
+        if newer is None:
+            raise
+        raise CniError(newer.code, f"{newer.msg} (the kernel: {exc.msg})") from None
 
 
 def _must_get(handle: netlink.Handle, name: str, where: str) -> netlink.LinkInfo:

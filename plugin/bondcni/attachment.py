@@ -108,14 +108,32 @@ def verify_options(
     """Read back every configured option; one the kernel did not apply is an error, not a silent success."""
     got = handle.bond_options(index)
     for key, want in options.configured().items():
-        if key in skip:
-            continue
-        have = got.get(key)
-        if key == "arp_ip_target" and have is not None:
-            have = tuple(str(x) for x in (have if isinstance(have, (list, tuple)) else [have]))
-        if have != want:
-            shown = "nothing (the option was not applied)" if have is None else repr(have)
-            raise CniError(code, f"bond option {key}: configured {want!r}, the kernel reports {shown}")
+        if key not in skip:
+            _compare(f"bond option {key}", key, want, got.get(key), code)
+
+
+def verify_slave_options(handle: netlink.Handle, index: int, name: str, want: dict, code: int) -> None:
+    """Read back a slave's configured options (links[].prio, adActorPortPrio) as verify_options does."""
+    if not want:
+        return
+    got = handle.bond_slave_options(index)
+    for key, value in want.items():
+        _compare(f"slave {name} option {key}", key, value, got.get(key), code)
+
+
+def _compare(what: str, key: str, want: object, have: object, code: int) -> None:
+    if key in ("arp_ip_target", "ns_ip6_target") and have is not None:
+        have = tuple(str(x) for x in (have if isinstance(have, (list, tuple)) else [have]))
+    if have == want:
+        return
+    if have is None and code == errors.NOT_APPLIED:  # the kernel does not know the option at all
+        from .recent_options import too_old
+
+        older = too_old(key, want)
+        if older is not None:
+            raise older
+    shown = "nothing (the option was not applied)" if have is None else repr(have)
+    raise CniError(code, f"{what}: configured {want!r}, the kernel reports {shown}")
 
 
 def delete_bond(

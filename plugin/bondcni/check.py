@@ -4,7 +4,7 @@ node can serve an ADD)."""
 from __future__ import annotations
 
 from . import config, errors, inet, ipam, netlink, os, state, sysfs
-from .attachment import Ctx, read_record, verify_options
+from .attachment import Ctx, read_record, verify_options, verify_slave_options
 from .errors import CniError
 
 TYPE_CHECKING = False
@@ -46,10 +46,11 @@ def cmd_check(args: CmdArgs, log: Log) -> None:
         # MAC (e.g. a VF without trust); that is not drift.
         skip = () if conf.fail_over_mac_explicit else ("fail_over_mac",)
         verify_options(pod, bond.index, conf.options, errors.CHECK_FAILED, skip)
-        names = [s["name"] for s in (record or {}).get("slaves", [])] or [
-            lk.name for lk in conf.links if lk.name
+        by_path = {lk.path: dict(lk.slave_options) for lk in conf.links}
+        names = [(s["name"], s.get("path")) for s in (record or {}).get("slaves", [])] or [
+            (lk.name, lk.path) for lk in conf.links if lk.name
         ]
-        for name in names:
+        for name, path in names:
             link = pod.get(name=name)
             if link is None:
                 raise _check_failed(f'slave "{name}" not found in netns {args.netns}')
@@ -57,6 +58,7 @@ def cmd_check(args: CmdArgs, log: Log) -> None:
                 raise _check_failed(f'slave "{name}" is not enslaved to "{args.ifname}"')
             if not link.up:
                 raise _check_failed(f'slave "{name}" is down')
+            verify_slave_options(pod, link.index, name, by_path.get(path, {}), errors.CHECK_FAILED)
         if conf.primary:
             want = pod.get(name=conf.primary)
             got = pod.bond_options(bond.index).get("primary")

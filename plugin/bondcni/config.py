@@ -8,7 +8,7 @@ and what was given.
 
 from __future__ import annotations
 
-from . import inet, result
+from . import inet, recent_options, result
 from .errors import INCOMPATIBLE_VERSION, INVALID_CONFIG, MISSING, CniError, config_error
 from .fields import (
     MAX_MS,
@@ -57,7 +57,7 @@ ARP_VALIDATE = {
 }
 ARP_ALL_TARGETS = {"any": 0, "all": 1}
 LACP_RATE = {"slow": 0, "fast": 1}
-AD_SELECT = {"stable": 0, "bandwidth": 1, "count": 2}
+AD_SELECT = {"stable": 0, "bandwidth": 1, "count": 2, "actor_port_prio": 3}  # 3: Linux 6.18
 
 PRIMARY_MODES = ("active-backup", "balance-tlb", "balance-alb")
 TLB_MODES = ("balance-tlb", "balance-alb")
@@ -77,6 +77,7 @@ class BondOptions(Record):
     peer_notif_delay: Optional[int] = None
     arp_interval: Optional[int] = None
     arp_ip_target: Optional[Tuple[str, ...]] = None
+    ns_ip6_target: Optional[Tuple[str, ...]] = None
     arp_validate: Optional[int] = None
     arp_all_targets: Optional[int] = None
     primary_reselect: Optional[int] = None
@@ -84,9 +85,16 @@ class BondOptions(Record):
     num_peer_notif: Optional[int] = None
     all_slaves_active: Optional[int] = None
     min_links: Optional[int] = None
+    ad_lacp_active: Optional[int] = None
     ad_lacp_rate: Optional[int] = None
     ad_select: Optional[int] = None
+    ad_actor_sys_prio: Optional[int] = None
+    ad_user_port_key: Optional[int] = None
+    ad_actor_system: Optional[str] = None
     tlb_dynamic_lb: Optional[int] = None
+    missed_max: Optional[int] = None
+    coupled_control: Optional[int] = None
+    broadcast_neigh: Optional[int] = None
 
     def configured(self) -> dict:
         """The options to send, in the order the kernel applies them (bond_changelink)."""
@@ -201,6 +209,8 @@ def parse_obj(obj: Mapping[str, Any], version: Optional[str] = None) -> BondConf
 
     links_in_container = opt_bool(obj, "linksInContainer")
     links = parse_links(obj)
+    recent = recent_options.parse(obj, mode, arp_interval)
+    recent_options.check_link_modes(links, mode)
 
     # Cross-field checks.
     if tlb is not None and mode not in TLB_MODES:
@@ -221,8 +231,10 @@ def parse_obj(obj: Mapping[str, Any], version: Optional[str] = None) -> BondConf
         names = [lk.name for lk in links]
         if None not in names and primary not in names:
             raise config_error("primary", "the name of one of the links " + dumps(names), primary)
-    if reselect is not None and primary is None:
-        raise CniError(INVALID_CONFIG, "primaryReselect: needs primary to be set, got no primary")
+    prios = [lk for lk in links if "prio" in dict(lk.slave_options)]
+    if reselect is not None and primary is None and not prios:
+        # without primary the kernel applies it to the usable link of highest prio (kernel 6.0)
+        raise CniError(INVALID_CONFIG, "primaryReselect: needs primary or links[].prio, got neither")
     if arp_interval:
         if miimon:
             raise CniError(
@@ -232,9 +244,11 @@ def parse_obj(obj: Mapping[str, Any], version: Optional[str] = None) -> BondConf
             )
         if mode in NO_ARP_MODES:
             raise CniError(INVALID_CONFIG, f"arpInterval: not supported in mode {dumps(mode)}")
-        if not arp_targets:
+        if not arp_targets and not recent["ns_ip6_target"]:
             raise config_error(
-                "arpIpTarget", "1 to 16 IPv4 addresses when arpInterval is set", arp_targets or []
+                "arpIpTarget",
+                "1 to 16 IPv4 addresses (or nsIp6Target IPv6 ones) when arpInterval is set",
+                arp_targets or [],
             )
     for key, value in (
         ("arpValidate", arp_validate),
@@ -270,6 +284,7 @@ def parse_obj(obj: Mapping[str, Any], version: Optional[str] = None) -> BondConf
         ad_lacp_rate=lacp,
         ad_select=ad_select,
         tlb_dynamic_lb=tlb,
+        **recent,
     )
     prev = json_field(obj, "prevResult")
     if prev is MISSING or prev is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .errors import MISSING, config_error
 from .fields import is_ifname, is_pci_address, json_field
+from .recent_options import parse_link
 from .record import Record
 
 TYPE_CHECKING = False
@@ -19,6 +20,7 @@ class Link(Record):
     name: Optional[str] = None
     pci: Optional[str] = None
     handed: bool = False  # the PCI device is one the runtime handed to this pod (deviceID, runtimeConfig)
+    slave_options: Tuple[Tuple[str, int], ...] = ()  # (kernel name, value): prio, actor_port_prio
 
     def describe(self) -> str:
         return self.name if self.name is not None else f"PCI {self.pci}"
@@ -70,10 +72,12 @@ def parse_links(obj: Mapping[str, Any]) -> Tuple[Link, ...]:
                 raise config_error(
                     path + ".name", "an interface name (1-15 chars, no '/', ':' or spaces)", name
                 )
-            links.append(Link(path=path, name=name))
+            slave = tuple(parse_link(item, path).items())
+            links.append(Link(path=path, name=name, slave_options=slave))
         elif pci is not MISSING:
             pci = _pci(pci, path + ".pciAddress")
-            links.append(Link(path=path, pci=pci, handed=pci in handed_pci))
+            slave = tuple(parse_link(item, path).items())
+            links.append(Link(path=path, pci=pci, handed=pci in handed_pci, slave_options=slave))
         else:
             raise config_error(path, 'an object with "name" or "pciAddress"', item)
     for path, pci in handed:

@@ -236,6 +236,13 @@ class Handle:
             raise CniError(errors.LINK_PROBLEM, f"link {index} is gone from the {self.label} netns")
         return rtnl.bond_options(body)
 
+    def bond_slave_options(self, index: int) -> dict:
+        """Every IFLA_BOND_SLAVE_* attribute an enslaved link reports (e.g. "prio"); {} when not enslaved."""
+        body = self._link_message(None, index)
+        if body is None:
+            raise CniError(errors.LINK_PROBLEM, f"link {index} is gone from the {self.label} netns")
+        return rtnl.bond_slave_options(body)
+
     def addresses_detail(self, index: int | None = None) -> list[dict]:
         """Every address ({index, address "ADDR/PLEN", family, scope}), or one link's."""
         dump = self._ask(
@@ -300,6 +307,11 @@ class Handle:
     def set_bond_option(self, index: int, option: str, value) -> None:
         body = rtnl.link_change(index, linkinfo=rtnl.bond_linkinfo({option: value}))
         self._change(f"setting bond option {option}={value}", rtnl.RTM_NEWLINK, body)
+
+    def set_bond_slave_options(self, index: int, options: dict, name: str = "") -> None:
+        body = rtnl.link_change(index, linkinfo=rtnl.bond_slave_linkinfo(options))
+        shown = ", ".join(f"{k}={v}" for k, v in options.items())
+        self._change(f"setting {shown} on slave {name or index}", rtnl.RTM_NEWLINK, body)
 
     def enslave(self, slave: int, bond: int, name: str = "") -> None:
         self.set(slave, f"enslaving {name or slave}", master=bond)

@@ -1,8 +1,9 @@
 """The rtnetlink wire format the plugin speaks: building requests and decoding answers, no socket.
 
 Only the messages and attributes the plugin uses (include/uapi/linux/{netlink,rtnetlink,if_link,if_addr}.h),
-plus every IFLA_BOND_* attribute up to IFLA_BOND_COUPLED_CONTROL.  Imports _socket (not socket, whose enum
-import is start-up time) and struct only: this runs on every exec of the plugin.
+plus every IFLA_BOND_* attribute up to IFLA_BOND_BROADCAST_NEIGH and the IFLA_BOND_SLAVE_* ones.  Imports
+_socket (not socket, whose enum import is start-up time) and struct only: this runs on every exec of the
+plugin.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_MULTIPATH, RTA_TABLE = 1, 4, 5, 9, 15
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_MASTER = 1, 3, 4, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_EXT_MASK = 18, 20, 28, 29
 IFLA_LINK_NETNSID, IFLA_PERM_ADDRESS = 37, 54
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 RTEXT_FILTER_SKIP_STATS = 1 << 3  # link answers without the 64-bit counters: less to copy and decode
 IFF_UP = 0x1
 
@@ -90,6 +91,7 @@ BOND_ATTRS = {
     "missed_max": (30, "u8"),
     "ns_ip6_target": (31, "ip6s"),
     "coupled_control": (32, "u8"),
+    "broadcast_neigh": (33, "u8"),  # Linux 6.17
 }
 BOND_NAMES = {number: (name, form) for name, (number, form) in BOND_ATTRS.items()}
 # IFLA_BOND_AD_INFO_*: the active aggregator (802.3ad only).
@@ -100,7 +102,10 @@ AD_INFO = {
     4: ("partner_key", "u16"),
     5: ("partner_mac", "mac"),
 }
-_INT_FORMS = {"u8": _U8, "u16": _U16, "u32": _U32}
+# IFLA_BOND_SLAVE_*: the two a slave is given (the others it reports, state to churn, are not read).
+BOND_SLAVE_ATTRS = {"prio": (9, "s32"), "actor_port_prio": (10, "u16")}  # Linux 6.0, 6.18
+BOND_SLAVE_NAMES = {number: (name, form) for name, (number, form) in BOND_SLAVE_ATTRS.items()}
+_INT_FORMS = {"u8": _U8, "u16": _U16, "u32": _U32, "s32": _S32}
 
 
 class LinkInfo:
@@ -218,11 +223,21 @@ def bond_linkinfo(options: dict) -> bytes:
     )
 
 
+def bond_slave_linkinfo(options: dict) -> bytes:
+    """IFLA_LINKINFO {slave kind "bond", slave data {IFLA_BOND_SLAVE_*}}: options set on an enslaved link."""
+    data = (_option_attr(BOND_SLAVE_ATTRS, item) for item in options.items())
+    return nest(IFLA_LINKINFO, asciiz(IFLA_INFO_SLAVE_KIND, "bond"), nest(IFLA_INFO_SLAVE_DATA, *data))
+
+
 def bond_attr(item: tuple) -> bytes:
+    return _option_attr(BOND_ATTRS, item)
+
+
+def _option_attr(table: dict, item: tuple) -> bytes:
     name, value = item
-    if name not in BOND_ATTRS:
+    if name not in table:
         raise ValueError(f"unknown bond option {name!r}")
-    number, form = BOND_ATTRS[name]
+    number, form = table[name]
     if form in _INT_FORMS:
         return attr(number, _INT_FORMS[form].pack(value))
     if form == "mac":
@@ -344,16 +359,27 @@ def link(body: bytes) -> LinkInfo:
 
 def bond_options(body: bytes) -> dict:
     """Every IFLA_BOND_* attribute of an RTM_NEWLINK, by short name: ints, address lists, a MAC, a dict."""
+    return _options(body, IFLA_INFO_DATA, BOND_NAMES)
+
+
+def bond_slave_options(body: bytes) -> dict:
+    """Every IFLA_BOND_SLAVE_* attribute of an enslaved link's RTM_NEWLINK, by short name."""
+    return _options(body, IFLA_INFO_SLAVE_DATA, BOND_SLAVE_NAMES)
+
+
+def _options(body: bytes, kind: int, names: dict) -> dict:
     info = attrs(attrs(body, _IFINFO.size).get(IFLA_LINKINFO, b""))
     out = {}
-    for number, raw in attr_list(info.get(IFLA_INFO_DATA, b"")):
-        if number in BOND_NAMES:
-            name, form = BOND_NAMES[number]
+    for number, raw in attr_list(info.get(kind, b"")):
+        if number in names:
+            name, form = names[number]
             out[name] = _bond_value(form, raw)
     return out
 
 
 def _bond_value(form: str, raw: bytes):
+    if form == "s32":
+        return _S32.unpack(raw)[0]
     if form in _INT_FORMS:
         return _uint(raw)
     if form == "mac":

@@ -186,7 +186,7 @@ def test_options(extra, attr, want):
             'primary: only supported in active-backup, balance-tlb, balance-alb mode, got mode "balance-xor"',
         ),
         ({"primary": "net3"}, 'primary: expected the name of one of the links ["net1", "net2"], got "net3"'),
-        ({"primaryReselect": "always"}, "primaryReselect: needs primary to be set, got no primary"),
+        ({"primaryReselect": "always"}, "primaryReselect: needs primary or links[].prio, got neither"),
         (
             {"primary": "net1", "primaryReselect": "sometimes"},
             'primaryReselect: expected one of always, better, failure, got "sometimes"',
@@ -201,7 +201,8 @@ def test_options(extra, attr, want):
         ),
         (
             {"miimon": DROP, "arpInterval": 100},
-            "arpIpTarget: expected 1 to 16 IPv4 addresses when arpInterval is set, got []",
+            "arpIpTarget: expected 1 to 16 IPv4 addresses (or nsIp6Target IPv6 ones) when arpInterval is "
+            "set, got []",
         ),
         (
             {"miimon": DROP, "mode": "802.3ad", "arpInterval": 100, "arpIpTarget": ["192.0.2.1"]},

@@ -38,6 +38,14 @@ FIELDS = [
     "numGratArp",
     "numUnsolNa",
     "peerNotifyDelay",
+    "arpMissedMax",
+    "nsIp6Target",
+    "lacpActive",
+    "coupledControl",
+    "adActorSysPrio",
+    "adActorSystem",
+    "adUserPortKey",
+    "broadcastNeighbor",
     "requireDistinctPF",
     "deviceID",
     "pciBusID",
@@ -56,6 +64,9 @@ NICE = {
         st.one_of(
             st.fixed_dictionaries({"name": st.sampled_from(["net1", "net2", "net3", "", "a/b"])}),
             st.fixed_dictionaries({"pciAddress": st.sampled_from(["0000:03:02.0", "0000:03:02.1", "zz"])}),
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["net1", "net2"]), "prio": st.one_of(st.integers(), st.text())}
+            ),
         ),
         max_size=4,
     ),

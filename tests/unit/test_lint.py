@@ -258,3 +258,29 @@ def test_a_daemonset_on_two_nodes_shares_its_range(tmp_path):
     found = rules.run(inputs.load([_two_node_lab(tmp_path, daemonset=True)]))
     [finding] = [f for f in found if f.code == "host-local-across-nodes"]
     assert "DaemonSet default/bonded (every node)" in finding.message
+
+
+@pytest.mark.parametrize(
+    "change, code, severity, key",
+    [
+        ({"mode": "802.3ad", "lacpActive": False}, "lacp-passive", "warning", "lacpActive"),
+        (
+            {"primary": "net1", "links": [{"name": "net1"}, {"name": "net2", "prio": 10}]},
+            "prio-under-primary",
+            "info",
+            "primary",
+        ),
+        (
+            {"mode": "802.3ad", "broadcastNeighbor": True},
+            "needs-newer-kernel",
+            "warning",
+            "broadcastNeighbor",
+        ),
+        ({"mode": "802.3ad", "adSelect": "actor_port_prio"}, "needs-newer-kernel", "warning", "adSelect"),
+        ({"coupledControl": False}, "mode-refuses-option", "error", "coupledControl"),
+    ],
+)
+def test_recent_option_pitfalls(tmp_path, change, code, severity, key):
+    path = _lab(tmp_path, change)
+    found = [f for f in _found(path) if f[0] != "upstream-ignores"]
+    assert found == [(code, severity, _line(path, f'"{key}"'))]

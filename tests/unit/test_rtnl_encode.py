@@ -113,8 +113,22 @@ def test_every_writable_bond_option_encodes_with_its_type_and_width():
             wire = rtnl.bond_attr((name, value))
             length, kind = struct.unpack_from("=HH", wire)
             assert (kind, length - 4) == (number, widths[form]), name
-    assert max(rtnl.BOND_NAMES) == 32  # IFLA_BOND_COUPLED_CONTROL, the last in 6.12's if_link.h
-    assert sorted(rtnl.BOND_NAMES) == list(range(1, 33))
+    assert max(rtnl.BOND_NAMES) == 33  # IFLA_BOND_BROADCAST_NEIGH (6.17); 6.12's if_link.h ends at 32
+    assert sorted(rtnl.BOND_NAMES) == list(range(1, 34))
+
+
+def test_slave_options_encode_in_slave_data_and_decode_back():
+    wire = rtnl.bond_slave_linkinfo({"prio": -50, "actor_port_prio": 1000})
+    assert wire == hx(
+        """2400 1280                             # IFLA_LINKINFO (nested), 36 bytes
+          0900 0400 626f6e6400 000000         #   IFLA_INFO_SLAVE_KIND "bond\\0"
+          1400 0580                           #   IFLA_INFO_SLAVE_DATA (nested), 20 bytes
+            0800 0900 ceffffff                #     IFLA_BOND_SLAVE_PRIO s32 -50
+            0600 0a00 e803 0000               #     IFLA_BOND_SLAVE_ACTOR_PORT_PRIO u16 1000"""
+    )
+    body = rtnl.ifinfo(7) + wire
+    assert rtnl.bond_slave_options(body) == {"prio": -50, "actor_port_prio": 1000}
+    assert rtnl.bond_options(body) == {}
 
 
 def test_address_lists_and_read_only_options():

@@ -1,6 +1,6 @@
 """A small libcni: exec a CNI plugin (or each plugin of a conflist) with the CNI environment, in the node's
 netns, and cache results the way libcni does (`results/<network>-<containerID>-<ifname>`, kind cniCacheV1)
-so DEL gets the config ADD used and, for 0.4.0+, the ADD result as prevResult.
+so DEL gets the config ADD used and, for 0.4.0+, DEL and CHECK get the ADD result as prevResult.
 """
 
 from __future__ import annotations
@@ -182,6 +182,16 @@ def cached(config: dict, rt: Runtime, cache_dir: str) -> Optional[dict]:
             return json.load(stream)
     except (OSError, ValueError):
         return None
+
+
+def check(config: dict, rt: Runtime, cache_dir: str) -> None:
+    """CHECK as libcni's CheckNetworkList: every plugin in order, each given the cached ADD result as
+    prevResult (CHECK is 0.4.0 on); the first failure raises CniError."""
+    entry = cached(config, rt, cache_dir)
+    if not entry:
+        raise CniError(str(config.get("name")), "CHECK", 999, "no cached ADD result for this attachment")
+    for plugin in _plugins(config):
+        exec_plugin("CHECK", dict(plugin, prevResult=entry.get("result")), rt)
 
 
 def delete(config: dict, rt: Runtime, cache_dir: str) -> None:

@@ -4,6 +4,8 @@ ignores them is "not supported")."""
 
 from __future__ import annotations
 
+import os
+
 from bondlab.conformance import checks
 from bondlab.conformance.cases_lifecycle import BEST_EFFORT, CHECK_DRIFT, added, check_fails_after, released
 from bondlab.conformance.cases_protocol import SPEC
@@ -16,6 +18,23 @@ MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "
 def kernel(ctx, key: str):
     """A bonding option of the bond as the kernel reports it (`ip -d link`)."""
     return ctx.world.link(ctx.world.pod, ctx.ifname).get("linkinfo", {}).get("info_data", {}).get(key)
+
+
+def rtnetlink(ctx) -> dict:
+    """The bond's IFLA_BOND_* and each slave's IFLA_BOND_SLAVE_* options, read over rtnetlink (Debian 12's
+    iproute2 prints neither coupled_control nor a slave's prio): {"bond": {...}, slave name: {...}}."""
+    from bondcni import netlink
+
+    fd = os.open(ctx.world.path(ctx.world.pod), os.O_RDONLY)
+    try:
+        with netlink.Handle(fd, "pod") as pod:
+            bond = pod.get(name=ctx.ifname)
+            if bond is None:
+                return {}
+            out = {ln.name: pod.bond_slave_options(ln.index) for ln in pod.links() if ln.master == bond.index}
+            return dict(out, bond=pod.bond_options(bond.index))
+    finally:
+        os.close(fd)
 
 
 def slaves(ctx) -> list:
@@ -161,14 +180,20 @@ def check_mode(ctx):
 EXTENSION = "this project's README.md, The plugin:"
 
 
-def extension(ctx, fields: dict, key: str, want) -> None:
-    """An extension field: refused with a CNI error, or applied as asked, or ignored (not supported)."""
-    conf = ctx.config(**fields)
+def added_or_not_supported(ctx, conf: dict, what: str = "it"):
+    """ADD of an extension's config: its answer, or NotSupported when refused (with a CNI error)."""
     got = ctx.call("ADD", conf)
     if not got.ok:
         found = checks.error_problems(got.rc, got.json)
-        expect(not found, f"ADD refused it without a CNI error: {'; '.join(found)}")
+        expect(not found, f"ADD refused {what} without a CNI error: {'; '.join(found)}")
         raise NotSupported(f"refused: {got.json.get('msg')}")
+    return got
+
+
+def extension(ctx, fields: dict, key: str, want) -> None:
+    """An extension field: refused with a CNI error, or applied as asked, or ignored (not supported)."""
+    conf = ctx.config(**fields)
+    got = added_or_not_supported(ctx, conf)
     value = kernel(ctx, key)
     ctx.must("DEL", ctx.with_prev(conf, got.json))
     if value != want:
@@ -193,6 +218,25 @@ EXTENSIONS = {
     ),
     "all-slaves-active": ({"allSlavesActive": 1}, "all_slaves_active", 1),
     "tlb-dynamic-lb": ({"mode": "balance-tlb", "tlbDynamicLb": 0}, "tlb_dynamic_lb", 0),
+    # since kernel 5.15 (issue 21)
+    "arp-missed-max": (
+        {"miimon": None, "arpInterval": 250, "arpIpTarget": ["192.0.2.1"], "arpMissedMax": 5},
+        "arp_missed_max",
+        5,
+    ),
+    "ns-ip6-target": (
+        {"miimon": None, "arpInterval": 250, "nsIp6Target": ["2001:db8::1", "fe80::1"]},
+        "ns_ip6_target",
+        ["2001:db8::1", "fe80::1"],
+    ),
+    "lacp-active": ({"mode": "802.3ad", "lacpActive": False}, "ad_lacp_active", "off"),
+    "ad-actor-sys-prio": ({"mode": "802.3ad", "adActorSysPrio": 100}, "ad_actor_sys_prio", 100),
+    "ad-actor-system": (
+        {"mode": "802.3ad", "adActorSystem": "02:00:00:00:aa:01"},
+        "ad_actor_system",
+        "02:00:00:00:aa:01",
+    ),
+    "ad-user-port-key": ({"mode": "802.3ad", "adUserPortKey": 7}, "ad_user_port_key", 7),
 }
 for _name, (_fields, _key, _want) in EXTENSIONS.items():
     _shown = ", ".join(f'"{k}": {v!r}' for k, v in _fields.items() if v is not None)
@@ -204,6 +248,53 @@ for _name, (_fields, _key, _want) in EXTENSIONS.items():
         key=_key,
         want=_want,
     )(extension)
+
+
+def extension_rtnetlink(ctx, fields: dict, where: str, key: str, want) -> None:
+    """As extension(), judged on what rtnetlink reports for the bond or one slave (`where`)."""
+    conf = ctx.config(**fields)
+    got = added_or_not_supported(ctx, conf)
+    value = rtnetlink(ctx).get(where, {}).get(key)
+    ctx.must("DEL", ctx.with_prev(conf, got.json))
+    if value != want:
+        raise NotSupported(
+            f"ignored: the kernel reads {where} {key} {value!r}, the config asked for {want!r}"
+        )
+
+
+RTNETLINK_EXTENSIONS = {
+    "coupled-control": ({"mode": "802.3ad", "coupledControl": False}, "bond", "coupled_control", 0),
+    "link-prio": ({"links": [{"name": "net1"}, {"name": "net2", "prio": 10}]}, "net2", "prio", 10),
+}
+for _name, (_fields, _where, _key, _want) in RTNETLINK_EXTENSIONS.items():
+    case(
+        f"ext-{_name}",
+        "extension",
+        f"{EXTENSION} {_fields} is applied (rtnetlink: {_where}'s {_key} reads {_want!r}).",
+        fields=_fields,
+        where=_where,
+        key=_key,
+        want=_want,
+    )(extension_rtnetlink)
+
+
+@case(
+    "ext-no-ipam",
+    "extension",
+    f"""{EXTENSION} a config without "ipam" makes an unaddressed bond: the result lists
+      the bond and its slaves and no IPs; CHECK and DEL work (upstream bond-cni#19).""",
+)
+def no_ipam(ctx):
+    before = ctx.world.snapshot()
+    conf = ctx.config(ipam=False)
+    got = added_or_not_supported(ctx, conf, "a config without ipam")
+    names = [i.get("name") for i in got.json.get("interfaces") or []]
+    checked = ctx.call("CHECK", ctx.with_prev(conf, got.json))
+    ctx.must("DEL", ctx.with_prev(conf, got.json))
+    expect(names[:1] == [ctx.ifname] and sorted(names[1:]) == ["net1", "net2"], f"result interfaces {names}")
+    expect(not got.json.get("ips"), f"result ips {got.json.get('ips')} without IPAM")
+    expect(checked.ok, f"CHECK of the unaddressed bond failed: {checked.json}")
+    ctx.unchanged(before, "after DEL of the unaddressed bond")
 
 
 def left_as_found(ctx, conf: dict, what: str) -> None:

@@ -12,6 +12,7 @@ from typing import Callable, Iterator
 
 from bondcni import config as plugin_config
 from bondcni import fields as plugin_fields
+from bondcni import recent_options
 from bondcni.errors import CniError
 from bondlab.lint.inputs import Bond, Inputs
 from bondlab.model import derive, k8s
@@ -203,6 +204,17 @@ REFUSED_OFF_MODE = {  # the plugin's parser refuses these outside their modes (A
     "lacpRate": ("802.3ad",),
     "adSelect": ("802.3ad",),
     "tlbDynamicLb": plugin_config.TLB_MODES,
+    **{
+        key: recent_options.LACP_MODES
+        for key in (
+            "lacpActive",
+            "coupledControl",
+            "adActorSysPrio",
+            "adActorSystem",
+            "adUserPortKey",
+            "broadcastNeighbor",
+        )
+    },  # fmt: skip
 }
 IGNORED_OFF_MODE = {"xmitHashPolicy": ("balance-xor", "802.3ad", "balance-tlb")}  # accepted, no effect
 
@@ -269,11 +281,65 @@ def _mtu(bond: Bond, inputs: Inputs) -> Iterator:
             return
 
 
+@rule("lacp-passive", "warning")
+@per_bond
+def _lacp_passive(bond: Bond, inputs: Inputs) -> Iterator:
+    if lookup(bond, "mode") == "802.3ad" and lookup(bond, "lacpActive") in (False, "off", 0):
+        yield (
+            "lacpActive",
+            (
+                "lacpActive off: the bond sends no LACPDU until its partner does; a partner that is passive "
+                "too, or silent, never negotiates and the bond carries nothing (pitfall lacp-passive-silent)"
+            ),
+            "keep lacpActive on (the default) unless every switch port is LACP active",
+        )
+
+
+@rule("prio-under-primary", "info")
+@per_bond
+def _prio_under_primary(bond: Bond, inputs: Inputs) -> Iterator:
+    links = lookup(bond, "links")
+    prios = (
+        [item for item in links if isinstance(item, dict) and "prio" in item]
+        if isinstance(links, list)
+        else []
+    )
+    if prios and lookup(bond, "primary") is not None:
+        yield (
+            "primary",
+            (
+                "links[].prio with primary: the kernel keeps the primary active whenever it is up; prio only "
+                "orders the other links (which takes over when the primary fails)"
+            ),
+            "drop primary to let the highest prio lead, or drop the prios",
+        )
+
+
+# Bond-wide fields younger than the kernels nodes commonly run (Debian 12 backports: 6.12).  Not
+# links[].adActorPortPrio: Debian's 6.12.118 has the slave attribute already (its ad_select value it has not).
+NEWER_KERNEL = {"broadcastNeighbor": recent_options.RELEASES["broadcast_neigh"][1]}
+
+
+@rule("needs-newer-kernel", "warning")
+@per_bond
+def _newer_kernel(bond: Bond, inputs: Inputs) -> Iterator:
+    found = [(key, release) for key, release in NEWER_KERNEL.items() if lookup(bond, key) is not None]
+    if lookup(bond, "adSelect") == "actor_port_prio":
+        found.append(("adSelect", recent_options.RELEASES["ad_select"][1]))
+    for key, release in found:
+        yield (
+            key,
+            f"{key} needs Linux {release} on the node: on an older kernel ADD fails (code 101)",
+            f"run nodes on Linux {release} or later, or leave {key} out",
+        )
+
+
 # The fields this plugin honours that upstream bond-cni has no field for (its Go decoder drops them).
 UPSTREAM_IGNORES = (
     "primary", "primaryReselect", "updelay", "downdelay", "peerNotifyDelay", "arpInterval", "arpIpTarget",
     "arpValidate", "arpAllTargets", "lacpRate", "adSelect", "minLinks", "numGratArp", "numUnsolNa",
-    "requireDistinctPF",
+    "requireDistinctPF", "arpMissedMax", "nsIp6Target", "lacpActive", "coupledControl", "adActorSysPrio",
+    "adActorSystem", "adUserPortKey", "broadcastNeighbor",
 )  # fmt: skip
 
 

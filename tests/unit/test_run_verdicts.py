@@ -289,3 +289,18 @@ def test_an_unknown_flow_endpoint_is_an_error_at_its_line(tmp_path):
             "    - wait: 1ms\n",
             head="  traffic: {flows: [{from: test-pod, to: nowhere}]}\n  steps:\n",
         )
+
+
+def test_carried_by_judges_the_end_its_link_names():
+    """pod-b/net2 is the receiver's slave of `pod-a -> pod-b`: its share is counted where probes arrived."""
+    from types import SimpleNamespace
+
+    from bondlab.traffic.window import Window
+
+    flow = SimpleNamespace(name="pod-a -> pod-b", dst_pod="pod-b")
+    w = Window(100, 100, 0, 0, 0, 1.0, {"pod-a/net1": 100}, per_slave_in={"pod-b/net1": 6, "pod-b/net2": 94})
+    tl = SimpleNamespace(flows_named=lambda name: [flow], window_of=lambda f, action: w)
+    assert judge.carried_by(tl, {"link": "pod-b/net2", "minShare": 0.5}, 0).kind.value == "pass"
+    assert judge.carried_by(tl, {"link": "pod-a/net1", "minShare": 0.5}, 0).kind.value == "pass"
+    assert judge.carried_by(tl, {"link": "pod-a/net2", "minShare": 0.5}, 0).kind.value == "fail"
+    assert judge.carried_by(tl, {"link": "pod-b/net1", "minShare": 0.5}, 0).kind.value == "fail"

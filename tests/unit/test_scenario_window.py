@@ -8,6 +8,7 @@ import struct
 
 from bondcni import rtnl
 from bondlab.traffic import failover, frames, linkevents, rules
+from bondlab.traffic.probes import Flow, Traffic
 from bondlab.traffic.verdict import Kind
 from bondlab.traffic.window import sessions_per_slave, window
 
@@ -68,6 +69,40 @@ def test_per_slave_accounting_uses_the_carriers():
     sent = steady(4)
     w = window(sent, recv(range(4), sent), {0: "p/net1", 1: "p/net1", 2: "p/net2"}, 0, 4 * MS, 4 * MS)
     assert w.per_slave == {"p/net1": 2, "p/net2": 1, "?": 1}
+
+
+def test_a_pod_to_pod_flow_counts_both_ends():
+    """Each probe between two bonded pods left by a slave of the sender and arrived on one of the receiver."""
+    sent = steady(4)
+    left = {0: "a/net1", 1: "a/net1", 2: "a/net1", 3: "a/net1"}
+    arrived = {0: "b/net1", 1: "b/net2", 2: "b/net2", 3: "b/net2"}
+    w = window(sent, recv(range(4), sent), left, 0, 4 * MS, 4 * MS, arrivals=arrived)
+    assert (w.per_slave, w.per_slave_in) == ({"a/net1": 4}, {"b/net1": 1, "b/net2": 3})
+    assert window(sent, recv(range(4), sent), left, 0, 4 * MS, 4 * MS).per_slave_in == {}
+
+
+def test_the_taps_say_which_end_a_probe_passed():
+    """A tap event is (label, out of the switch toward the pod, kind, flow, seq, ts, raw): the sender's slave
+    sees the probe enter the switch, the receiver's sees it leave toward the pod; a peer has no slaves."""
+    a_to_b = Flow(1, "a", "b", "ns-a", "ns-b", "10.0.0.2", src_pod="a", dst_pod="b")
+    gw_to_b = Flow(2, "gw", "b", "ns-gw", "ns-b", "10.0.0.2", dst_pod="b")
+    a_to_gw = Flow(3, "a", "gw", "ns-a", "ns-gw", "10.0.0.1", src_pod="a")
+    traffic = Traffic([a_to_b, gw_to_b, a_to_gw], [], "/nowhere")
+    traffic.records = {
+        "fabric": {
+            "taps": [
+                ("b/net2", True, "p", 1, 0, 5, b""),  # seen arriving first: not where it left
+                ("a/net1", False, "p", 1, 0, 4, b""),
+                ("a/net2", False, "p", 1, 0, 6, b""),  # a second copy (broadcast mode): the first counts
+                ("b/net1", True, "p", 2, 0, 7, b""),
+                ("a/net2", False, "p", 3, 0, 8, b""),
+                ("peer gw", False, "p", 3, 0, 9, b""),
+            ]
+        }
+    }
+    assert (traffic.carriers(a_to_b), traffic.arrivals(a_to_b)) == ({0: "a/net1"}, {0: "b/net2"})
+    assert (traffic.carriers(gw_to_b), traffic.arrivals(gw_to_b)) == ({0: "b/net1"}, {})
+    assert (traffic.carriers(a_to_gw), traffic.arrivals(a_to_gw)) == ({0: "a/net2"}, {})
 
 
 def stalled_sender():

@@ -38,6 +38,8 @@ def console(results: list) -> str:
                     f"{k}:{v}" + (f" ({held.get(k, 0)} sessions)" if held else "")
                     for k, v in sorted(w.figures.per_slave.items())
                 )
+                arrived = w.figures.per_slave_in  # pod to pod: the receiver's end too
+                slaves += (" -> " + " ".join(f"{k}:{v}" for k, v in sorted(arrived.items()))) * bool(arrived)
                 rows.append(
                     (
                         w.action[:40],

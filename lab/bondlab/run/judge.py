@@ -39,14 +39,23 @@ def duplicated(tl, args: dict, action: int) -> Verdict:
     )
 
 
+def _shares(tl, args: dict, action: int, links: list, share: float) -> Verdict:
+    """The slaves' shares at the end of each flow the links are on: a probe of a pod-to-pod flow left by a
+    slave of the sender and arrived on one of the receiver, and a link names its end."""
+    verdicts = []
+    for flow in tl.flows_named(args.get("flow")):
+        w = tl.window_of(flow, action)
+        at_receiver = bool(flow.dst_pod) and all(link.split("/")[-2] == flow.dst_pod for link in links)
+        verdicts.append(rules.shares(flow.name, w.per_slave_in if at_receiver else w.per_slave, links, share))
+    return each(verdicts)
+
+
 def spread(tl, args: dict, action: int) -> Verdict:
-    share = args.get("minShare", 0.1)
-    return _per_flow(tl, args, action, lambda flow, w: rules.shares(flow, w.per_slave, args["links"], share))
+    return _shares(tl, args, action, args["links"], args.get("minShare", 0.1))
 
 
 def carried_by(tl, args: dict, action: int) -> Verdict:
-    share = args.get("minShare", 0.9)
-    return _per_flow(tl, args, action, lambda flow, w: rules.shares(flow, w.per_slave, [args["link"]], share))
+    return _shares(tl, args, action, [args["link"]], args.get("minShare", 0.9))
 
 
 def sticky(tl, args: dict, action: int) -> Verdict:

@@ -134,8 +134,8 @@ class Timeline:
         line when an end has no address of it)."""
         names, src, dst, shape = self.names, declared.src, declared.dst, declared.shape
         family = shape.family
-        src_ns, src_addrs, _ = names.endpoint(src, family)
-        dst_ns, dst_addrs, _ = names.endpoint(dst, family)
+        src_ns, src_addrs, src_kind = names.endpoint(src, family)
+        dst_ns, dst_addrs, dst_kind = names.endpoint(dst, family)
         for end, found in ((src, src_addrs), (dst, dst_addrs)):
             if not found:
                 at = declared.where or "flow"
@@ -155,6 +155,8 @@ class Timeline:
             src_addrs[0].split("/")[0],
             src_if,
             dst_if,
+            src_pod=names.pod(src).name if src_kind == "pod" else "",
+            dst_pod=names.pod(dst).name if dst_kind == "pod" else "",
         )
 
     def _past_dad(self, flow) -> None:
@@ -199,6 +201,7 @@ class Timeline:
             flow.sessions,
             self.traffic.unsent(flow),
             self.traffic.backlog_dropped(start, end),
+            self.traffic.arrivals(flow),
         )
 
     def failovers(self) -> list:

@@ -40,6 +40,8 @@ class Flow:
     src_if: str = ""  # the interface the source's addresses are on (its bond, a peer's device)
     dst_if: str = ""
     session_addresses: list = field(default_factory=list)  # traffic.sessions.Session per session, at start
+    src_pod: str = ""  # the pod at each end whose bond slaves are tapped ("" for a peer)
+    dst_pod: str = ""
 
     @property
     def name(self) -> str:
@@ -225,11 +227,23 @@ class Traffic:
         return self.records.get(netns, {}).get("links", [])
 
     def carriers(self, flow: Flow) -> dict:
-        """seq -> label of the tapped port that carried it (the first one seen)."""
+        """seq -> the slave (POD/IFACE) a probe left its sender by (the first tap that saw it enter the switch
+        from the sending pod); for a flow from a peer, the slave it arrived on (see arrivals)."""
+        if not flow.src_pod:
+            return self._tapped(flow, flow.dst_pod, to_pod=True)
+        return self._tapped(flow, flow.src_pod, to_pod=False)
+
+    def arrivals(self, flow: Flow) -> dict:
+        """seq -> the slave a probe of a pod-to-pod flow arrived on (the tap that saw it leave the switch
+        toward the receiving pod): the other end of the probe's path, {} unless both ends are pods."""
+        return self._tapped(flow, flow.dst_pod, to_pod=True) if flow.src_pod and flow.dst_pod else {}
+
+    def _tapped(self, flow: Flow, pod: str, to_pod: bool) -> dict:
         out: dict = {}
-        for label, _out, kind, fid, seq, _ts, _raw in self.tap_events():
+        for label, out_of_switch, kind, fid, seq, _ts, _raw in self.tap_events():
             if kind == "p" and fid == flow.id and seq not in out and label.count("/") == 1:
-                out[seq] = label
+                if bool(out_of_switch) == to_pod and (not pod or label.split("/")[0] == pod):
+                    out[seq] = label
         return out
 
 

@@ -5,6 +5,7 @@ recorded (traffic.probes.Traffic's sent, received, carriers, unsent):
   window (t_send(first after) - t_send(last before), the reference's method; 1 ms at 1000/s when nothing
   is lost);
 - carriers: which tapped switch port carried each delivered probe (per-slave accounting), per session too;
+  for a pod-to-pod flow, the slave each left its sender by and the slave it arrived on (per_slave_in);
 - stall: the longest pause of the sender inside the window. The schedule is absolute, so a sender the
   scheduler starved sends the probes it owes in a burst afterwards: they are delivered and count as neither
   lost nor outage. A stall longer than STALL_LIMIT_MS can hide an outage (traffic.rules judges what that
@@ -42,6 +43,7 @@ class Window:
     outage_floor_ms: float = 0.0  # the least the outage can be: its gap's longest unpaused stretch
     unsent: dict = field(default_factory=dict)  # errno name -> the window's probes the kernel refused at send
     unsent_in_gap: int = 0  # of those, refused for the lab's own full socket buffer inside the outage's gap
+    per_slave_in: dict = field(default_factory=dict)  # pod to pod: the receiver's slave each probe arrived on
 
     @property
     def overrun(self) -> int:
@@ -89,11 +91,12 @@ def window(
     sessions: int = 1,
     unsent: Optional[dict] = None,
     backlog_drops: int = 0,
+    arrivals: Optional[dict] = None,
 ) -> Window:
     """Figures for probes sent in [start, end); `stop`: when sending stopped (an open gap ends there);
     `sessions`: the flow's source ports (probe seq went out on session seq % sessions); `unsent`: seq ->
     errno of the probes the kernel refused at send; `backlog_drops`: what probes.Traffic.backlog_dropped
-    counts."""
+    counts; `arrivals`: seq -> the receiving pod's slave (probes.Traffic.arrivals), for a pod-to-pod flow."""
     refused_as = {seq: errno.errorcode.get(code, str(code)) for seq, code in (unsent or {}).items()}
     first_seen: dict = {}
     dup = reordered = 0
@@ -109,10 +112,14 @@ def window(
     in_window = [seq for seq, t in enumerate(sent) if start <= t < end]
     delivered = [seq for seq in in_window if seq in first_seen]
     per_slave: dict = {}
+    per_slave_in: dict = {}
     per_session: list = [set() for _ in range(sessions)] if sessions > 1 else []
     for seq in delivered:
         label = carriers.get(seq, "?")
         per_slave[label] = per_slave.get(label, 0) + 1
+        if arrivals:
+            came = arrivals.get(seq, "?")
+            per_slave_in[came] = per_slave_in.get(came, 0) + 1
         if per_session:
             per_session[seq % sessions].add(label)
     # Outage: the longest run of lost probes, from the send time of the last delivered probe before it to
@@ -149,6 +156,7 @@ def window(
         reordered=reordered,
         outage_ms=round(gap / 1e6, 3),
         per_slave=per_slave,
+        per_slave_in=per_slave_in,
         stall_ms=round(stall / 1e6, 3),
         gap_stall_ms=round(gap_stall / 1e6, 3),
         outage_floor_ms=round(gap_floor / 1e6, 3),

@@ -45,14 +45,15 @@ def build(lab: dict) -> tuple:
     cable_to = {}
     for sw in lab["switches"]:
         switch_of[sw["pf"] or sw["name"]] = ident("sw", sw["name"])
-        fabric.children.append((switch_of[sw["pf"] or sw["name"]], f"switch {sw['name']}"))
+        label = f"PF {sw['pf']}'s switch" if sw["pf"] else f"switch {sw['name']}"  # the NIC's own, or a ToR
+        fabric.children.append((switch_of[sw["pf"] or sw["name"]], label))
         cable_to[sw["pf"]] = sw.get("cable_to", "core")
+    cables: dict = {}  # each cable once, down when either end has no carrier
     for sw in lab["switches"]:
         for cable in sw.get("cables", []):
-            if sw["name"] < cable["to"]:  # each cable once
-                edges.append(
-                    Edge(switch_of[sw["name"]], switch_of[cable["to"]], down=cable["carrier"] != "up")
-                )
+            pair = tuple(sorted((sw["name"], cable["to"])))
+            cables[pair] = cables.get(pair, False) or cable["carrier"] != "up"
+    edges += [Edge(switch_of[a], switch_of[b], down=down) for (a, b), down in cables.items()]
     vf_ids = {}
     for pf in lab["pfs"]:
         box = nodes.setdefault(pf["node"], Box(ident("node", pf["node"]), f"node {pf['node']}"))

@@ -14,12 +14,10 @@ from typing import Callable, Optional
 from bondlab.cni import multus
 from bondlab.model import derive, k8s, topology, yamlsrc
 from bondlab.util.paths import REPO
-from bondlab.world import build as world
-from bondlab.world import lacp_partner
+from bondlab.world import build, lacp_partner, pods
 from bondlab.world.labstate import LabError, LabState
-from bondlab.world.pods import backends as pods
 
-HANDLERS = {**world.HANDLERS, **multus.HANDLERS, **pods.HANDLERS, **lacp_partner.HANDLERS}
+HANDLERS = {**build.HANDLERS, **multus.HANDLERS, **pods.HANDLERS, **lacp_partner.HANDLERS}
 
 
 def default_plugin() -> str:
@@ -87,7 +85,7 @@ def deploy(
         state.cni_path = multus.install_bin(state, plugin)
         pods.setup(state, pods.choose(pods_backend, prepared.topology), progress)
         started = time.monotonic()
-        world.build(state, prepared.topology, progress)
+        build.build(state, prepared.topology, progress)
         progress(f"world ready in {time.monotonic() - started:.2f} s")
         total = len(prepared.plans)
         for number, pod_plan in enumerate(prepared.plans, start=1):

@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 
 from bondlab import capabilities
-from bondlab.vm import kernels as kernel
+from bondlab.vm import kernels
 
 # Debian packages, each with what it is for; all of them are needed for ./dev test on a fresh machine.
 PACKAGES = {
@@ -75,8 +75,8 @@ def examine() -> list:
         Finding("engine host", bool(native), "the host kernel can run the lab" if native else native.reason)
     )
 
-    lab = kernel.cached_lab_kernel()
-    tarballs = kernel.source_tarballs()
+    lab = kernels.cached_lab_kernel()
+    tarballs = kernels.source_tarballs()
     findings.append(
         Finding(
             "lab kernel",
@@ -88,8 +88,8 @@ def examine() -> list:
             + ("" if tarballs else "  (after: apt-get install -y linux-source-6.12)"),
         )
     )
-    debian = kernel.debian_kernel()
-    problem = kernel.debian_kernel_problem()
+    debian = kernels.debian_kernel()
+    problem = kernels.debian_kernel_problem()
     if debian is None:
         findings.append(
             Finding("Debian UML kernel", False, "not installed", "apt-get install -y user-mode-linux")
@@ -99,7 +99,7 @@ def examine() -> list:
             Finding("Debian UML kernel", not problem, debian.describe() + (f": {problem}" if problem else ""))
         )
     try:
-        chosen = kernel.find_kernel()
+        chosen = kernels.find_kernel()
         findings.append(
             Finding(
                 "engine uml",
@@ -107,7 +107,7 @@ def examine() -> list:
                 f"boots {chosen.describe()}, netdevsim: {'yes' if chosen.netdevsim else 'no'}",
             )
         )
-    except kernel.KernelError as error:
+    except kernels.KernelError as error:
         findings.append(Finding("engine uml", False, str(error), "bondlab kernel build"))
     from bondlab.vm.qemu import QemuEngine
 
@@ -211,10 +211,10 @@ def fix(build_kernel: bool = True) -> int:
             ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing], check=True, env=env
         )
         capabilities.probe.cache_clear()
-    if build_kernel and not capabilities.probe().native and kernel.cached_lab_kernel() is None:
-        kernel.build()
+    if build_kernel and not capabilities.probe().native and kernels.cached_lab_kernel() is None:
+        kernels.build()
     from bondlab.vm.qemu import QemuEngine
 
     if shutil.which("qemu-system-x86_64") and not QemuEngine().available():
-        kernel.fetch_distribution_kernel()
+        kernels.fetch_distribution_kernel()
     return 0

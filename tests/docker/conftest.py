@@ -16,7 +16,7 @@ from tests.lab.conftest import lab_state, untouched  # noqa: F401  (fixtures sha
 @pytest.fixture(scope="session")
 def docker_engine():
     """(url, seconds to answer): the engine docker pods use; stopped at the end if this session started it."""
-    from bondlab.world.pods import docker as dockerpod
+    from bondlab.world.pods import dockerpod
 
     engine = dockerpod.default_engine()
     saved = os.environ.get("DOCKER_HOST")
@@ -37,7 +37,7 @@ def docker_engine():
 
 
 def lab_containers(url: str) -> list:
-    from bondlab.world.pods import docker as dockerpod
+    from bondlab.world.pods import dockerpod
 
     api = dockerpod.client(url)
     try:
@@ -48,7 +48,7 @@ def lab_containers(url: str) -> list:
 
 def assert_engine_gone(engine) -> None:
     """No process, mount or directory of this lab engine remains."""
-    from bondlab.world.pods import docker as dockerpod
+    from bondlab.world.pods import dockerpod
 
     assert engine._engine_processes() == []
     roots = (str(engine.run_dir), str(engine.data_root))
@@ -60,7 +60,7 @@ def assert_engine_gone(engine) -> None:
 @pytest.fixture
 def own_engine(tmp_path, monkeypatch):
     """A second lab engine of this test's own (its own socket and dirs), which deploys must start and stop."""
-    from bondlab.world.pods import docker as dockerpod
+    from bondlab.world.pods import dockerpod
 
     engine = dockerpod.Engine(Path("/run") / f"bondlab-docker-t{os.getpid()}", tmp_path / "docker-root")
     monkeypatch.setattr(dockerpod, "default_engine", lambda: engine)

@@ -12,11 +12,10 @@ from bondlab.bench import lab as labbench
 from bondlab.model import yamlsrc
 from bondlab.pytest import infra
 from bondlab.util.wait import until
-from bondlab.world import build as world
-from bondlab.world import clean
+from bondlab.world import build, clean
 from bondlab.world.labstate import LabError, list_labs
 from bondlab.world.netns import Netns
-from bondlab.world.pods import docker as dockerpod
+from bondlab.world.pods import dockerpod
 from tests.docker.conftest import assert_engine_gone, lab_containers
 from tests.lab.conftest import SEEDS
 
@@ -60,11 +59,11 @@ def test_active_backup_fails_over_in_a_docker_pod(docker_engine, lab_state, unto
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")
 
         assert active() == "net1"
-        world.cut_pf(state, "node1", "ens1f0")
+        build.cut_pf(state, "node1", "ens1f0")
         until(lambda: active() == "net2", 5, "bond0 fails over to net2")
         host = infra.container(pod, url)
         assert host.run("ping -c 1 -W 2 10.56.217.1").rc == 0
-        world.cut_pf(state, "node1", "ens1f0", restore=True)
+        build.cut_pf(state, "node1", "ens1f0", restore=True)
         carrier = "cat /sys/class/net/net1/carrier"
         until(lambda: host.run(carrier).stdout.strip() == "1", 5, "net1 carrier back")
     finally:

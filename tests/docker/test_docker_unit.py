@@ -10,10 +10,9 @@ import pytest
 from bondlab import deploy
 from bondlab.model import yamlsrc
 from bondlab.model.yamlsrc import SourceError
+from bondlab.world import pods
 from bondlab.world.labstate import LabError
-from bondlab.world.pods import backends as pods
-from bondlab.world.pods import docker as dockerpod
-from bondlab.world.pods import image
+from bondlab.world.pods import dockerpod, image
 
 TOPO = """
 apiVersion: bondlab/v1

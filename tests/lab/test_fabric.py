@@ -10,7 +10,7 @@ import pytest
 
 from bondlab import deploy
 from bondlab.util.wait import until
-from bondlab.world import build, inspect
+from bondlab.world import build, inspection
 from bondlab.world.netns import Netns, batch
 from tests.lab.test_nodes import _lab
 
@@ -48,7 +48,7 @@ def test_a_tor_dies_and_every_pod_fails_over_to_the_other(lab_state, untouched):
             ("node2/ens1f0", "tor-a"),
             ("node2/ens2f0", "tor-b"),
         }
-        text = inspect.render(state)
+        text = inspection.render(state)
         assert "SWITCH" in text and "node1/ens1f0 node2/ens1f0" in text and "core:up" in text
         pods = ("pod-node1", "pod-node2")
         assert [_active(state, pod) for pod in pods] == ["net1", "net1"]
@@ -57,7 +57,7 @@ def test_a_tor_dies_and_every_pod_fails_over_to_the_other(lab_state, untouched):
         until(lambda: all(_active(state, pod) == "net2" for pod in pods), 5, "both bonds on net2")
         assert all(_ping(state, pod, "10.56.217.254") for pod in pods)  # the gateway, on core
         assert _ping(state, "pod-node1", "10.56.217.20")  # east-west, through tor-b
-        assert "tor-a" in inspect.render(state) and "core:DOWN" in inspect.render(state)
+        assert "tor-a" in inspection.render(state) and "core:DOWN" in inspection.render(state)
 
         _set(state, build.switch_ports(state, "tor-a", restore=True), up=True)
         until(lambda: all(_ping(state, pod, "10.56.217.254") for pod in pods), 10, "the gateway again")

@@ -10,7 +10,7 @@ import pytest
 
 from bondlab import deploy
 from bondlab.model import yamlsrc
-from bondlab.world import inspect
+from bondlab.world import inspection
 from bondlab.world.build import node_state_dir
 from bondlab.world.labstate import LabError, list_labs
 from bondlab.world.netns import Netns
@@ -61,7 +61,7 @@ def test_sriov_ipam_section_addresses_the_vf_and_del_releases_the_lease(lab_stat
         assert default["gateway"] == "10.70.0.1" and default["dev"] == "net1"
         assert ns.exec("ping", "-c", "1", "-W", "2", "10.70.0.1", check=False).returncode == 0
         assert lease.exists() and not os.path.exists(f"/var/lib/cni/networks/sriov-ipam/{address}")
-        text = inspect.render(state)
+        text = inspection.render(state)
         assert "PEER" in text and "gw" in text and "10.70.0.1/24" in text
     finally:
         errors = state.unwind(deploy.HANDLERS)  # the pod's DEL, then the world (the lab dir stays)

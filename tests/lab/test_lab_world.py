@@ -11,8 +11,7 @@ from bondlab.model import yamlsrc
 from bondlab.model.yamlsrc import SourceError
 from bondlab.pytest import infra
 from bondlab.util.wait import until
-from bondlab.world import build as world
-from bondlab.world import clean
+from bondlab.world import build, clean
 from bondlab.world.labstate import LabError, list_labs
 from bondlab.world.netns import Netns, delete
 from tests.lab.conftest import SEEDS
@@ -89,10 +88,10 @@ def test_cutting_the_active_pf_fails_the_bond_over_and_testinfra_sees_it(lab_sta
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")
 
         assert active() == "net1"
-        world.cut_pf(state, "node1", "ens1f0")
+        build.cut_pf(state, "node1", "ens1f0")
         until(lambda: active() == "net2", 5, "bond0 fails over to net2 after ens1f0's cable is cut")
         assert ns.exec("ping", "-c", "1", "-W", "2", "10.56.217.1", check=False).returncode == 0
-        world.cut_pf(state, "node1", "ens1f0", restore=True)
+        build.cut_pf(state, "node1", "ens1f0", restore=True)
         until(lambda: "LOWER_UP" in ns.link("net1")["flags"], 5, "net1 carrier back")
     finally:
         deploy.destroy(state)

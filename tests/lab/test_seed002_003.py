@@ -13,8 +13,7 @@ import pytest
 from bondlab import deploy
 from bondlab.model import yamlsrc
 from bondlab.model.yamlsrc import SourceError
-from bondlab.world import build as world
-from bondlab.world import inspect, vf
+from bondlab.world import build, inspection, vf
 from bondlab.world.labstate import LabError, list_labs
 from bondlab.world.netns import Netns
 from tests.lab.conftest import SEEDS
@@ -107,7 +106,8 @@ def test_seed_002_8023ad_corrected_bonds_two_vfs_with_vlan_set_through_the_pf(la
         # The derived peers sit on VLAN 1350 (eth0.1350), so the VLAN set through the PF is what lets the
         # pod reach them: moving both VFs to VLAN 1351 cuts the pod off, back to 1350 reconnects it.
         assert state.peers["gw"].vlan == 1350
-        assert any(line.split()[:3] == ["gw", "core", "1350"] for line in inspect.render(state).splitlines())
+        rows = inspection.render(state).splitlines()
+        assert any(line.split()[:3] == ["gw", "core", "1350"] for line in rows)
         assert pings(ns, "10.20.0.1")
         for record in state.pfs:
             vf.configure_vf(state, record, 0, {"vlan": 1351}, before=vf.vf_config(state, record, 0))
@@ -134,7 +134,7 @@ def test_seed_003_corrected_deploys_and_fails_over_when_a_pf_cable_is_cut(lab_st
         assert got["bond0"]["mtu"] == 1500
         assert inet(got["bond0"])[0].startswith("10.56.217.")
         assert pings(ns, "10.56.217.1")
-        world.cut_pf(state, "node1", "ens1f0")
+        build.cut_pf(state, "node1", "ens1f0")
 
         def active():
             return ns.link("bond0")["linkinfo"]["info_data"].get("active_slave")

@@ -29,8 +29,7 @@ def _timed_deploy(pods: int, backend: str) -> tuple:
 
 
 def bench(pods: int) -> int:
-    from bondlab.world.pods import docker as dockerpod
-    from bondlab.world.pods import image
+    from bondlab.world.pods import dockerpod, image
 
     engine = dockerpod.default_engine()
     began = time.monotonic()

@@ -14,7 +14,7 @@ import secrets
 import tempfile
 import time
 
-from bondlab.model import flows as shapes
+from bondlab.model import flows
 from bondlab.traffic import probes, sessions
 from bondlab.util import names, stats
 from bondlab.util.undo import Undo
@@ -52,7 +52,7 @@ def pair(undo: Undo) -> tuple:
 
 
 def measure(a, b, macs: tuple, fields: dict, rate: int, seconds: float) -> dict:
-    shape = shapes.shape({"from": "a", "to": "b", **fields})
+    shape = flows.shape({"from": "a", "to": "b", **fields})
     flow = probes.Flow(1, "a", "b", a.name, b.name, DST, rate, shape, SRC, "a0", "b0")
     flow.session_addresses = sessions.plan(flow, {"src_mac": macs[0], "dst_mac": macs[1], "src_ip": SRC})
     with tempfile.TemporaryDirectory(prefix="bondlab-bench-probe-") as workdir:

@@ -76,9 +76,9 @@ def _deploy(args: argparse.Namespace) -> int:
         )
     except (LabError, SourceError) as error:
         return _error(error)
-    from bondlab.world import inspect
+    from bondlab.world import inspection
 
-    print(inspect.render(state))
+    print(inspection.render(state))
     return 0
 
 
@@ -91,22 +91,22 @@ def _load(args):
 def _inspect(args: argparse.Namespace) -> int:
     import json
 
-    from bondlab.world import inspect
+    from bondlab.world import inspection
 
     with lab_errors() as failed:
         state = _load(args)
-        got = inspect.collect(state)
-        print(json.dumps(got, indent=1) if args.format == "json" else inspect.render(state, got))
+        got = inspection.collect(state)
+        print(json.dumps(got, indent=1) if args.format == "json" else inspection.render(state, got))
         return 0
     return failed.code
 
 
 def _graph(args: argparse.Namespace) -> int:
-    from bondlab.world import graph, inspect
+    from bondlab.world import graph, inspection
 
     with lab_errors() as failed:
         try:
-            sys.stdout.write(graph.FORMATS[args.format](inspect.collect(_load(args))))
+            sys.stdout.write(graph.FORMATS[args.format](inspection.collect(_load(args))))
         except graph.GraphError as error:
             return _error(error)
         return 0
@@ -143,7 +143,7 @@ def _exec(args: argparse.Namespace) -> int:
 
             return tty.relay(args.relay, _pod_argv(state, pod, command, True), args.rows, args.cols)
         if pod.container and not args.tty:  # its mounts, its /sys; output as it was, via the API
-            from bondlab.world.pods import backends as pods
+            from bondlab.world import pods
 
             return pods.container_exec(state, pod, command)
         argv = _pod_argv(state, pod, command, args.tty)

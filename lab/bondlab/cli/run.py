@@ -1,5 +1,5 @@
 """`bondlab run SCENARIO|DIR... [--plugin PATH]... [-k EXPR] [--list] [-x] [--keep] [--timeout S]`: run
-scenario files and print the report.
+scenario files and print the render.
 
 On a kernel that cannot bond, the whole run happens in one lab VM boot (`python -m bondlab run ...` in
 the guest, the output directory writable); with `--keep`, in the lab VM that stays up (started with the
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if not in_place():
         return _forward(args)
     from bondlab.model.yamlsrc import SourceError
-    from bondlab.report import render as report
+    from bondlab.report import render
     from bondlab.run import runner
 
     plugins = [os.path.abspath(p) for p in args.plugin] or [None]
@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
                     )
                 results.append(result)
                 print(
-                    f"{head} {report.STATUS[result.status]} ({result.seconds:.1f} s)",
+                    f"{head} {render.STATUS[result.status]} ({result.seconds:.1f} s)",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -133,12 +133,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"bondlab run: stopped at the first failure (-x): {os.path.relpath(path)}", file=sys.stderr)
             break
     everything = [r for results in by_plugin.values() for r in results]
-    print(report.console(everything))
-    print(report.outage_summary(everything))
+    print(render.console(everything))
+    print(render.outage_summary(everything))
     if len(by_plugin) > 1:
         print()
-        print(report.compare(by_plugin))
-    paths = report.write_all(everything, args.out)
+        print(render.compare(by_plugin))
+    paths = render.write_all(everything, args.out)
     print(f"reports: {paths['html']}  {paths['json']}  {paths['junit']}")
     return 0 if all(r.ok for r in everything) else 1
 

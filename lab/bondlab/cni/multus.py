@@ -23,9 +23,9 @@ from bondlab.cni import libcni
 from bondlab.model import derive
 from bondlab.model.k8s import Objects, PodSpec
 from bondlab.util.paths import PACKAGE
+from bondlab.world import pods
 from bondlab.world.build import node_state_dir
 from bondlab.world.labstate import LabError, LabState
-from bondlab.world.pods import backends as pods
 from bondlab.world.records import Cable, Delegate, Pod
 
 REFERENCE_PLUGINS = "/usr/lib/cni"

@@ -8,7 +8,7 @@ import os
 
 from bondlab.conformance.registry import LABELS, LEVELS
 from bondlab.report.render import write_junit
-from bondlab.world.inspect import table
+from bondlab.util.tables import table
 
 
 def counts(results: list) -> dict:

@@ -53,7 +53,7 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self):
         from bondlab.model.yamlsrc import SourceError
-        from bondlab.report import render as report
+        from bondlab.report import render
         from bondlab.run import runner
 
         plugin = os.environ.get("BONDLAB_PLUGIN")
@@ -66,7 +66,7 @@ class ScenarioItem(pytest.Item):
         if result.status == "xfailed":
             pytest.xfail(result.expect_failure or "expected failure")
         if not result.ok:
-            raise ScenarioFailed(report.console([result]))
+            raise ScenarioFailed(render.console([result]))
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ScenarioFailed):

@@ -1,7 +1,7 @@
 """`bondlab save DIR`: a support bundle of a deployed lab, for a bug report.
 
 What it holds (paths inside the bundle):
-- `inspect.json`: inspect.collect(), the lab as the records and the kernel say;
+- `inspect.json`: inspection.collect(), the lab as the records and the kernel say;
 - `netns/<netns>.json`: `ip -d -j addr show` and `ip -j route show` of every netns of the lab (its mark);
 - `bonding/<pod>_<bond>.txt`: /proc/net/bonding/<bond> read inside each pod's netns;
 - `plugin/settings.json`, `plugin/<log file>`: the bond plugin's node settings as the plugin reads them (the
@@ -25,7 +25,7 @@ from pathlib import Path
 from bondcni import settings as plugin_settings
 from bondlab import __version__
 from bondlab.cni import libcni, multus
-from bondlab.world import inspect
+from bondlab.world import inspection
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, list_netns
 
@@ -68,7 +68,7 @@ def _plugin(state: LabState) -> dict:
 
 def gather(state: LabState) -> dict:
     """Bundle path -> bytes."""
-    files = {"inspect.json": json.dumps(inspect.collect(state), indent=1).encode()}
+    files = {"inspect.json": json.dumps(inspection.collect(state), indent=1).encode()}
     prefix = state.netns_name("")
     for name in sorted(ns for ns in list_netns() if ns.startswith(prefix)):
         ns = Netns(name)

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 from bondlab.report import pictures
 from bondlab.traffic.window import STALL_LIMIT_MS, sessions_per_slave, stalled
 from bondlab.util.stats import percentile
-from bondlab.world.inspect import table
+from bondlab.util.tables import table
 
 STATUS = {"passed": "PASS", "failed": "FAIL", "xfailed": "XFAIL", "xpassed": "XPASS", "error": "ERROR"}
 

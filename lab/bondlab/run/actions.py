@@ -8,8 +8,7 @@ import time
 
 from bondlab.cni import multus
 from bondlab.run.reader import READER
-from bondlab.world import build as world
-from bondlab.world import lacp, vf
+from bondlab.world import build, lacp, vf
 from bondlab.world import lacp_partner as scapy_partner
 from bondlab.world.labstate import LabError
 from bondlab.world.netns import Netns
@@ -36,14 +35,14 @@ def _target(tl, args: dict, up: bool) -> int:
         return ports(tl, [names.slave_port(args["vf"])], up)
     if "pf" in args:  # the whole cable at once: VFs (link-state auto), PF port, uplink
         node, pf = args["pf"].split("/", 1)
-        return ports(tl, world.pf_cable_ports(tl.state, node, pf, restore=up), up)
+        return ports(tl, build.pf_cable_ports(tl.state, node, pf, restore=up), up)
     if "uplink" in args:
         node, pf = args["uplink"].split("/", 1)
         return ports(tl, [tl.state.pf(node, pf).uplink], up)
     if "switch" in args:  # every cable into it, in one call
-        return ports(tl, world.switch_ports(tl.state, args["switch"], restore=up), up)
+        return ports(tl, build.switch_ports(tl.state, args["switch"], restore=up), up)
     if "switchLink" in args:
-        return ports(tl, world.switch_link_ports(tl.state, *args["switchLink"].split("/", 1)), up)
+        return ports(tl, build.switch_link_ports(tl.state, *args["switchLink"].split("/", 1)), up)
     return ports(tl, [args["port"]], up)
 
 
@@ -80,9 +79,9 @@ def flap(tl, args: dict) -> int:
 def reboot(tl, args: dict) -> int:
     """The switch goes down as `cut: {switch}` does, and comes back after `downFor` (its ports up again: the
     links' carriers return and an 802.3ad partner starts LACP over); holding it down is the action itself."""
-    first = ports(tl, world.switch_ports(tl.state, args["switch"]), False)
+    first = ports(tl, build.switch_ports(tl.state, args["switch"]), False)
     time.sleep(args.get("downFor", 2.0))
-    ports(tl, world.switch_ports(tl.state, args["switch"], restore=True), True)
+    ports(tl, build.switch_ports(tl.state, args["switch"], restore=True), True)
     return first
 
 

@@ -61,7 +61,7 @@ def clean(lab_id: Optional[str] = None) -> dict:
             run(["ip", "link", "del", "dev", name], check=False)
     for name in found["netns"]:
         delete(name)
-    from bondlab.world.pods import docker as dockerpod
+    from bondlab.world.pods import dockerpod
 
     found.update(dockerpod.clean(lab_id))
     from bondlab.world.labstate import LabState, list_labs

@@ -1,4 +1,4 @@
-"""`bondlab graph`: a picture of a deployed lab, from what inspect.collect() read (records and kernel).
+"""`bondlab graph`: a picture of a deployed lab, from what inspection.collect() read (records and kernel).
 
 Boxes: each node holds its PFs (each with its VFs) and its pods (each with its bond and the bond's slaves);
 the fabric holds its switches (`core`, ToRs, spines) and one switch per PF; the peers hang off their switch.
@@ -37,7 +37,7 @@ def ident(*parts) -> str:
 
 
 def build(lab: dict) -> tuple:
-    """(top-level boxes, edges) of the lab mapping inspect.collect() returns."""
+    """(top-level boxes, edges) of the lab mapping inspection.collect() returns."""
     nodes = {n["name"]: Box(ident("node", n["name"]), f"node {n['name']}") for n in lab["nodes"]}
     fabric = Box("fabric", "fabric")
     edges = []

@@ -55,7 +55,7 @@ class LabState:
         self.nodes: dict = {}  # node name -> its netns (world.build)
         self.plugin: Optional[str] = None  # the bond plugin binary deployed (its real path)
         self.cni_path: Optional[str] = None  # the CNI_PATH the lab's plugins run from (cni.multus)
-        self.pod_backend = "netns"  # "netns" or "docker" (world.pods.backends)
+        self.pod_backend = "netns"  # "netns" or "docker" (world.pods)
         self.docker: Optional[Docker] = None  # the engine and image of docker pods
         self.lacp_partners: dict = {}  # pod key -> its LACP partner: {bond} (the switch's) or {pid, spec}
         self.last_cut: list = []  # switch ports `bondlab cut --active POD` cut, for `restore --active POD`

@@ -10,7 +10,7 @@ import subprocess
 import tarfile
 import time
 
-from bondlab.world.pods.docker import LABEL_OWNER, EngineError
+from bondlab.world.pods.dockerpod import LABEL_OWNER, EngineError
 
 IMAGE_REPO = "bondlab/pod"
 BUSYBOX = "/bin/busybox"

@@ -11,6 +11,7 @@ prints it as tables.
 
 from __future__ import annotations
 
+from bondlab.util.tables import table
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, list_netns
 from bondlab.world.records import Switch
@@ -33,15 +34,6 @@ def _inet(link) -> list:
     return [
         f"{a['local']}/{a['prefixlen']}" for a in (link or {}).get("addr_info", []) if a["family"] == "inet"
     ]
-
-
-def table(rows: list, header: tuple) -> str:
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()
-        for row in [header, *rows]
-    ]
-    return "\n".join(lines)
 
 
 def _bond(pod, links: dict) -> dict:

@@ -24,7 +24,7 @@ LAYERS = {
     7: ["traffic"],  # probes, taps, their figures and verdict rules
     8: ["run"],  # the scenario runner: steps over traffic in a deployed lab
     9: ["report"],  # what a run wrote, for people
-    10: ["doctor", "lint", "conformance"],  # tools over the engine
+    10: ["doctor", "lint", "conformance", "concheck"],  # tools over the engine
     11: ["bench"],
     12: ["cli"],  # front ends
     13: ["pytest"],

@@ -1,0 +1,154 @@
+"""The connection check with bandwidth on a real kernel, under VF rate limits as SR-IOV NADs set them: 2 nodes
+x 2 pods (an active-backup and a balance-xor bond on each node, a host-local range per node and bond), every
+VF limited to RATE Mbps at its switch port. An active-backup bond sends on one slave, so about RATE; a
+balance-xor bond with xmitHashPolicy layer3+4 spreads several TCP streams over both, so about 2 x RATE.
+
+RATE is far below what the lab VM moves over its veths unshaped (measured here too, on the same pair with
+the limit taken off), so the limit, not the VM, decides the figures. A rate above the VF's link fails the
+pod's ADD with a CNI error naming the field, and nothing is left behind."""
+
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+
+from bondlab import concheck, deploy
+from bondlab.model import yamlsrc
+from bondlab.world import inspect, switch, vf
+from bondlab.world.labstate import LabError, list_labs
+from bondlab.world.netns import Netns
+
+pytestmark = pytest.mark.kernel
+
+RATE = 50  # Mbps per VF
+STREAMS = 8  # iperf3 -P: enough that layer3+4 puts streams on both slaves (2/256 that all land on one)
+
+SRIOV = """\
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: sriov-net{n}
+  annotations: {{k8s.v1.cni.cncf.io/resourceName: intel.com/PF_{n}}}
+spec:
+  config: '{{"type": "sriov", "name": "sriov-network", "spoofchk": "off", "max_tx_rate": {rate}}}'
+"""
+BOND = """\
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: {name}
+spec:
+  config: '{config}'
+"""
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {name}
+  annotations:
+    k8s.v1.cni.cncf.io/networks: sriov-net1@net1, sriov-net2@net2, {nad}@bond0
+spec:
+  nodeName: {node}
+  containers: [{{name: app, resources: {{requests: {{intel.com/PF_1: '1', intel.com/PF_2: '1'}}}}}}]
+"""
+MODES = {
+    "ab": {"mode": "active-backup", "failOverMac": 1},
+    "xor": {"mode": "balance-xor", "xmitHashPolicy": "layer3+4"},
+}
+
+
+def _bond(name: str, mode: str, first: int) -> str:
+    config = {
+        "type": "bond",
+        "cniVersion": "0.3.1",
+        "name": "bond-net",
+        **MODES[mode],
+        "miimon": "100",
+        "linksInContainer": True,
+        "links": [{"name": "net1"}, {"name": "net2"}],
+        "ipam": {
+            "type": "host-local",
+            "subnet": "10.56.217.0/24",
+            "rangeStart": f"10.56.217.{first}",
+            "rangeEnd": f"10.56.217.{first + 9}",
+        },
+    }
+    return BOND.format(name=name, config=json.dumps(config))
+
+
+def _lab(rate: int):
+    docs = [SRIOV.format(n=1, rate=rate), SRIOV.format(n=2, rate=rate)]
+    first = 10
+    for node in ("node1", "node2"):
+        for mode in MODES:
+            docs.append(_bond(f"bond-{mode}-{node}", mode, first))
+            docs.append(POD.format(name=f"{mode}-{node}", nad=f"bond-{mode}-{node}", node=node))
+            first += 10
+    return deploy.prepare(yamlsrc.load_all("---\n".join(docs), "concheck.yaml"))
+
+
+def _mbps(pairs: list) -> list:
+    return [probe.bits_per_second / 1e6 for pair in pairs for probe in pair.probes if probe.bits_per_second]
+
+
+def test_balance_xor_carries_about_twice_active_backup_under_vf_rate_limits(lab_state, untouched):
+    state = deploy.deploy(_lab(RATE))
+    try:
+        assert f"max {RATE}" in inspect.render(state) and "TX RATE" in inspect.render(state)
+        found = dict(concheck.check(state, bandwidth=False))
+        assert all(p.connected for pairs in found.values() for pair in pairs for p in pair.probes), (
+            concheck.render(concheck.to_json(list(found.items())))
+        )
+        # bandwidth between the pods (peers too in `bondlab concheck`; here the pods are the point)
+        pods = [pair for pair in found["10.56.217.0/24"] if pair.destination.pod]
+        concheck.measure_all(pods, duration=2, streams=STREAMS)
+        print("\n" + concheck.render(concheck.to_json([("10.56.217.0/24", pods)])))
+        # what a bond sends, to active-backup pods: a balance-xor bond's MAC is heard from both ToRs (no MLAG
+        # pairs them), so the fabric's tables flap and a transfer *to* it may lose most of its frames
+        to_ab = [pair for pair in pods if pair.destination.name.startswith("ab-")]
+        ab = _mbps([pair for pair in to_ab if pair.source.name.startswith("ab-")])
+        xor = _mbps([pair for pair in to_ab if pair.source.name.startswith("xor-")])
+        ratio = statistics.mean(xor) / statistics.mean(ab)
+        print(
+            f"to active-backup pods: active-backup sends {ab} Mbps, balance-xor {xor} Mbps, ratio {ratio:.2f}"
+        )
+        assert (len(ab), len(xor)) == (2, 4)
+        assert 0.6 * RATE < statistics.mean(ab) < 1.1 * RATE  # one slave's limit
+        assert 1.6 < ratio < 2.3  # two slaves' limits
+
+        # the same pair with the limit taken off its sender's VFs: what the lab VM's veths move unshaped
+        sender = state.pod("ab-node1")
+        fabric = Netns(state.netns_name("fabric"))
+        for cable in sender.cables:
+            record = state.pf(*cable.pf.split("/"))
+            vf.configure_vf(
+                state, record, cable.vf, {"max_tx_rate": 0}, before=vf.vf_config(state, record, cable.vf)
+            )
+            assert (
+                fabric.ip("link", "show", "dev", switch.shaper_name(cable.port), check=False).returncode != 0
+            )
+        again = [
+            pair for pair in pods if pair.source.name == "ab-node1" and pair.destination.name == "ab-node2"
+        ]
+        for probe in again[0].probes:
+            probe.bits_per_second = None
+        concheck.measure_all(again, duration=2, streams=STREAMS)
+        (unshaped,) = _mbps(again)
+        print(f"unshaped (no max_tx_rate) ab-node1 -> ab-node2: {unshaped:.0f} Mbps")
+        assert unshaped > 3 * RATE
+    finally:
+        assert deploy.destroy(state) == []
+
+
+def test_a_rate_above_the_link_fails_the_pod_naming_the_field(lab_state, untouched):
+    with pytest.raises(LabError) as error:
+        deploy.deploy(_lab(vf.LINK_MBPS + 1))
+    message = str(error.value)
+    assert "network default/sriov-net1 (interface net1): sriov ADD failed" in message
+    assert (
+        f'"max_tx_rate" {vf.LINK_MBPS + 1} Mbps is above the VF\'s link speed ({vf.LINK_MBPS} Mbps)'
+        in message
+    )
+    assert list_labs() == []

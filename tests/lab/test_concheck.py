@@ -1,7 +1,8 @@
 """The connection check with bandwidth on a real kernel, under VF rate limits as SR-IOV NADs set them: 2 nodes
-x 2 pods (an active-backup and a balance-xor bond on each node, a host-local range per node and bond), every
-VF limited to RATE Mbps at its switch port. An active-backup bond sends on one slave, so about RATE; a
-balance-xor bond with xmitHashPolicy layer3+4 spreads several TCP streams over both, so about 2 x RATE.
+x 2 pods (scenarios/lib/two-nodes-rate-limited.yaml: an active-backup and a balance-xor bond on each node, a
+host-local range per bond NAD), every VF limited to RATE Mbps at its switch port. An active-backup bond sends
+on one slave, so about RATE; a balance-xor bond with xmitHashPolicy layer3+4 spreads several TCP streams over
+both, so about 2 x RATE.
 
 RATE is far below what the lab VM moves over its veths unshaped (measured here too, on the same pair with
 the limit taken off), so the limit, not the VM, decides the figures. A rate above the VF's link fails the
@@ -9,8 +10,8 @@ pod's ADD with a CNI error naming the field, and nothing is left behind."""
 
 from __future__ import annotations
 
-import json
 import statistics
+from pathlib import Path
 
 import pytest
 
@@ -22,71 +23,15 @@ from bondlab.world.netns import Netns
 
 pytestmark = pytest.mark.kernel
 
-RATE = 50  # Mbps per VF
+RATE = 50  # Mbps per VF, as LAB's SR-IOV NADs set it
 STREAMS = 8  # iperf3 -P: enough that layer3+4 puts streams on both slaves (2/256 that all land on one)
 
-SRIOV = """\
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata:
-  name: sriov-net{n}
-  annotations: {{k8s.v1.cni.cncf.io/resourceName: intel.com/PF_{n}}}
-spec:
-  config: '{{"type": "sriov", "name": "sriov-network", "spoofchk": "off", "max_tx_rate": {rate}}}'
-"""
-BOND = """\
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata:
-  name: {name}
-spec:
-  config: '{config}'
-"""
-POD = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  annotations:
-    k8s.v1.cni.cncf.io/networks: sriov-net1@net1, sriov-net2@net2, {nad}@bond0
-spec:
-  nodeName: {node}
-  containers: [{{name: app, resources: {{requests: {{intel.com/PF_1: '1', intel.com/PF_2: '1'}}}}}}]
-"""
-MODES = {
-    "ab": {"mode": "active-backup", "failOverMac": 1},
-    "xor": {"mode": "balance-xor", "xmitHashPolicy": "layer3+4"},
-}
-
-
-def _bond(name: str, mode: str, first: int) -> str:
-    config = {
-        "type": "bond",
-        "cniVersion": "0.3.1",
-        "name": "bond-net",
-        **MODES[mode],
-        "miimon": "100",
-        "linksInContainer": True,
-        "links": [{"name": "net1"}, {"name": "net2"}],
-        "ipam": {
-            "type": "host-local",
-            "subnet": "10.56.217.0/24",
-            "rangeStart": f"10.56.217.{first}",
-            "rangeEnd": f"10.56.217.{first + 9}",
-        },
-    }
-    return BOND.format(name=name, config=json.dumps(config))
+LAB = Path(__file__).resolve().parents[2] / "scenarios" / "lib" / "two-nodes-rate-limited.yaml"
 
 
 def _lab(rate: int):
-    docs = [SRIOV.format(n=1, rate=rate), SRIOV.format(n=2, rate=rate)]
-    first = 10
-    for node in ("node1", "node2"):
-        for mode in MODES:
-            docs.append(_bond(f"bond-{mode}-{node}", mode, first))
-            docs.append(POD.format(name=f"{mode}-{node}", nad=f"bond-{mode}-{node}", node=node))
-            first += 10
-    return deploy.prepare(yamlsrc.load_all("---\n".join(docs), "concheck.yaml"))
+    text = LAB.read_text().replace('"max_tx_rate": 50', f'"max_tx_rate": {rate}')
+    return deploy.prepare(yamlsrc.load_all(text, str(LAB)))
 
 
 def _mbps(pairs: list) -> list:

@@ -11,22 +11,23 @@ pod's ADD with a CNI error naming the field, and nothing is left behind."""
 from __future__ import annotations
 
 import statistics
-from pathlib import Path
 
 import pytest
 
 from bondlab import concheck, deploy
+from bondlab.cni import multus
 from bondlab.model import yamlsrc
+from bondlab.util.paths import REPO
 from bondlab.world import inspect, switch, vf
 from bondlab.world.labstate import LabError, list_labs
-from bondlab.world.netns import Netns
+from bondlab.world.netns import Netns, run
 
 pytestmark = pytest.mark.kernel
 
 RATE = 50  # Mbps per VF, as LAB's SR-IOV NADs set it
 STREAMS = 8  # iperf3 -P: enough that layer3+4 puts streams on both slaves (2/256 that all land on one)
 
-LAB = Path(__file__).resolve().parents[2] / "scenarios" / "lib" / "two-nodes-rate-limited.yaml"
+LAB = REPO / "scenarios" / "lib" / "two-nodes-rate-limited.yaml"
 
 
 def _lab(rate: int):
@@ -97,3 +98,52 @@ def test_a_rate_above_the_link_fails_the_pod_naming_the_field(lab_state, untouch
         in message
     )
     assert list_labs() == []
+
+
+BOND = """\
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata: {name: bond-net}
+spec:
+  config: '{"type": "bond", "cniVersion": "0.3.1", "name": "bond-net", "mode": "active-backup",
+    "failOverMac": 1, "linksInContainer": true, "miimon": "100",
+    "links": [{"name": "net1"}, {"name": "net2"}],
+    "ipam": {"type": "host-local", "subnet": "10.56.217.0/24", "gateway": "10.56.217.1"}}'
+"""
+
+
+@pytest.mark.parametrize("backend", ["veth", "netdevsim"])
+def test_a_rate_with_spoofchk_is_set_through_the_pf_and_del_hands_the_vf_back_clean(
+    lab_state, untouched, backend
+):
+    """Both at the switch port at once (spoofchk's filter lets the VF's frames in to the shaper), set the way
+    SR-IOV CNI sets them (netdevsim: `ip link set PF vf N max_tx_rate M min_tx_rate m`, read back from the
+    PF), and DEL restores the VF: no rate, no filter, no shaper."""
+    text = (REPO / "scenarios" / "lib" / "two-pf-pod.yaml").read_text() + BOND
+    text = text.replace('"spoofchk": "off"', '"spoofchk": "on", "max_tx_rate": 100, "min_tx_rate": 10')
+    state = deploy.deploy(deploy.prepare(yamlsrc.load_all(text, "rate.yaml"), backend=backend))
+    try:
+        pod = state.pod("test-pod")
+        fabric = Netns(state.netns_name("fabric"))
+        ports = []
+        for cable in pod.cables:
+            record = state.pf(*cable.pf.split("/"))
+            settings = vf.vf_config(state, record, cable.vf)
+            assert (settings["max_tx_rate"], settings["min_tx_rate"], settings["spoofchk"]) == (100, 10, True)
+            shown = run(["tc", "-n", fabric.name, "filter", "show", "dev", cable.port, "ingress"]).stdout
+            assert "src_mac" in shown and f"Redirect to device {switch.shaper_name(cable.port)}" in shown
+            ports.append((record, cable))
+        assert "max 100 min 10" in inspect.render(state)
+        ping = Netns(pod.netns).exec("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.56.217.1", check=False)
+        assert ping.returncode == 0, ping.stdout  # the VF's own frames pass spoofchk and the shaper
+        multus._del_delegates(state, pod)  # the pod's CNI DELs; the world stays
+        for record, cable in ports:
+            settings = vf.vf_config(state, record, cable.vf)
+            assert (settings["max_tx_rate"], settings["min_tx_rate"], settings["spoofchk"]) == (0, 0, False)
+            assert run(["tc", "-n", fabric.name, "filter", "show", "dev", cable.port, "ingress"]).stdout == ""
+            assert (
+                fabric.ip("link", "show", "dev", switch.shaper_name(cable.port), check=False).returncode != 0
+            )
+    finally:
+        assert deploy.destroy(state) == []

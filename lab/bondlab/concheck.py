@@ -11,6 +11,9 @@ streams (`-P`, default 4) so that a layer3+4 transmit hash can spread one pair o
 application with several connections would, the receiver's count (`sum_received`) as the figure. One
 server per destination netns for the whole check; iperf3 serves one test at a time, which the
 one-after-another order respects.
+
+It stands with traffic in the lab's layers (a measurement over a deployed lab, like the probes), below the
+scenario runner, whose `concheck` and `bandwidth` expectations (run.bandwidth) use it.
 """
 
 from __future__ import annotations
@@ -193,8 +196,14 @@ class Servers:
 
 
 def measure_all(pairs: list, duration: float, streams: int) -> None:
-    """A transfer for every connected probe, one after another."""
-    wanted = [(pair, probe) for pair in pairs for probe in pair.probes if probe.connected]
+    """A transfer for every connected probe."""
+    transfer_all(
+        [(pair, probe) for pair in pairs for probe in pair.probes if probe.connected], duration, streams
+    )
+
+
+def transfer_all(wanted: list, duration: float, streams: int) -> None:
+    """A transfer for each (pair, probe), one after another; its figure or its error lands on the probe."""
     if not wanted:
         return
     with Servers([pair.destination.netns for pair, _ in wanted]):

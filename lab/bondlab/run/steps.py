@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from bondlab.run import actions, expectations, hashed, judge
+from bondlab.run import actions, bandwidth, expectations, hashed, judge
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,8 @@ STEPS = {
         _polled("aggregator", expectations.aggregator),
         _polled("macSeen", expectations.mac_seen),
         _polled("connectivity", expectations.connectivity),
+        _polled("concheck", bandwidth.connection_check),
+        _polled("bandwidth", bandwidth.bandwidth),
         _judged("outage", judge.outage_of),
         _judged("lost", judge.lost),
         _judged("duplicated", judge.duplicated),

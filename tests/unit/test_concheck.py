@@ -7,6 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from bondlab import concheck
+from bondlab.run import bandwidth
 from bondlab.world.records import Peer, Pod
 
 
@@ -107,3 +108,10 @@ def test_the_table_is_seed_004s():
     assert lines[3].split() == ["FROM", "TO", "CONNECTED/TOTAL", "IPs", "BANDWIDTHs"]
     assert lines[4].split() == ["pod-a", "pod-b", "1/1", "[10.0.0.2]", "[47.5", "Mbits/sec]"]
     assert lines[5].split() == ["pod-b", "pod-a", "0/1", "[10.0.0.1]", "[]"]
+
+
+def test_the_bandwidth_step_sends_from_the_address_on_the_destinations_subnet():
+    addresses = ["10.9.0.2/24", "10.56.217.10/24"]
+    assert bandwidth._source_address(addresses, "10.56.217.30") == "10.56.217.10"
+    assert bandwidth._source_address(addresses, "192.0.2.1") == "10.9.0.2"  # none there: the first
+    assert bandwidth._source_address(["10.56.217.1"], "10.56.217.30") == "10.56.217.1"  # a peer's: no prefix

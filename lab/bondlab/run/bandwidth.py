@@ -58,7 +58,7 @@ def bandwidth(tl, args: dict) -> Verdict:
     pair = concheck.Pair(source, concheck.Endpoint(args["to"], dst_ns, (ip,), kind == "pod"), [probe])
     duration, streams = args.get("duration", DEFAULT_DURATION), args.get("streams", DEFAULT_STREAMS)
     concheck.transfer_all([(pair, probe)], duration, streams)
-    what = f"bandwidth {args['from']} -> {args['to']} ({ip}, {streams} stream(s))"
+    what = f"{args['from']} -> {args['to']} ({ip}, {streams} stream(s))"
     if probe.error:
         return failed(f"{what}: {probe.error}")
     got = concheck.rate_text(probe.bits_per_second)

@@ -23,9 +23,12 @@ import json
 import os
 import re
 import selectors
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
+
+from bondlab.world.labstate import LabError
 
 PING_COUNT = 3
 PING_INTERVAL = 0.2  # s, root may go below 1 s
@@ -174,7 +177,7 @@ class Servers:
             while selector.get_map():
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise RuntimeError(f"iperf3 servers not listening within {SERVER_START:g} s")
+                    raise LabError(f"iperf3 servers not listening within {SERVER_START:g} s")
                 for key, _ in selector.select(left):
                     proc = key.data
                     chunk = os.read(proc.stdout.fileno(), 4096)
@@ -182,7 +185,7 @@ class Servers:
                     if b"Server listening" in said[proc]:
                         selector.unregister(proc.stdout)
                     elif not chunk:
-                        raise RuntimeError(f"iperf3 server exited: {said[proc].decode(errors='replace')}")
+                        raise LabError(f"iperf3 server exited: {said[proc].decode(errors='replace')}")
 
     def __exit__(self, *_exc) -> None:
         for proc in self.procs:
@@ -206,6 +209,10 @@ def transfer_all(wanted: list, duration: float, streams: int) -> None:
     """A transfer for each (pair, probe), one after another; its figure or its error lands on the probe."""
     if not wanted:
         return
+    if not shutil.which("iperf3"):
+        raise LabError(
+            "iperf3 is not installed: `bondlab doctor --fix` installs it (or check with --no-bandwidth)"
+        )
     with Servers([pair.destination.netns for pair, _ in wanted]):
         for pair, probe in wanted:
             argv = ["ip", "netns", "exec", pair.source.netns, "iperf3", "-c", probe.ip, "-B", probe.from_ip]

@@ -22,6 +22,7 @@ PACKAGES = {
     "kmod": "modprobe inside a distribution UML kernel",
     "busybox-static": "the lab VM's poweroff",
     "tcpdump": "captures in scenarios",
+    "iperf3": "`bondlab concheck`'s bandwidth per pair",
     "ethtool": "link inspection",
     "graphviz": "`bondlab graph --format svg` (dot)",
     "containernetworking-plugins": "real IPAM and helper CNI plugins (/usr/lib/cni)",

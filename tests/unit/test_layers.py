@@ -21,7 +21,7 @@ LAYERS = {
     4: ["world"],  # the world builder: netns, PFs, VFs, switches, pods
     5: ["cni"],  # the Multus-style runtime over the world
     6: ["deploy"],  # a lab from files: world + runtime
-    7: ["traffic"],  # probes, taps, their figures and verdict rules
+    7: ["traffic", "concheck"],  # probes, taps, their figures and verdict rules; pings and bulk transfers
     8: ["run"],  # the scenario runner: steps over traffic in a deployed lab
     9: ["report"],  # what a run wrote, for people
     10: ["doctor", "lint", "conformance"],  # tools over the engine

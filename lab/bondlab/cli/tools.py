@@ -1,5 +1,6 @@
-"""`bondlab save DIR` (a support bundle, world.bundle) and `bondlab capture POD/IFACE|PORT [-w FILE] [FILTER]`
-(tcpdump in the netns the link is in: a pod's, or the fabric's for a switch port).
+"""`bondlab save DIR` (a support bundle, world.bundle), `bondlab capture POD/IFACE|PORT [-w FILE] [FILTER]`
+(tcpdump in the netns the link is in: a pod's, or the fabric's for a switch port) and `bondlab concheck`
+(every pod to every pod and peer, with bandwidths: bondlab.concheck).
 
 In the lab VM that stays up, a job's output comes back as text, and only directories shared at `vm up` are
 writable: what must land in a host file (the bundle, a pcap) travels as base64 lines between two markers
@@ -186,6 +187,22 @@ def _reparse(args: argparse.Namespace) -> argparse.Namespace:
     return args
 
 
+def _concheck(args: argparse.Namespace) -> int:
+    import json
+
+    from bondlab import concheck
+    from bondlab.cli.lab import lab_errors
+    from bondlab.world.labstate import LabState
+
+    with lab_errors() as failed:
+        state = LabState.load(args.name)
+        bandwidth = not args.no_bandwidth
+        got = concheck.to_json(concheck.check(state, bandwidth, args.duration, args.streams))
+        print(json.dumps(got, indent=1) if args.format == "json" else concheck.render(got))
+        return 0
+    return failed.code
+
+
 def add_verbs(sub, common) -> None:
     hidden = argparse.ArgumentParser(add_help=False)
     hidden.add_argument("--b64", action="store_true", help=argparse.SUPPRESS)
@@ -206,3 +223,17 @@ def add_verbs(sub, common) -> None:
     cap.add_argument("filter", nargs=argparse.REMAINDER, metavar="FILTER", help="a tcpdump filter, e.g. arp")
     again = _capture_options(argparse.ArgumentParser(add_help=False, parents=[common]))
     cap.set_defaults(func=lambda args: _capture(_reparse(args)), after_target=again)
+    check = sub.add_parser(
+        "concheck",
+        parents=[common],
+        help="every pod to every pod and peer of each network: CONNECTED/TOTAL, IPs, a bandwidth per IP",
+    )
+    check.add_argument("--no-bandwidth", action="store_true", help="pings only, no transfers")
+    check.add_argument("--duration", type=float, default=1.0, help="seconds of each transfer (default 1)")
+    check.add_argument(
+        "--streams", type=int, default=4, help="parallel TCP streams per transfer (iperf3 -P, default 4)"
+    )
+    check.add_argument("--format", default="table", choices=("table", "json"))
+    from bondlab.cli.lab import wrap
+
+    check.set_defaults(func=wrap(_concheck))

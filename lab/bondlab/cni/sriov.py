@@ -2,8 +2,9 @@
 
 ADD (sriov-cni pkg/sriov): find the VF by `deviceID` (the fake PCI address the runtime handed out, looked
 up in the lab's registry instead of /sys/bus/pci), snapshot its settings, apply vlan/mac/spoofchk/trust/
-link_state through its PF (vf.configure_vf: `ip link set PF vf N ...` for netdevsim), move the VF netdev
-into the pod renamed to CNI_IFNAME, set it up; result `interfaces[0]` = {name, mac, sandbox}.
+link_state/max_tx_rate/min_tx_rate through its PF (vf.configure_vf: `ip link set PF vf N ...` for
+netdevsim), move the VF netdev into the pod renamed to CNI_IFNAME, set it up; result `interfaces[0]` =
+{name, mac, sandbox}.
 With an `ipam` section, ADD then runs that IPAM plugin and puts its addresses and routes on the VF
 (result `ips`/`routes`), and DEL runs its DEL first.
 DEL: no cached record -> success; move the VF back under its own name (a veth VF whose pod netns was
@@ -63,6 +64,28 @@ def _settings(conf: dict) -> dict:
         if conf["link_state"] not in ("auto", "enable", "disable"):
             raise Fail(7, f'"link_state" must be auto, enable or disable, got {conf["link_state"]!r}')
         out["link_state"] = conf["link_state"]
+    out.update(_rates(conf))
+    return out
+
+
+def _rates(conf: dict) -> dict:
+    """`max_tx_rate`/`min_tx_rate` (Mbps, 0: none), as SR-IOV CNI passes them to `ip link set PF vf N`;
+    what a driver refuses (a rate above the VF's link, a minimum above the maximum) is refused here."""
+    from bondlab.world.vf import LINK_MBPS
+
+    out = {}
+    for key in ("max_tx_rate", "min_tx_rate"):
+        value = conf.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise Fail(7, f'"{key}" must be a whole number of Mbps (0: no limit), got {value!r}')
+        if value > LINK_MBPS:
+            raise Fail(7, f'"{key}" {value} Mbps is above the VF\'s link speed ({LINK_MBPS} Mbps)')
+        out[key] = value
+    top, floor = out.get("max_tx_rate", 0), out.get("min_tx_rate", 0)
+    if top and floor > top:
+        raise Fail(7, f'"min_tx_rate" {floor} Mbps is above "max_tx_rate" {top} Mbps')
     return out
 
 

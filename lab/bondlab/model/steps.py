@@ -68,6 +68,8 @@ KINDS = {
         _polled("aggregator"),
         _polled("macSeen"),
         _polled("connectivity"),
+        _polled("concheck"),
+        _polled("bandwidth"),
         _judged("outage"),
         _judged("lost"),
         _judged("duplicated"),

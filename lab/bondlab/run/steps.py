@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Callable, Optional
 
 from bondlab.model.steps import KINDS, StepKind
-from bondlab.run import actions, expectations, hashed, judge
+from bondlab.run import actions, bandwidth, expectations, hashed, judge
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,8 @@ STEPS = {
         _bind("aggregator", expectations.aggregator),
         _bind("macSeen", expectations.mac_seen),
         _bind("connectivity", expectations.connectivity),
+        _bind("concheck", bandwidth.connection_check),
+        _bind("bandwidth", bandwidth.bandwidth),
         _bind("outage", judge.outage_of),
         _bind("lost", judge.lost),
         _bind("duplicated", judge.duplicated),

@@ -12,6 +12,7 @@ prints it as tables.
 from __future__ import annotations
 
 from bondlab.util.tables import table
+from bondlab.world import vf as vfs
 from bondlab.world.labstate import LabState
 from bondlab.world.netns import Netns, list_netns
 from bondlab.world.records import Switch
@@ -76,11 +77,13 @@ def collect(state: LabState) -> dict:
     pfs = []
     for pf in state.pfs:
         on_node = node_links.get(pf.node, {})
-        vfs = []
+        settings = vfs.vf_configs(state, pf) if pf.vfs and pf.nodens in present else {}
+        vf_rows = []
         for entry in pf.vfs:
             key, ifname = owner.get(entry.pci, (None, None))
             link = pods[key][1].get(ifname) if key else on_node.get(entry.netdev)
-            vfs.append(
+            rates = settings.get(entry.index) or vfs.DEFAULTS
+            vf_rows.append(
                 {
                     "index": entry.index,
                     "pci": entry.pci,
@@ -89,6 +92,8 @@ def collect(state: LabState) -> dict:
                     "pod": key,
                     "ifname": ifname,
                     "carrier": _carrier(link),
+                    "max_tx_rate": rates.get("max_tx_rate") or 0,
+                    "min_tx_rate": rates.get("min_tx_rate") or 0,
                 }
             )
         pfs.append(
@@ -105,7 +110,7 @@ def collect(state: LabState) -> dict:
                 "port": pf.port,
                 "uplink": pf.uplink,
                 "carrier": _carrier(on_node.get(pf.name)) if not pf.vfs else None,
-                "vfs": vfs,
+                "vfs": vf_rows,
             }
         )
     pod_rows = []
@@ -161,19 +166,29 @@ def collect(state: LabState) -> dict:
     }
 
 
+def _rate(vf: dict) -> str:
+    """A VF's max_tx_rate (and min_tx_rate) in Mbps: `max 50`, `max 50 min 10`."""
+    words = [f"{word} {vf[key]}" for word, key in (("max", "max_tx_rate"), ("min", "min_tx_rate")) if vf[key]]
+    return " ".join(words) or "-"
+
+
 def render(state: LabState, got: dict = None) -> str:
     got = got or collect(state)
     head = f"lab {got['name']} (id {got['id']}, plugin {got.get('plugin') or '?'})"
+    # a TX RATE column only in a lab where some VF has a rate: other labs' tables stay as they were
+    rated = any(vf.get("max_tx_rate") or vf.get("min_tx_rate") for pf in got["pfs"] for vf in pf["vfs"])
+    vf_header = ("NODE", "PF", "BACKEND", "VF", "PCI", "POD", "IFACE", "CARRIER") + (
+        ("TX RATE",) if rated else ()
+    )
     vf_rows = []
     for pf in got["pfs"]:
         if not pf["vfs"]:
-            vf_rows.append(
-                (pf["node"], pf["name"], pf["backend"], "-", pf["pci"], "(host link)", "-", pf["carrier"])
-            )
+            row = (pf["node"], pf["name"], pf["backend"], "-", pf["pci"], "(host link)", "-", pf["carrier"])
+            vf_rows.append((*row, "-") if rated else row)
         for vf in pf["vfs"]:
             ifname = vf["ifname"] if vf["pod"] else vf["netdev"]
             row = (pf["node"], pf["name"], pf["backend"], vf["index"], vf["pci"], vf["pod"] or "-", ifname)
-            vf_rows.append((*row, vf["carrier"]))
+            vf_rows.append((*row, vf["carrier"], *([_rate(vf)] if rated else [])))
     pod_rows, bond_rows = [], []
     for pod in got["pods"]:
         pod_rows.append((pod["key"], pod["node"], pod["container"] or pod["netns"]))
@@ -210,7 +225,7 @@ def render(state: LabState, got: dict = None) -> str:
         for p in got["peers"]
     ]
     tables = [
-        table(vf_rows, ("NODE", "PF", "BACKEND", "VF", "PCI", "POD", "IFACE", "CARRIER")),
+        table(vf_rows, vf_header),
         table(pod_rows, ("POD", "NODE", "NETNS")),
         table(bond_rows, ("POD", "NODE", "BOND", "MODE", "ACTIVE", "SLAVES", "CARRIER", "ADDRESS")),
         table(peer_rows, ("PEER", "SWITCH", "VLAN", "NETNS", "ADDRESS", "CARRIER")),

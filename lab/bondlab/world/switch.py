@@ -13,7 +13,8 @@ here, identically for every backend:
 - link-state enable: the port stays up even when the PF's cable is cut (carrier forced up);
 - link-state auto (default): the port follows the PF's cable;
 - spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest;
-- vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged).
+- vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged);
+- max_tx_rate M: what the VF sends is shaped to M Mbps (see set_tx_rate).
 
 A PF's bridge forwards like an SR-IOV NIC's embedded switch (VEB), not like a learning switch: it learns
 no MAC from the wire (uplink `learning off`), so a bond MAC that comes back through the core - broadcast
@@ -123,21 +124,60 @@ def apply_link_state(fabric: Netns, sw: PfSwitch, index: int, link_state: str) -
     set_port(fabric, sw.vf_port(index), cable_is_up(fabric, sw) if up is None else up)
 
 
-def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
-    """Drop frames entering the switch from the VF unless their source MAC is the VF's MAC.
+def apply_port_ingress(fabric: Netns, port: str, spoofchk_mac: str = "", shaper: str = "") -> None:
+    """What enters the switch from a VF, on its port's ingress (clsact): with spoofchk, frames whose source
+    MAC is not the VF's (`spoofchk_mac`) are dropped; with a rate limit, the frames let in are redirected to
+    the VF's shaper (`shaper`, set_tx_rate), which hands them back to the port shaped. One filter list,
+    because a filter's `pass` ends tc's classification: a redirect after spoofchk's pass would never run.
 
     `tc -n` (no `ip netns exec` process in front) and the filters in one `tc -batch`."""
     run(["tc", "-n", fabric.name, "qdisc", "del", "dev", port, "clsact"], check=False)
-    if not on:
+    if not spoofchk_mac and not shaper:
         return
+    let_in = f"mirred egress redirect dev {shaper}" if shaper else "pass"
+    head = f"filter add dev {port} ingress pref"
+    if spoofchk_mac:
+        lines = [
+            f"{head} 1 protocol all flower src_mac {spoofchk_mac} action {let_in}",
+            f"{head} 2 protocol all flower action drop",
+        ]
+    else:
+        lines = [f"{head} 1 protocol all matchall action {let_in}"]
+    tc_batch(fabric.name, [f"qdisc add dev {port} clsact", *lines])
+
+
+def shaper_name(port: str) -> str:
+    """The IFB device that shapes what a VF sends: its switch port's name and `r` (within IFNAMSIZ)."""
+    return f"{port}r"
+
+
+def tx_rate_burst(mbps: int) -> int:
+    """The shaper's bucket in bytes: 10 ms at the rate (a NIC's VF shaper is fine-grained; 10 ms is what the
+    lab VM's 1 ms timer can keep to), at least 16 full frames so a GSO burst is not cut to nothing."""
+    return max(mbps * 1250, 16 * 1514)
+
+
+def set_tx_rate(fabric: Netns, port: str, mbps: int, mark: str) -> str:
+    """A VF's `max_tx_rate` (Mbps; 0: none) at its switch port; returns the shaper's name ("" for none).
+
+    Shaped (tbf), not policed: a NIC limits a VF's transmit with a scheduler that makes the VF wait, so
+    TCP over it runs at the rate; a policer drops the excess and TCP over it runs below, by how much
+    depending on the burst. A tbf is an egress qdisc and the VF's traffic is the port's *ingress*, so the
+    port redirects it (apply_port_ingress) to an IFB device of its own whose egress is the tbf; the IFB
+    then hands each frame back to the port's receive path and the bridge forwards it as before. (The lab
+    kernel has no act_police either.) The IFB lives in the fabric netns and goes with it."""
+    shaper = shaper_name(port)
+    if not mbps:
+        run(["ip", "-n", fabric.name, "link", "del", "dev", shaper], check=False)
+        return ""
+    if run(["ip", "-n", fabric.name, "link", "show", "dev", shaper], check=False).returncode != 0:
+        batch(fabric.name, [f"link add name {shaper} type ifb", f"link set {shaper} alias {mark}"])
+    batch(fabric.name, [f"link set {shaper} up"])
     tc_batch(
         fabric.name,
-        [
-            f"qdisc add dev {port} clsact",
-            f"filter add dev {port} ingress pref 1 protocol all flower src_mac {mac} action pass",
-            f"filter add dev {port} ingress pref 2 protocol all flower action drop",
-        ],
+        [f"qdisc replace dev {shaper} root tbf rate {mbps}mbit burst {tx_rate_burst(mbps)} latency 50ms"],
     )
+    return shaper
 
 
 def apply_vlan(fabric: Netns, sw: PfSwitch, index: int, vlan: int) -> None:

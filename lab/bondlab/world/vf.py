@@ -160,37 +160,65 @@ def delete_nsim(dev_id: int) -> None:
 
 
 # -- VF settings: control plane, then data plane ------------------------------------------------------
-KNOBS = ("mac", "vlan", "spoofchk", "trust", "link_state")
+KNOBS = ("mac", "vlan", "spoofchk", "trust", "link_state", "max_tx_rate", "min_tx_rate")
+DEFAULTS = {
+    "mac": None,
+    "vlan": 0,
+    "spoofchk": False,
+    "trust": False,
+    "link_state": "auto",
+    "max_tx_rate": 0,
+    "min_tx_rate": 0,
+}
+LINK_MBPS = 10000  # a VF's link speed: what its veth reports (ethtool), so what a rate may not exceed
 
 
 def _conf_path(state, record: Pf, index: int) -> str:
     return os.path.join(state.dir, "vf", f"{record.node}-{record.name}-{index}.json")
 
 
-def vf_config(state, record: Pf, index: int) -> dict:
-    """The VF's settings as its PF reports them (netdevsim) or as the lab keeps them (veth)."""
-    if record.backend == "netdevsim":
-        link = Netns(record.nodens).ip_json("link", "show", "dev", record.name)[0]
-        for vf in link.get("vfinfo_list", []):
-            if vf.get("vf") == index:
-                vlans = vf.get("vlan_list") or [{}]
-                return {
-                    "mac": vf.get("address"),
-                    "vlan": vlans[0].get("vlan", 0),
-                    "spoofchk": bool(vf.get("spoofchk")),
-                    "trust": bool(vf.get("trust")),
-                    "link_state": vf.get("link_state", "auto"),
-                }
-        raise RuntimeError(f"PF {record.name} reports no VF {index}")
+def _reported(vf: dict) -> dict:
+    """One VF's settings from the PF's `ip -j link show` (vfinfo_list entry)."""
+    vlans = vf.get("vlan_list") or [{}]
+    return {
+        "mac": vf.get("address"),
+        "vlan": vlans[0].get("vlan", 0),
+        "spoofchk": bool(vf.get("spoofchk")),
+        "trust": bool(vf.get("trust")),
+        "link_state": vf.get("link_state", "auto"),
+        "max_tx_rate": (vf.get("rate") or {}).get("max_tx", 0),
+        "min_tx_rate": (vf.get("rate") or {}).get("min_tx", 0),
+    }
+
+
+def _kept(state, record: Pf, index: int) -> dict:
     try:
         with open(_conf_path(state, record, index)) as stream:
-            return json.load(stream)
+            return {**DEFAULTS, **json.load(stream)}  # a file written before rates has none
     except FileNotFoundError:
-        return {"mac": None, "vlan": 0, "spoofchk": False, "trust": False, "link_state": "auto"}
+        return dict(DEFAULTS)
+
+
+def vf_configs(state, record: Pf) -> dict:
+    """Every VF's settings by index, reading a netdevsim PF once (`inspect` shows them all)."""
+    if record.backend == "netdevsim":
+        link = Netns(record.nodens).ip_json("link", "show", "dev", record.name)[0]
+        return {vf["vf"]: _reported(vf) for vf in link.get("vfinfo_list", [])}
+    return {entry.index: _kept(state, record, entry.index) for entry in record.vfs}
+
+
+def vf_config(state, record: Pf, index: int) -> dict:
+    """The VF's settings as its PF reports them (netdevsim) or as the lab keeps them (veth)."""
+    if record.backend != "netdevsim":
+        return _kept(state, record, index)
+    found = vf_configs(state, record).get(index)
+    if found is None:
+        raise RuntimeError(f"PF {record.name} reports no VF {index}")
+    return found
 
 
 def configure_vf(state, record: Pf, index: int, settings: dict, before=None) -> dict:
-    """Set some of mac/vlan/spoofchk/trust/link_state on a VF through its PF, then enforce them.
+    """Set some of KNOBS on a VF through its PF (rates in Mbps, 0: none), then enforce them.
 
     `before`: the VF's settings as the caller already read them; then only what changed is applied to the
     data plane (each `ip`/`tc` is a process start, 30-300 ms in the lab VM)."""
@@ -216,10 +244,11 @@ def configure_vf(state, record: Pf, index: int, settings: dict, before=None) -> 
 
 def enforce(state, record: Pf, index: int, config=None, before=None) -> None:
     """Apply a VF's settings to its data plane: admin MAC on the VF netdev (if it is still on the node),
-    carrier from link-state and the PF's cable, VLAN and spoofchk at the switch port. With `before` (the
-    settings the data plane already has), only what differs."""
+    carrier from link-state and the PF's cable, VLAN, spoofchk and max_tx_rate at the switch port. With
+    `before` (the settings the data plane already has), only what differs. min_tx_rate is recorded, not
+    enforced: a guarantee needs a scheduler over every VF of the PF, which no scenario asks for yet."""
     config = config or vf_config(state, record, index)
-    old = before or {}
+    old = {**DEFAULTS, **(before or {})}  # settings recorded before rates existed have none
 
     def changed(*keys: str) -> bool:
         return before is None or any(config.get(k) != old.get(k) for k in keys)
@@ -234,11 +263,17 @@ def enforce(state, record: Pf, index: int, config=None, before=None) -> None:
         switch.apply_link_state(fabric, sw, index, config.get("link_state") or "auto")
     if changed("vlan") and (before is not None or config.get("vlan")):
         switch.apply_vlan(fabric, sw, index, int(config.get("vlan") or 0))
-    if not changed("spoofchk", "mac"):
-        return
-    if config.get("spoofchk"):
-        if not mac or mac == "00:00:00:00:00:00":
-            mac = Netns(record.nodens).ip_json("link", "show", "dev", vf.netdev)[0]["address"]
-        switch.apply_spoofchk(fabric, vf.port, True, mac)
-    else:
-        switch.apply_spoofchk(fabric, vf.port, False, "")
+    rate = int(config.get("max_tx_rate") or 0)
+    shape = changed("max_tx_rate") and (before is not None or rate)
+    if shape and rate:  # the shaper first: the port's redirect needs it to exist
+        switch.set_tx_rate(fabric, vf.port, rate, state.mark)
+    if changed("spoofchk", "mac", "max_tx_rate"):
+        spoofchk_mac = ""
+        if config.get("spoofchk"):
+            spoofchk_mac = mac
+            if not mac or mac == "00:00:00:00:00:00":
+                spoofchk_mac = Netns(record.nodens).ip_json("link", "show", "dev", vf.netdev)[0]["address"]
+        shaper = switch.shaper_name(vf.port) if rate else ""
+        switch.apply_port_ingress(fabric, vf.port, spoofchk_mac, shaper)
+    if shape and not rate:  # after the port stopped redirecting to it
+        switch.set_tx_rate(fabric, vf.port, 0, state.mark)

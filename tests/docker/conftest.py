@@ -62,7 +62,7 @@ def own_engine(tmp_path, monkeypatch):
     """A second lab engine of this test's own (its own socket and dirs), which deploys must start and stop."""
     from bondlab.world.pods import dockerpod
 
-    engine = dockerpod.Engine(Path("/run") / f"bondlab-docker-t{os.getpid()}", tmp_path / "docker-root")
+    engine = dockerpod.DockerEngine(Path("/run") / f"bondlab-docker-t{os.getpid()}", tmp_path / "docker-root")
     monkeypatch.setattr(dockerpod, "default_engine", lambda: engine)
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setattr(dockerpod, "SYSTEM_SOCKET", str(tmp_path / "no-system-engine.sock"))

@@ -52,4 +52,4 @@ def test_pod_image_has_a_shell_sleep_and_ip_with_its_libraries():
 def test_no_engine_installed_names_the_package(monkeypatch, tmp_path):
     monkeypatch.setattr(dockerpod.shutil, "which", lambda tool: None)
     with pytest.raises(dockerpod.EngineError, match=r"containerd, runc is not installed.*docker\.io"):
-        dockerpod.Engine(tmp_path / "run", tmp_path / "root").start()
+        dockerpod.DockerEngine(tmp_path / "run", tmp_path / "root").start()

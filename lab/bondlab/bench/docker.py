@@ -15,14 +15,14 @@ def _timed_deploy(pods: int, backend: str) -> tuple:
     from bondlab import deploy
     from bondlab.bench import lab as labbench
     from bondlab.model import yamlsrc
-    from bondlab.world import checks
+    from bondlab.world import reach
 
     text = labbench.manifest(pods, "veth", f"dbench{pods}{backend}")
     prepared = deploy.prepare(yamlsrc.load_all(text, "bench.yaml"))
     began = time.monotonic()
     state = deploy.deploy(prepared, pods_backend=backend)
     deployed = time.monotonic() - began
-    unreachable = checks.ping_from_pods(state, labbench.GATEWAY)
+    unreachable = reach.ping_from_pods(state, labbench.GATEWAY)
     began = time.monotonic()
     errors = deploy.destroy(state)
     return deployed, time.monotonic() - began, unreachable, errors

@@ -90,13 +90,13 @@ def manifest(pods: int, backend: str = "veth", name: str = "bench", nodes: int =
 def run_once(pods: int, backend: str = "veth", plugin=None, check: bool = True, nodes: int = 1) -> dict:
     from bondlab import deploy
     from bondlab.model import yamlsrc
-    from bondlab.world import checks, clean
+    from bondlab.world import clean, reach
 
     prepared = deploy.prepare(yamlsrc.load_all(manifest(pods, backend, f"bench{pods}", nodes), "bench.yaml"))
     started = time.monotonic()
     state = deploy.deploy(prepared, plugin=plugin)
     deployed = time.monotonic() - started
-    failed = checks.ping_from_pods(state, GATEWAY) if check else []
+    failed = reach.ping_from_pods(state, GATEWAY) if check else []
     started = time.monotonic()
     errors = deploy.destroy(state)
     destroyed = time.monotonic() - started

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from bondlab.conformance import checks
+from bondlab.conformance import judges
 from bondlab.conformance.cases_lifecycle import BEST_EFFORT, CHECK_DRIFT, added, check_fails_after, released
 from bondlab.conformance.cases_protocol import SPEC
 from bondlab.conformance.registry import NotSupported, case, expect
@@ -17,7 +17,7 @@ MODES = ("balance-rr", "active-backup", "balance-xor", "broadcast", "802.3ad", "
 
 def kernel(ctx, key: str):
     """A bonding option of the bond as the kernel reports it (`ip -d link`)."""
-    return ctx.world.link(ctx.world.pod, ctx.ifname).get("linkinfo", {}).get("info_data", {}).get(key)
+    return ctx.sandbox.link(ctx.sandbox.pod, ctx.ifname).get("linkinfo", {}).get("info_data", {}).get(key)
 
 
 def rtnetlink(ctx) -> dict:
@@ -25,7 +25,7 @@ def rtnetlink(ctx) -> dict:
     iproute2 prints neither coupled_control nor a slave's prio): {"bond": {...}, slave name: {...}}."""
     from bondcni import netlink
 
-    fd = os.open(ctx.world.path(ctx.world.pod), os.O_RDONLY)
+    fd = os.open(ctx.sandbox.path(ctx.sandbox.pod), os.O_RDONLY)
     try:
         with netlink.Handle(fd, "pod") as pod:
             bond = pod.get(name=ctx.ifname)
@@ -38,7 +38,7 @@ def rtnetlink(ctx) -> dict:
 
 
 def slaves(ctx) -> list:
-    return sorted(ln[0] for ln in ctx.world.links(ctx.world.pod) or [] if ln[4] == ctx.ifname)
+    return sorted(ln[0] for ln in ctx.sandbox.links(ctx.sandbox.pod) or [] if ln[4] == ctx.ifname)
 
 
 def applied(ctx, fields: dict, key: str, want) -> None:
@@ -83,7 +83,7 @@ def field_mtu(ctx):
     for mtu in (1400, None):
         conf = ctx.config(mtu=mtu)
         result = ctx.add(conf)
-        got = ctx.world.link(ctx.world.pod, ctx.ifname).get("mtu")
+        got = ctx.sandbox.link(ctx.sandbox.pod, ctx.ifname).get("mtu")
         ctx.must("DEL", ctx.with_prev(conf, result))
         expect(got == (mtu or 1500), f"mtu {mtu}: the bond's MTU is {got}")
 
@@ -102,9 +102,9 @@ case(
 def host_links(ctx) -> dict:
     """Two host links of different MAC, MTU and admin state; the config that bonds them (with the lower
     MTU: upstream's default bond MTU, 1500, must not exceed the links')."""
-    ctx.world.veths(ctx.world.host, ["eth1", "eth2"], up=False)
-    ctx.world.host.ip("link", "set", "eth1", "address", "02:aa:00:00:00:01", "mtu", "1400", "up")
-    ctx.world.host.ip("link", "set", "eth2", "address", "02:aa:00:00:00:02")
+    ctx.sandbox.veths(ctx.sandbox.host, ["eth1", "eth2"], up=False)
+    ctx.sandbox.host.ip("link", "set", "eth1", "address", "02:aa:00:00:00:01", "mtu", "1400", "up")
+    ctx.sandbox.host.ip("link", "set", "eth2", "address", "02:aa:00:00:00:02")
     return ctx.config(linksInContainer=False, links=[{"name": "eth1"}, {"name": "eth2"}], mtu=1400)
 
 
@@ -118,7 +118,7 @@ def host_links(ctx) -> dict:
 def links_from_host(ctx):
     conf = host_links(ctx)
     result = ctx.add(conf)
-    enslaved, left = slaves(ctx), [ln[0] for ln in ctx.world.links(ctx.world.host)]
+    enslaved, left = slaves(ctx), [ln[0] for ln in ctx.sandbox.links(ctx.sandbox.host)]
     ctx.must("DEL", ctx.with_prev(conf, result))
     expect(enslaved == ["eth1", "eth2"], f"the bond's slaves are {enslaved}")
     expect("eth1" not in left and "eth2" not in left, "the host links are still on the host")
@@ -132,7 +132,7 @@ def links_from_host(ctx):
 )
 def host_links_back(ctx):
     conf = host_links(ctx)
-    before = ctx.world.snapshot()
+    before = ctx.sandbox.snapshot()
     result = ctx.add(conf)
     ctx.must("DEL", ctx.with_prev(conf, result))
     ctx.unchanged(before, "after DEL (links as name, MAC, MTU, up, master)")
@@ -141,10 +141,10 @@ def host_links_back(ctx):
 @case("del-slave-gone", "spec", BEST_EFFORT + " (a slave deleted before DEL)")
 def del_slave_gone(ctx):
     _, conf, result = added(ctx)
-    ctx.world.pod.ip("link", "del", "net2")
+    ctx.sandbox.pod.ip("link", "del", "net2")
     ctx.must("DEL", ctx.with_prev(conf, result))
     released(ctx, "DEL with a slave gone")
-    expect(not ctx.world.link(ctx.world.pod, ctx.ifname), f"{ctx.ifname} is still in the pod")
+    expect(not ctx.sandbox.link(ctx.sandbox.pod, ctx.ifname), f"{ctx.ifname} is still in the pod")
 
 
 DRIFT = (
@@ -156,18 +156,18 @@ type ... are missing or are in an invalid state"."""
 
 @case("check-slave-removed", "spec", DRIFT)
 def check_slave(ctx):
-    check_fails_after(ctx, lambda c: c.world.pod.ip("link", "set", "net2", "nomaster"))
+    check_fails_after(ctx, lambda c: c.sandbox.pod.ip("link", "set", "net2", "nomaster"))
 
 
 def change_mode(ctx) -> None:
-    ctx.world.pod.ip("link", "set", ctx.ifname, "down")
+    ctx.sandbox.pod.ip("link", "set", ctx.ifname, "down")
     for slave in ("net1", "net2"):
-        ctx.world.pod.ip("link", "set", slave, "nomaster")
-    ctx.world.pod.ip("link", "set", ctx.ifname, "type", "bond", "mode", "balance-rr")
+        ctx.sandbox.pod.ip("link", "set", slave, "nomaster")
+    ctx.sandbox.pod.ip("link", "set", ctx.ifname, "type", "bond", "mode", "balance-rr")
     for slave in ("net1", "net2"):
-        ctx.world.pod.ip("link", "set", slave, "down")
-        ctx.world.pod.ip("link", "set", slave, "master", ctx.ifname)
-    ctx.world.pod.ip("link", "set", ctx.ifname, "up")
+        ctx.sandbox.pod.ip("link", "set", slave, "down")
+        ctx.sandbox.pod.ip("link", "set", slave, "master", ctx.ifname)
+    ctx.sandbox.pod.ip("link", "set", ctx.ifname, "up")
 
 
 @case("check-mode-changed", "spec", DRIFT)
@@ -184,7 +184,7 @@ def added_or_not_supported(ctx, conf: dict, what: str = "it"):
     """ADD of an extension's config: its answer, or NotSupported when refused (with a CNI error)."""
     got = ctx.call("ADD", conf)
     if not got.ok:
-        found = checks.error_problems(got.rc, got.json)
+        found = judges.error_problems(got.rc, got.json)
         expect(not found, f"ADD refused {what} without a CNI error: {'; '.join(found)}")
         raise NotSupported(f"refused: {got.json.get('msg')}")
     return got
@@ -285,7 +285,7 @@ for _name, (_fields, _where, _key, _want) in RTNETLINK_EXTENSIONS.items():
       the bond and its slaves and no IPs; CHECK and DEL work (upstream bond-cni#19).""",
 )
 def no_ipam(ctx):
-    before = ctx.world.snapshot()
+    before = ctx.sandbox.snapshot()
     conf = ctx.config(ipam=False)
     got = added_or_not_supported(ctx, conf, "a config without ipam")
     names = [i.get("name") for i in got.json.get("interfaces") or []]
@@ -299,13 +299,13 @@ def no_ipam(ctx):
 
 def left_as_found(ctx, conf: dict, what: str) -> None:
     """A failed ADD alone (no DEL) leaves the node and the pod as they were."""
-    before = ctx.world.snapshot()
+    before = ctx.sandbox.snapshot()
     got = ctx.call("ADD", conf)
-    found = checks.error_problems(got.rc, got.json)
+    found = judges.error_problems(got.rc, got.json)
     expect(not found, f"ADD with {what}: " + "; ".join(found))
-    after = ctx.world.snapshot()
+    after = ctx.sandbox.snapshot()
     if after != before:
-        changed = ctx.world.difference(before, after)
+        changed = ctx.sandbox.difference(before, after)
         raise NotSupported(f"no rollback after the failed ADD ({what}): {changed}")
 
 
@@ -329,7 +329,7 @@ def rollback_host_link(ctx):
 @case("ext-rollback-ipam-failure", "extension", ROLLBACK + " (host-local has no address left).")
 def rollback_ipam(ctx):
     conf = ctx.config(ipam=False)
-    conf["ipam"] = ctx.world.exhausted_ipam()
+    conf["ipam"] = ctx.sandbox.exhausted_ipam()
     left_as_found(ctx, conf, "a failing IPAM")
 
 
@@ -346,17 +346,17 @@ def rollback_kernel(ctx):
       in any table goes through it (the default route included)".""",
 )
 def tenant_uplink(ctx):
-    host = ctx.world.host
-    ctx.world.veths(host, ["eth0", "eth1"])
+    host = ctx.sandbox.host
+    ctx.sandbox.veths(host, ["eth0", "eth1"])
     host.ip("addr", "add", "192.0.2.10/24", "dev", "eth0")
     host.ip("route", "add", "default", "via", "192.0.2.1", "dev", "eth0")
     conf = ctx.config(linksInContainer=False, links=[{"name": "eth0"}, {"name": "eth1"}])
-    before = ctx.world.snapshot()
+    before = ctx.sandbox.snapshot()
     got = ctx.call("ADD", conf)
     if got.ok:
         ctx.call("DEL", ctx.with_prev(conf, got.json))
         raise NotSupported("the node's uplink (address, default route) was taken into the pod")
-    found = checks.error_problems(got.rc, got.json)
+    found = judges.error_problems(got.rc, got.json)
     expect(not found, "; ".join(found))
     ctx.unchanged(before, "the refused ADD changed the node")
 
@@ -369,11 +369,11 @@ def tenant_uplink(ctx):
       and the reference plugins put only the config's "dns" in the result).""",
 )
 def add_dns(ctx):
-    path = f"{ctx.world.tmp}/resolv.conf"
+    path = f"{ctx.sandbox.tmp}/resolv.conf"
     with open(path, "w") as stream:
         stream.write("nameserver 192.0.2.53\nsearch conformance.test\n")
     conf = ctx.config(ipam=False)
-    conf["ipam"] = ctx.world.ipam(resolvConf=path)
+    conf["ipam"] = ctx.sandbox.ipam(resolvConf=path)
     result = ctx.add(conf)
     dns = result.get("dns") or {}
     ctx.must("DEL", ctx.with_prev(conf, result))

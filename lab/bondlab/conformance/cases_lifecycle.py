@@ -6,7 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import os
 
-from bondlab.conformance import checks
+from bondlab.conformance import judges
 from bondlab.conformance.cases_protocol import SPEC, supported
 from bondlab.conformance.registry import case, expect
 
@@ -20,14 +20,14 @@ exists"."""
 
 
 def added(ctx, version: str = "1.0.0"):
-    """ADD on a fresh world; the node as it was before, the config and the result."""
-    before = ctx.world.snapshot()
+    """ADD in a fresh sandbox; the node as it was before, the config and the result."""
+    before = ctx.sandbox.snapshot()
     conf = ctx.config(version=version)
     return before, conf, ctx.add(conf)
 
 
 def released(ctx, what: str) -> None:
-    expect(not ctx.world.leases(), f"{what}: host-local still holds {ctx.world.leases()}")
+    expect(not ctx.sandbox.leases(), f"{what}: host-local still holds {ctx.sandbox.leases()}")
 
 
 @case("del-twice", "spec", DEL_TWICE, generic=True)
@@ -40,7 +40,7 @@ def del_twice(ctx):
 
 @case("del-without-add", "spec", DEL_TWICE, generic=True)
 def del_without_add(ctx):
-    before = ctx.world.snapshot()
+    before = ctx.sandbox.snapshot()
     ctx.must("DEL", ctx.config())
     ctx.unchanged(before, "a DEL of nothing changed the node")
 
@@ -62,7 +62,7 @@ def del_releases(ctx):
 @case("del-netns-gone", "spec", BEST_EFFORT, generic=True)
 def del_netns_gone(ctx):
     _, conf, result = added(ctx)
-    ctx.world.remove_pod()  # the runtime deleted the netns before the DEL
+    ctx.sandbox.remove_pod()  # the runtime deleted the netns before the DEL
     ctx.must("DEL", ctx.with_prev(conf, result))
     released(ctx, "DEL with the netns gone")
 
@@ -76,7 +76,7 @@ def del_netns_gone(ctx):
 )
 def del_empty_netns(ctx):
     _, conf, result = added(ctx)
-    rt = ctx.world.runtime(ctx.ifname, netns_path="")
+    rt = ctx.sandbox.runtime(ctx.ifname, netns_path="")
     ctx.must("DEL", ctx.with_prev(conf, result), rt)
     released(ctx, "DEL with an empty CNI_NETNS")
 
@@ -84,7 +84,7 @@ def del_empty_netns(ctx):
 @case("del-interface-gone", "spec", BEST_EFFORT, generic=True)
 def del_interface_gone(ctx):
     _, conf, result = added(ctx)
-    ctx.world.pod.ip("link", "del", ctx.ifname)
+    ctx.sandbox.pod.ip("link", "del", ctx.ifname)
     ctx.must("DEL", ctx.with_prev(conf, result))
     released(ctx, f"DEL with {ctx.ifname} gone")
 
@@ -97,7 +97,7 @@ def del_interface_gone(ctx):
 def del_invalid_config(ctx):
     _, conf, result = added(ctx)
     ctx.must("DEL", ctx.with_prev(dict(conf, mode="no-such-mode"), result))
-    expect(not ctx.world.link(ctx.world.pod, ctx.ifname), f"{ctx.ifname} is still in the pod")
+    expect(not ctx.sandbox.link(ctx.sandbox.pod, ctx.ifname), f"{ctx.ifname} is still in the pod")
 
 
 # --- CHECK ------------------------------------------------------------------------------------------------
@@ -124,19 +124,19 @@ def check_fails_after(ctx, drift) -> None:
     _, conf, result = added(ctx)
     drift(ctx)
     got = ctx.call("CHECK", ctx.with_prev(conf, result))
-    found = checks.error_problems(got.rc, got.json)
+    found = judges.error_problems(got.rc, got.json)
     expect(not found, "CHECK after the drift: " + "; ".join(found))
     ctx.must("DEL", ctx.with_prev(conf, result))
 
 
 @case("check-address-removed", "spec", CHECK_DRIFT, generic=True)
 def check_address(ctx):
-    check_fails_after(ctx, lambda c: c.world.pod.ip("addr", "flush", "dev", c.ifname, "scope", "global"))
+    check_fails_after(ctx, lambda c: c.sandbox.pod.ip("addr", "flush", "dev", c.ifname, "scope", "global"))
 
 
 @case("check-interface-removed", "spec", CHECK_DRIFT, generic=True)
 def check_interface(ctx):
-    check_fails_after(ctx, lambda c: c.world.pod.ip("link", "del", c.ifname))
+    check_fails_after(ctx, lambda c: c.sandbox.pod.ip("link", "del", c.ifname))
 
 
 # --- STATUS and GC (1.1.0) --------------------------------------------------------------------------------
@@ -154,7 +154,7 @@ def status_ready(ctx):
     supported(ctx, "1.1.0")
     got = ctx.call("STATUS", ctx.config(version="1.1.0"))
     if not got.ok:
-        found = checks.error_problems(got.rc, got.json, codes=(50, 51))
+        found = judges.error_problems(got.rc, got.json, codes=(50, 51))
         expect(not found, "STATUS: " + "; ".join(found))
     ctx.add(ctx.config(version="1.1.0"))  # ready means ready: ADD works
     ctx.must("DEL", ctx.config(version="1.1.0"))
@@ -175,9 +175,9 @@ plugins" (with no IPAM in 1.1.0 configs when the node's host-local does not spea
 def gc_keeps(ctx):
     supported(ctx, "1.1.0")
     _, conf, result = added(ctx, "1.1.0")
-    leases = ctx.world.leases()
+    leases = ctx.sandbox.leases()
     gc(ctx, conf, valid=True)
-    expect(ctx.world.leases() == leases, f"GC dropped a valid attachment's lease: {ctx.world.leases()}")
+    expect(ctx.sandbox.leases() == leases, f"GC dropped a valid attachment's lease: {ctx.sandbox.leases()}")
     ctx.must("CHECK", ctx.with_prev(conf, result))
     ctx.must("DEL", ctx.with_prev(conf, result))
 
@@ -186,7 +186,7 @@ def gc_keeps(ctx):
 def gc_releases(ctx):
     supported(ctx, "1.1.0")
     _, conf, _ = added(ctx, "1.1.0")
-    ctx.world.remove_pod()  # the pod is gone and its DEL was lost
+    ctx.sandbox.remove_pod()  # the pod is gone and its DEL was lost
     gc(ctx, conf, valid=False)
     released(ctx, "GC of a stale attachment")
 
@@ -201,10 +201,10 @@ failure"."""
 @case("ipam-failure-then-del", "spec", FAILED_ADD, generic=True)
 def ipam_failure(ctx):
     conf = ctx.config(ipam=False)
-    conf["ipam"] = ctx.world.exhausted_ipam()
-    before = ctx.world.snapshot()
+    conf["ipam"] = ctx.sandbox.exhausted_ipam()
+    before = ctx.sandbox.snapshot()
     got = ctx.call("ADD", conf)
-    found = checks.error_problems(got.rc, got.json)
+    found = judges.error_problems(got.rc, got.json)
     expect(not found, "ADD with a failing IPAM: " + "; ".join(found))
     ctx.must("DEL", conf)
     ctx.unchanged(before, "after the failed ADD and its DEL the node is not as it was")
@@ -223,13 +223,13 @@ PODS_ENV = "BONDLAB_CONFORMANCE_PODS"  # how many pods parallel-add-del starts (
       databases)" (20 pods, or ${PODS_ENV}: ADD all at once, then DEL all at once).""",
 )
 def parallel(ctx):
-    world = ctx.world
-    pods = [world.new_pod() for _ in range(int(os.environ.get(PODS_ENV, "20")))]
+    sandbox = ctx.sandbox
+    pods = [sandbox.new_pod() for _ in range(int(os.environ.get(PODS_ENV, "20")))]
     for pod in pods:
-        world.veths(pod, ["net1", "net2"])
-    before = {pod.name: world.links(pod) for pod in pods}
+        sandbox.veths(pod, ["net1", "net2"])
+    before = {pod.name: sandbox.links(pod) for pod in pods}
     runtimes = [
-        world.runtime(ctx.ifname, pod=pod, container_id=f"{world.container_id}-{i}")
+        sandbox.runtime(ctx.ifname, pod=pod, container_id=f"{sandbox.container_id}-{i}")
         for i, pod in enumerate(pods)
     ]
     conf = ctx.config()
@@ -249,5 +249,5 @@ def parallel(ctx):
     bad = [str(d) for d in dels if not d.ok]
     expect(not bad, f"{len(bad)}/{len(pods)} DELs failed, first: {bad[:1]}")
     released(ctx, "after every DEL")
-    changed = [pod.name for pod in pods if world.links(pod) != before[pod.name]]
+    changed = [pod.name for pod in pods if sandbox.links(pod) != before[pod.name]]
     expect(not changed, f"{len(changed)} pods not as they were after DEL")

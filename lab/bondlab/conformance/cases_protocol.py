@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from bondlab.conformance import checks
+from bondlab.conformance import judges
 from bondlab.conformance.registry import NotSupported, case, expect
 
 SPEC = "CNI SPEC.md"
@@ -21,7 +21,7 @@ def problems(found: list) -> None:
 
 
 def judge_error(got, codes=(), names=()) -> None:
-    problems(checks.error_problems(got.rc, got.json, codes))
+    problems(judges.error_problems(got.rc, got.json, codes))
     text = f"{got.json.get('msg', '')} {got.json.get('details', '')}"
     missing = [n for n in names if n not in text]
     expect(not missing, f"the error does not name {', '.join(missing)}: {got.json.get('msg')!r}")
@@ -41,7 +41,7 @@ def version_answer(ctx):
     for sent in ("1.0.0", "0.4.0"):
         got = ctx.call("VERSION", {"cniVersion": sent})
         expect(got.ok, f"VERSION failed: {got}")
-        problems(checks.version_problems(got.json, sent))
+        problems(judges.version_problems(got.json, sent))
 
 
 @case(
@@ -68,7 +68,7 @@ def version_env(ctx):
     generic=True,
 )
 def version_unsupported(ctx):
-    before = ctx.world.snapshot()
+    before = ctx.sandbox.snapshot()
     judge_error(ctx.call("ADD", ctx.config(version="99.0.0")), codes=(1,))
     ctx.unchanged(before, "the refused ADD changed the node")
 
@@ -133,7 +133,7 @@ def config_not_json(ctx):
       exist).""",
 )
 def config_invalid(ctx):
-    before = ctx.world.snapshot()
+    before = ctx.sandbox.snapshot()
     judge_error(ctx.call("ADD", ctx.config(mode="no-such-mode")), codes=(7,))
     ctx.unchanged(before, "the refused ADD changed the node")
 
@@ -145,11 +145,11 @@ def add_shape(ctx, version: str):
     supported(ctx, version)
     conf = ctx.config(version=version)
     result = ctx.add(conf)
-    problems(checks.add_result_problems(result, version, ctx.ifname, ctx.rt.netns))
+    problems(judges.add_result_problems(result, version, ctx.ifname, ctx.rt.netns))
     ctx.must("DEL", ctx.with_prev(conf, result))
 
 
-for _version in checks.VERSIONS:
+for _version in judges.VERSIONS:
     case(
         f"add-result-{_version}",
         "spec",
@@ -170,11 +170,11 @@ for _version in checks.VERSIONS:
     generic=True,
 )
 def add_existing(ctx):
-    ctx.world.veths(ctx.world.pod, [ctx.ifname])
-    existing = ctx.world.link(ctx.world.pod, ctx.ifname)
+    ctx.sandbox.veths(ctx.sandbox.pod, [ctx.ifname])
+    existing = ctx.sandbox.link(ctx.sandbox.pod, ctx.ifname)
     got = ctx.call("ADD", ctx.config())
-    problems(checks.error_problems(got.rc, got.json))
-    after = ctx.world.link(ctx.world.pod, ctx.ifname)
+    problems(judges.error_problems(got.rc, got.json))
+    after = ctx.sandbox.link(ctx.sandbox.pod, ctx.ifname)
     expect(
         (after.get("address"), after.get("link_kind", after.get("linkinfo")))
         == (existing.get("address"), existing.get("link_kind", existing.get("linkinfo"))),
@@ -193,7 +193,7 @@ def add_ipam(ctx):
     result = ctx.add(ctx.config())
     ips = [ip.get("address") for ip in result.get("ips") or []]
     expect(len(ips) == 1 and ips[0].startswith("10.56.217."), f"result ips {ips}, host-local gives one")
-    expect(len(ctx.world.leases()) == 1, f"host-local leases {ctx.world.leases()}")
-    on_link = ctx.world.addresses(ctx.world.pod, ctx.ifname)
+    expect(len(ctx.sandbox.leases()) == 1, f"host-local leases {ctx.sandbox.leases()}")
+    on_link = ctx.sandbox.addresses(ctx.sandbox.pod, ctx.ifname)
     expect(on_link == ips, f"{ctx.ifname} holds {on_link}, the result says {ips}")
     ctx.must("DEL", ctx.with_prev(ctx.config(), result))

@@ -1,5 +1,5 @@
 """What a case gets: the plugin under test (its binary and what kind of interface plugin it is) in the
-case's world, and the runtime's moves on it (ADD, CHECK, DEL ... through the exec protocol)."""
+case's sandbox, and the runtime's moves on it (ADD, CHECK, DEL ... through the exec protocol)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Optional
 
 from bondlab.conformance.driver import Call, call
 from bondlab.conformance.registry import Fail, expect
-from bondlab.conformance.world import NETWORK, World, ipam_speaks
+from bondlab.conformance.sandbox import NETWORK, Sandbox, ipam_speaks
 
 
 @dataclass(frozen=True)
@@ -30,8 +30,8 @@ class Subject:
         return "bond0" if self.kind == "bond" else "net0"
 
 
-def _bond(world: World) -> dict:
-    world.veths(world.pod, ["net1", "net2"])
+def _bond(sandbox: Sandbox) -> dict:
+    sandbox.veths(sandbox.pod, ["net1", "net2"])
     return {
         "type": "bond",
         "mode": "active-backup",
@@ -41,34 +41,34 @@ def _bond(world: World) -> dict:
     }
 
 
-def _macvlan(world: World) -> dict:
-    world.veths(world.host, ["eth1"])
+def _macvlan(sandbox: Sandbox) -> dict:
+    sandbox.veths(sandbox.host, ["eth1"])
     return {"type": "macvlan", "master": "eth1", "mode": "bridge"}
 
 
-def _host_device(world: World) -> dict:
-    world.veths(world.host, ["eth1"])
+def _host_device(sandbox: Sandbox) -> dict:
+    sandbox.veths(sandbox.host, ["eth1"])
     return {"type": "host-device", "device": "eth1"}
 
 
-# Per kind: make the links the plugin needs in the world, return its plugin config (without version,
+# Per kind: make the links the plugin needs in the sandbox, return its plugin config (without version,
 # name and IPAM).
 KINDS = {"bond": _bond, "macvlan": _macvlan, "host-device": _host_device}
 
 
 class Context:
-    def __init__(self, subject: Subject, world: World) -> None:
-        self.subject, self.world = subject, world
+    def __init__(self, subject: Subject, sandbox: Sandbox) -> None:
+        self.subject, self.sandbox = subject, sandbox
         self.ifname = subject.ifname
-        self.base = KINDS[subject.kind](world)
-        self.rt = world.runtime(self.ifname)
+        self.base = KINDS[subject.kind](sandbox)
+        self.rt = sandbox.runtime(self.ifname)
 
     def config(self, version: str = "1.0.0", ipam: bool = True, **fields) -> dict:
-        """The plugin's config for this world: `fields` laid over its base (a None value drops a key). No
+        """The plugin's config for this sandbox: `fields` laid over its base (a None value drops a key). No
         IPAM for a version the node's IPAM plugin does not speak (the delegate gets the same config)."""
         conf = {"cniVersion": version, "name": NETWORK, **self.base}
         if ipam and ipam_speaks(version):
-            conf["ipam"] = self.world.ipam()
+            conf["ipam"] = self.sandbox.ipam()
         conf.update(fields)
         return {k: v for k, v in conf.items() if v is not None}
 
@@ -81,13 +81,14 @@ class Context:
         if not got.ok or not isinstance(got.json, dict):
             raise Fail(f"ADD failed: {got}")
         if rt is None:
-            expect(self.world.link(self.world.pod, self.ifname), f"ADD succeeded but made no {self.ifname}")
+            made = self.sandbox.link(self.sandbox.pod, self.ifname)
+            expect(made, f"ADD succeeded but made no {self.ifname}")
         return got.json
 
     def unchanged(self, before: dict, what: str) -> None:
-        """The node and the pod as in `before` (a world snapshot), else Fail saying what changed."""
-        after = self.world.snapshot()
-        expect(after == before, f"{what}: {self.world.difference(before, after)}")
+        """The node and the pod as in `before` (a sandbox snapshot), else Fail saying what changed."""
+        after = self.sandbox.snapshot()
+        expect(after == before, f"{what}: {self.sandbox.difference(before, after)}")
 
     def must(self, command: str, config: dict, rt=None, **kw) -> Call:
         got = self.call(command, config, rt, **kw)

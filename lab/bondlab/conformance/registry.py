@@ -2,7 +2,7 @@
 
 Levels: `spec` (a MUST/SHOULD of the CNI spec, quoted with its section), `bond-cni` (a field or behaviour
 upstream bond-cni's README documents), `extension` (this project's fields: a plugin that rejects or ignores
-them is reported "not supported", not failed). A case function takes a `Context` (the plugin, its world)
+them is reported "not supported", not failed). A case function takes a `Context` (the plugin, its sandbox)
 and returns nothing when the plugin passes; it raises `Fail` or `NotSupported` otherwise.
 """
 

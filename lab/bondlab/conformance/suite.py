@@ -1,4 +1,4 @@
-"""Run cases against plugins: each case in a world of its own, undone after it whatever happened."""
+"""Run cases against plugins: each case in a sandbox of its own, undone after it whatever happened."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 from bondlab.conformance.context import Context, Subject
 from bondlab.conformance.registry import Fail, NotSupported
-from bondlab.conformance.world import World
+from bondlab.conformance.sandbox import Sandbox
 from bondlab.util.undo import Undo
 
 
@@ -44,12 +44,12 @@ def run_case(subject: Subject, case) -> CaseResult:
     status, message = "passed", ""
     try:
         with Undo() as undo:
-            case.run(Context(subject, World(undo)))
+            case.run(Context(subject, Sandbox(undo)))
     except Fail as reason:
         status, message = "failed", str(reason)
     except NotSupported as reason:
         status, message = "skipped", str(reason)
-    except Exception as error:  # the suite could not run the case (its world, a command): not the plugin's
+    except Exception as error:  # the suite could not run the case (its sandbox, a command): not the plugin's
         status, message = "error", f"{type(error).__name__}: {error}"
     return CaseResult(
         subject.path,
@@ -64,7 +64,7 @@ def run_case(subject: Subject, case) -> CaseResult:
 
 
 def run(subjects: list, cases: list, progress=None) -> list:
-    """Every case that applies to each subject, in order; SIGTERM unwinds the case's world like Ctrl-C."""
+    """Every case that applies to each subject, in order; SIGTERM unwinds the case's sandbox like Ctrl-C."""
     from bondlab.vm.engine import restore_signal, terminate_as_exception
 
     previous = terminate_as_exception()

@@ -54,7 +54,7 @@ class GuestKernel:
         return f"{self.origin} ({self.path})"
 
 
-class Engine:
+class DockerEngine:
     name = "?"
 
     def available(self) -> Verdict:

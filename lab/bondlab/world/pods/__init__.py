@@ -108,7 +108,7 @@ def _docker_engine_stop(state: LabState, run_dir: str, data_root: str) -> None:
     """Stop the engine this lab started, unless another lab's containers still run on it."""
     from bondlab.world.pods import dockerpod
 
-    engine = dockerpod.Engine(Path(run_dir), Path(data_root))
+    engine = dockerpod.DockerEngine(Path(run_dir), Path(data_root))
     if dockerpod._answers(engine.own_url):
         api = dockerpod.client(engine.own_url)
         try:

@@ -98,7 +98,7 @@ def _writable(directory: str) -> bool:
 
 
 @dataclass
-class Engine:
+class DockerEngine:
     """The lab's own dockerd: where it lives. `DOCKER_HOST` or a system engine is used, never stopped."""
 
     run_dir: Path
@@ -291,7 +291,7 @@ class Engine:
 
 def default_engine() -> Engine:
     """The lab's engine: BONDLAB_DOCKER_RUN (default /run/bondlab-docker), BONDLAB_DOCKER_ROOT (data root)."""
-    return Engine(
+    return DockerEngine(
         Path(os.environ.get("BONDLAB_DOCKER_RUN", "/run/bondlab-docker")),
         Path(os.environ.get("BONDLAB_DOCKER_ROOT", "/var/lib/bondlab-docker")),
     )

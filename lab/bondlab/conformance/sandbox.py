@@ -1,4 +1,4 @@
-"""The world one case runs in, made for it and undone after it (on failure and Ctrl-C too): the node's
+"""The sandbox one case runs in, made for it and undone after it (on failure and Ctrl-C too): the node's
 netns the plugin runs in (`host`, as a runtime runs plugins in its own netns), a pod netns, a netns
 holding the far ends of the veths the case hands the plugin, host-local IPAM from /usr/lib/cni with its
 data in a scratch directory. Namespaces carry the lab's owner mark, so `bondlab clean` finds leftovers.
@@ -36,7 +36,7 @@ def ipam_speaks(version: str) -> bool:
     return version in ((answer or {}).get("supportedVersions") or [])
 
 
-class World:
+class Sandbox:
     def __init__(self, undo: Undo) -> None:
         self.undo = undo
         self.tmp = tempfile.mkdtemp(prefix="bl-conformance-")

@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from bondlab.conformance import checks
+from bondlab.conformance import judges
 
 RECORDED = json.loads((Path(__file__).parent / "conformance_fixtures" / "recorded.json").read_text())
 
 
 def add_problems(key: str, result=None) -> list:
     entry = RECORDED[key]
-    return checks.add_result_problems(
+    return judges.add_result_problems(
         entry["stdout"] if result is None else result, key.rsplit("-", 1)[1], entry["ifname"], entry["netns"]
     )
 
 
-@pytest.mark.parametrize("version", checks.VERSIONS)
+@pytest.mark.parametrize("version", judges.VERSIONS)
 def test_our_recorded_results_are_valid(version):
     assert add_problems(f"bond-add-{version}") == []
 
@@ -76,22 +76,22 @@ def test_a_0x_result_with_an_ipv6_address_says_6():
 
 
 def test_not_an_object():
-    assert checks.add_result_problems(None, "1.0.0", "bond0", "/run/netns/x") == [
+    assert judges.add_result_problems(None, "1.0.0", "bond0", "/run/netns/x") == [
         "ADD printed no JSON object"
     ]
 
 
 def test_our_recorded_errors_carry_the_spec_codes():
-    assert checks.error_problems(1, RECORDED["bond-error-invalid-mode"]["stdout"], (7,)) == []
-    assert checks.error_problems(1, RECORDED["bond-error-not-json"]["stdout"], (6,)) == []
+    assert judges.error_problems(1, RECORDED["bond-error-invalid-mode"]["stdout"], (7,)) == []
+    assert judges.error_problems(1, RECORDED["bond-error-not-json"]["stdout"], (6,)) == []
 
 
 def test_upstream_invalid_mode_is_999():
     entry = RECORDED["bond-upstream-error-invalid-mode"]
-    assert checks.error_problems(entry["rc"], entry["stdout"], (7,)) == [
+    assert judges.error_problems(entry["rc"], entry["stdout"], (7,)) == [
         "error code 999, the spec's code here is 7 (msg 'bonding mode (no-such-mode) is not supported')"
     ]
-    assert checks.error_problems(entry["rc"], entry["stdout"]) == []  # 100+ is the plugin's to use
+    assert judges.error_problems(entry["rc"], entry["stdout"]) == []  # 100+ is the plugin's to use
 
 
 @pytest.mark.parametrize(
@@ -107,18 +107,18 @@ def test_upstream_invalid_mode_is_999():
     ],
 )
 def test_invalid_errors_are_caught(rc, payload, problem):
-    assert any(problem in p for p in checks.error_problems(rc, payload)), checks.error_problems(rc, payload)
+    assert any(problem in p for p in judges.error_problems(rc, payload)), judges.error_problems(rc, payload)
 
 
 def test_version_answers():
-    assert checks.version_problems(RECORDED["bond-version-0.4.0"]["stdout"], "0.4.0") == []
-    assert checks.version_problems(RECORDED["bond-upstream-version-0.4.0"]["stdout"], "0.4.0") == [
+    assert judges.version_problems(RECORDED["bond-version-0.4.0"]["stdout"], "0.4.0") == []
+    assert judges.version_problems(RECORDED["bond-upstream-version-0.4.0"]["stdout"], "0.4.0") == [
         "cniVersion '1.1.0', the spec says the value sent ('0.4.0')"
     ]
-    assert checks.version_problems({"cniVersion": "1.0.0"}, "1.0.0") == [
+    assert judges.version_problems({"cniVersion": "1.0.0"}, "1.0.0") == [
         "supportedVersions None is not a list of versions"
     ]
-    assert checks.version_problems({"cniVersion": "1.0.0", "supportedVersions": ["1.0"]}, "1.0.0") == [
+    assert judges.version_problems({"cniVersion": "1.0.0", "supportedVersions": ["1.0"]}, "1.0.0") == [
         "supportedVersions ['1.0'] holds something that is not a version"
     ]
-    assert checks.version_problems(None, "1.0.0") == ["VERSION printed no JSON object"]
+    assert judges.version_problems(None, "1.0.0") == ["VERSION printed no JSON object"]

@@ -54,7 +54,7 @@ class GuestKernel:
         return f"{self.origin} ({self.path})"
 
 
-class DockerEngine:
+class Engine:
     name = "?"
 
     def available(self) -> Verdict:

@@ -2,11 +2,11 @@
 
 The engine is driven through docker-py (the Engine API), never by parsing CLI output:
 
-- `Engine.ensure()` finds an engine that answers (`DOCKER_HOST`, the lab's own socket, /var/run/docker.sock)
-  or starts the lab's own: cgroup2 on /sys/fs/cgroup when nothing is mounted there, then
-  `dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs` with its data root, exec
-  root, socket and pidfile in directories of its own (so it never touches a user's engine). `Engine.stop()`
-  stops only that engine: SIGTERM, poll until gone, unmount what is left under its directories, remove
+- `DockerEngine.ensure()` finds an engine that answers (`DOCKER_HOST`, the lab's own socket,
+  /var/run/docker.sock) or starts the lab's own: cgroup2 on /sys/fs/cgroup when nothing is mounted there,
+  then `dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs` with its data root,
+  exec root, socket and pidfile in directories of its own (so it never touches a user's engine).
+  `DockerEngine.stop()` stops only that engine: SIGTERM, poll until gone, unmount what is left under its directories, remove
   them, unmount the cgroup2 it mounted. An engine that cannot start is one EngineError naming the cause.
 - the pod image: see pods/image.py.
 - `run_pod()` creates a pod as `docker run -d --network none` with labels marking it as the lab's; the
@@ -289,7 +289,7 @@ class DockerEngine:
             time.sleep(0.05)
 
 
-def default_engine() -> Engine:
+def default_engine() -> DockerEngine:
     """The lab's engine: BONDLAB_DOCKER_RUN (default /run/bondlab-docker), BONDLAB_DOCKER_ROOT (data root)."""
     return DockerEngine(
         Path(os.environ.get("BONDLAB_DOCKER_RUN", "/run/bondlab-docker")),

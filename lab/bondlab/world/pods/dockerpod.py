@@ -6,8 +6,9 @@ The engine is driven through docker-py (the Engine API), never by parsing CLI ou
   /var/run/docker.sock) or starts the lab's own: cgroup2 on /sys/fs/cgroup when nothing is mounted there,
   then `dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs` with its data root,
   exec root, socket and pidfile in directories of its own (so it never touches a user's engine).
-  `DockerEngine.stop()` stops only that engine: SIGTERM, poll until gone, unmount what is left under its directories, remove
-  them, unmount the cgroup2 it mounted. An engine that cannot start is one EngineError naming the cause.
+  `DockerEngine.stop()` stops only that engine: SIGTERM, poll until gone, unmount what is left under its
+  directories, remove them, unmount the cgroup2 it mounted. An engine that cannot start is one EngineError
+  naming the cause.
 - the pod image: see pods/image.py.
 - `run_pod()` creates a pod as `docker run -d --network none` with labels marking it as the lab's; the
   pod's netns is /proc/PID/ns/net. `remove_lab()` removes a lab's containers by label only.

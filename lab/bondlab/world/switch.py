@@ -27,6 +27,7 @@ import json
 from dataclasses import dataclass
 
 from bondlab.model import topology
+from bondlab.world import lacpdu
 from bondlab.world.netns import Netns, batch, run, tc_batch
 
 CORE = topology.CORE  # the fabric switch that is always there (the spine of a derived cluster)
@@ -123,23 +124,6 @@ def apply_link_state(fabric: Netns, sw: PfSwitch, index: int, link_state: str) -
     set_port(fabric, sw.vf_port(index), cable_is_up(fabric, sw) if up is None else up)
 
 
-def apply_spoofchk(fabric: Netns, port: str, on: bool, mac: str) -> None:
-    """Drop frames entering the switch from the VF unless their source MAC is the VF's MAC.
-
-    `tc -n` (no `ip netns exec` process in front) and the filters in one `tc -batch`."""
-    run(["tc", "-n", fabric.name, "qdisc", "del", "dev", port, "clsact"], check=False)
-    if not on:
-        return
-    tc_batch(
-        fabric.name,
-        [
-            f"qdisc add dev {port} clsact",
-            f"filter add dev {port} ingress pref 1 protocol all flower src_mac {mac} action pass",
-            f"filter add dev {port} ingress pref 2 protocol all flower action drop",
-        ],
-    )
-
-
 def apply_vlan(fabric: Netns, sw: PfSwitch, index: int, vlan: int) -> None:
     """A VF's VLAN (`ip link set PF vf N vlan V`, VST) at its switch port: frames from the VF are tagged V,
     frames to it untagged, and it hears only VLAN V. The PF's bridge becomes VLAN-aware (untagged
@@ -177,3 +161,72 @@ def set_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool, up: b
     miimon cannot see - so a PF cut measured the process start plus miimon (454 ms seen in seed 000)."""
     word = "up" if up else "down"
     batch(fabric.name, [f"link set {port} {word}" for port in cable_ports(sw, vf_states, pf_port, up)])
+
+
+# -- slow protocols (LACP) between the VFs and the PF's cable ------------------------------------------
+# A PF's bridge cannot forward LACPDUs (01:80:c2:00:00:02 is in its restricted group_fwd_mask), yet on an
+# SR-IOV NIC a VF's LACPDUs leave by the PF's cable and the ToR port at its far end answers: tc carries them
+# past the bridge. The model, as NICs do it (the reference does not say more): what a VF sends to the slow
+# protocols address goes out the cable only - never to another VF (the embedded switch is an 802.1 bridge
+# and relays no reserved group address between its ports); what comes in from the cable to that address
+# reaches every VF of the PF (and the PF's own port): the NIC replicates multicast to each function
+# listening to the group, and every bond slave listens to it. A cut VF port or cable drops them, as it
+# drops everything else.
+SLOW_MATCH = f"protocol {lacpdu.ETH_P_SLOW:#06x} flower dst_mac {lacpdu.SLOW_PROTOCOLS_MAC}"
+
+
+def port_ingress_lines(port: str, uplink: str, spoofchk_mac: str = "") -> list:
+    """tc-batch lines for what a VF sends (its switch port's ingress, a fresh clsact): slow-protocol frames
+    out the cable (pref 1), then with spoofchk on the rest only from the VF's MAC (as apply_spoofchk). The
+    NIC's anti-spoof check comes first: an LACPDU from another MAC is dropped too."""
+    src = f" src_mac {spoofchk_mac}" if spoofchk_mac else ""
+    lines = [
+        f"qdisc add dev {port} clsact",
+        f"filter add dev {port} ingress pref 1 {SLOW_MATCH}{src} action mirred egress redirect dev {uplink}",
+    ]
+    if spoofchk_mac:
+        lines += [
+            f"filter add dev {port} ingress pref 2 protocol all flower src_mac {spoofchk_mac} action pass",
+            f"filter add dev {port} ingress pref 3 protocol all flower action drop",
+        ]
+    return lines
+
+
+def set_port_ingress(fabric: Netns, sw: PfSwitch, port: str, spoofchk_mac: str = "") -> None:
+    """A VF port's ingress program anew: slow protocols to the cable, spoofchk when `spoofchk_mac`."""
+    run(["tc", "-n", fabric.name, "qdisc", "del", "dev", port, "clsact"], check=False)
+    tc_batch(fabric.name, port_ingress_lines(port, sw.uplink, spoofchk_mac))
+
+
+FAN_OUT_LAST = 60000  # the uplink filter that drops a slow-protocol frame once every port has its copy
+
+
+def fan_out_pref(port: str) -> int:
+    """The uplink filter that copies slow-protocol frames to one port: one filter per port, so a recreated
+    VF port (a new device: mirred binds a device, not a name) is re-bound alone. PF port: 2, VF n: 10 + n."""
+    return 2 if port.endswith("pf") else 10 + int(port.rsplit("v", 1)[1])
+
+
+def cable_fan_out_lines(sw: PfSwitch, ports: list) -> list:
+    """tc-batch lines for what comes in from the cable (the uplink's ingress, a fresh clsact): slow-protocol
+    frames copied to each of `ports` (the VFs' ports, the PF's own; a port down or gone is skipped), then
+    dropped (the bridge would only hand them to the uplink itself)."""
+    return [
+        f"qdisc add dev {sw.uplink} clsact",
+        *(fan_out_line(sw, port) for port in ports),
+        f"filter add dev {sw.uplink} ingress pref {FAN_OUT_LAST} {SLOW_MATCH} action drop",
+    ]
+
+
+def fan_out_line(sw: PfSwitch, port: str) -> str:
+    return (
+        f"filter add dev {sw.uplink} ingress pref {fan_out_pref(port)} {SLOW_MATCH} "
+        f"action mirred egress mirror dev {port} continue"
+    )
+
+
+def rebind_fan_out(fabric: Netns, sw: PfSwitch, port: str) -> None:
+    """The uplink's copy to `port` anew, after the port was made again."""
+    pref = str(fan_out_pref(port))
+    run(["tc", "-n", fabric.name, "filter", "del", "dev", sw.uplink, "ingress", "pref", pref], check=False)
+    tc_batch(fabric.name, [fan_out_line(sw, port)])

@@ -84,7 +84,7 @@ def _partner(state) -> int:
     until(
         lambda: lacp.negotiated(lacp.slave_state(pod.netns, "net1")), 10, "net1 negotiates with the partner"
     )
-    return state.data["lacpPartners"][pod.key]["pid"]
+    return state.data["lacpPartners"][lacp_partner.SPEAKER]["pid"]
 
 
 def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(lab_state, untouched, tmp_path):
@@ -93,7 +93,7 @@ def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(la
         pid = _partner(state)
         assert procs.alive(pid) and lacp_partner.leftovers(state.id) == [pid]
         tl = Timeline(state)
-        with pytest.raises(LabError, match="a partner of the other kind already"):
+        with pytest.raises(LabError, match="have the other kind of partner"):
             actions.lacp_partner(tl, {"pod": "test-pod"})  # the switch's own bond on the same ports
         with pytest.raises(LabError, match="not slaves of its bond: bond0"):
             actions.lacp_partner(tl, {"pod": "test-pod", "behaviour": "silent", "links": ["test-pod/bond0"]})
@@ -103,7 +103,8 @@ def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(la
             ["ip", "-n", fabric, "link", "add", "blx0", "type", "veth", "peer", "blx1"], check=True
         )
         spec = tmp_path / "spec.json"
-        spec.write_text(json.dumps({"system": "02:00:00:00:00:01", "ports": ["blx0"], "behaviours": {}}))
+        port = {"ifname": "blx0", "system": "02:00:00:00:00:01", "number": 1}
+        spec.write_text(json.dumps({"ports": [port], "behaviours": {}}))
         here = [sys.executable, "-m", "bondlab.world.lacp_partner", str(spec), state.mark]
         said = subprocess.run(
             ["ip", "netns", "exec", fabric, *here], capture_output=True, text=True, timeout=60

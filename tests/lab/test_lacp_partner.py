@@ -93,7 +93,7 @@ def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(la
         pid = _partner(state)
         assert procs.alive(pid) and lacp_partner.leftovers(state.id) == [pid]
         tl = Timeline(state)
-        with pytest.raises(LabError, match="have the other kind of partner"):
+        with pytest.raises(LabError, match="have a partner of the other kind"):
             actions.lacp_partner(tl, {"pod": "test-pod"})  # the switch's own bond on the same ports
         with pytest.raises(LabError, match="not slaves of its bond: bond0"):
             actions.lacp_partner(tl, {"pod": "test-pod", "behaviour": "silent", "links": ["test-pod/bond0"]})

@@ -17,18 +17,10 @@ from bondlab.util.wait import until
 from bondlab.world import lacpdu
 from bondlab.world.netns import Netns, tc_batch
 from bondlab.world.switch import PfSwitch
+from tests.lab.test_nodes import POD, SRIOV
 
 pytestmark = pytest.mark.kernel
 
-SRIOV = """\
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata:
-  name: sriov-net{n}
-  annotations: {{k8s.v1.cni.cncf.io/resourceName: intel.com/PF_{n}}}
-spec:
-  config: '{{"type": "sriov", "name": "sriov-network", "spoofchk": "{spoofchk}"}}'
-"""
 BOND = {
     "type": "bond",
     "cniVersion": "0.3.1",
@@ -40,23 +32,13 @@ BOND = {
     "links": [{"name": "net1"}, {"name": "net2"}],
     "ipam": {"type": "host-local", "subnet": "10.56.217.0/24"},
 }
-POD = """\
-apiVersion: v1
-kind: Pod
-metadata:
-  name: {name}
-  annotations:
-    k8s.v1.cni.cncf.io/networks: sriov-net1@net1, sriov-net2@net2, bond-net@bond0
-spec:
-  containers: [{{name: app, resources: {{requests: {{intel.com/PF_1: '1', intel.com/PF_2: '1'}}}}}}]
-"""
 NAD = "apiVersion: k8s.cni.cncf.io/v1\nkind: NetworkAttachmentDefinition\nmetadata: {name: bond-net}\n"
 
 
 def _lab():
-    docs = [SRIOV.format(n=1, spoofchk="on"), SRIOV.format(n=2, spoofchk="off")]
+    docs = [SRIOV.format(n=1).replace('"spoofchk": "off"', '"spoofchk": "on"'), SRIOV.format(n=2)]
     docs.append(NAD + f"spec:\n  config: '{json.dumps(BOND)}'\n")
-    docs += [POD.format(name=name) for name in ("pod-a", "pod-b")]
+    docs += [POD.format(name=name, nad="bond-net", node="node1") for name in ("pod-a", "pod-b")]
     return deploy.prepare(yamlsrc.load_all("---\n".join(docs), "lacp-cable.yaml"))
 
 

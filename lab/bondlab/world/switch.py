@@ -13,7 +13,8 @@ here, identically for every backend:
 - link-state enable: the port stays up even when the PF's cable is cut (carrier forced up);
 - link-state auto (default): the port follows the PF's cable;
 - spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest;
-- vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged).
+- vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged);
+- slow protocols (LACP): past the bridge, out the PF's cable and back to every VF (see "slow protocols").
 
 A PF's bridge forwards like an SR-IOV NIC's embedded switch (VEB), not like a learning switch: it learns
 no MAC from the wire (uplink `learning off`), so a bond MAC that comes back through the core - broadcast

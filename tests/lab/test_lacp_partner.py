@@ -13,6 +13,7 @@ import pytest
 
 from bondlab import deploy
 from bondlab.model import scenario as scenarios
+from bondlab.model import yamlsrc
 from bondlab.run import actions
 from bondlab.run.timeline import Timeline
 from bondlab.util import procs
@@ -20,6 +21,8 @@ from bondlab.util.paths import REPO
 from bondlab.util.wait import until
 from bondlab.world import clean, lacp, lacp_partner
 from bondlab.world.labstate import LabError
+from bondlab.world.netns import Netns
+from bondlab.world.switch import PfSwitch
 from tests.labfiles import run_file
 
 pytestmark = pytest.mark.kernel
@@ -69,9 +72,13 @@ def test_lacp_rate_slow_fails_swapped_for_fast(tmp_path, lab_state, untouched):
     assert "LACPDU(s) from the bond at the switch port (want 0)" in got.message, got.message
 
 
-def _deploy():
+def _deploy(*extra: str):
+    """The honest partner scenario's lab (derived: tor-a + tor-b, an MLAG pair), or with `extra` lab files."""
     scen = scenarios.load(str(LIBRARY / "modes" / "802.3ad-partner-honest.yaml"))
-    return deploy.deploy(deploy.prepare(scen.documents))
+    docs = list(scen.documents) + [
+        doc for name in extra for doc in yamlsrc.load_all(name.read_text(), str(name))
+    ]
+    return deploy.deploy(deploy.prepare(docs))
 
 
 def _partner(state) -> int:
@@ -84,16 +91,20 @@ def _partner(state) -> int:
     until(
         lambda: lacp.negotiated(lacp.slave_state(pod.netns, "net1")), 10, "net1 negotiates with the partner"
     )
-    return state.lacp_partners[pod.key]["pid"]
+    return state.lacp_partners[lacp_partner.SPEAKER]["pid"]
 
 
 def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(lab_state, untouched, tmp_path):
     state = _deploy()
     try:
+        tl = Timeline(state)
+        with pytest.raises(LabError, match="a kernel bond cannot stand for MLAG pair tor-a \\+ tor-b"):
+            actions.lacp_partner(tl, {"pod": "test-pod"})
+        tl.close()
         pid = _partner(state)
         assert procs.alive(pid) and lacp_partner.leftovers(state.id) == [pid]
         tl = Timeline(state)
-        with pytest.raises(LabError, match="a partner of the other kind already"):
+        with pytest.raises(LabError, match="have a partner of the other kind"):
             actions.lacp_partner(tl, {"pod": "test-pod"})  # the switch's own bond on the same ports
         with pytest.raises(LabError, match="not slaves of its bond: bond0"):
             actions.lacp_partner(tl, {"pod": "test-pod", "behaviour": "silent", "links": ["test-pod/bond0"]})
@@ -103,7 +114,8 @@ def test_the_partner_is_stopped_with_its_lab_and_refuses_what_is_not_the_labs(la
             ["ip", "-n", fabric, "link", "add", "blx0", "type", "veth", "peer", "blx1"], check=True
         )
         spec = tmp_path / "spec.json"
-        spec.write_text(json.dumps({"system": "02:00:00:00:00:01", "ports": ["blx0"], "behaviours": {}}))
+        port = {"ifname": "blx0", "system": "02:00:00:00:00:01", "number": 1}
+        spec.write_text(json.dumps({"ports": [port], "behaviours": {}}))
         here = [sys.executable, "-m", "bondlab.world.lacp_partner", str(spec), state.mark]
         said = subprocess.run(
             ["ip", "netns", "exec", fabric, *here], capture_output=True, text=True, timeout=60
@@ -123,3 +135,26 @@ def test_clean_stops_a_partner_whose_lab_record_is_lost(lab_state, untouched):
     found = clean.clean(state.id)
     assert found["processes"] == [pid] and found["netns"], found
     assert not procs.alive(pid) and lacp_partner.leftovers(state.id) == []
+
+
+def test_the_kernel_partner_is_the_switchs_own_bond_over_its_tor_ports(lab_state, untouched):
+    """Both PF cables on one switch (core): its own 802.3ad bond over the two ports where they land, with the
+    switch's LACP system, negotiates with the pod's bond; the scapy partner is refused on those ports."""
+    state = _deploy(LIBRARY / "lib" / "two-pf-three-peers.yaml")
+    fabric = Netns(state.netns_name("fabric"))
+    try:
+        tl = Timeline(state)
+        actions.lacp_partner(tl, {"pod": "test-pod"})
+        pod = state.pods[0]
+        for slave in ("net1", "net2"):
+            until(lambda s=slave: lacp.negotiated(lacp.slave_state(pod.netns, s)), 10, f"{slave} negotiates")
+        tor_ports = sorted(PfSwitch(pf.switch).core_port for pf in state.pfs)
+        enslaved = sorted(link["ifname"] for link in fabric.ip_json("link", "show", "master", "lag1"))
+        assert enslaved == tor_ports
+        info = fabric.link("lag1")["linkinfo"]["info_data"]
+        assert info["ad_actor_system"] == lacp.partner_system(state, "core")
+        with pytest.raises(LabError, match="have a partner of the other kind"):
+            actions.lacp_partner(tl, {"pod": "test-pod", "behaviour": "honest"})
+        tl.close()
+    finally:
+        assert deploy.destroy(state) == []

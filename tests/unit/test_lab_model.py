@@ -215,3 +215,41 @@ def test_a_loop_of_switch_cables_is_refused_with_file_and_line():
         yamlsrc.SourceError, match="the switches' cables form a loop \\(tor-a - core - tor-b - tor-a\\)"
     ):
         deploy.prepare(yamlsrc.load_all(text.replace("tor-c", "tor-a"), "t.yaml"))
+
+
+def test_an_mlag_pair_is_two_switches_and_a_bad_one_is_refused_with_file_and_line():
+    text = (
+        "apiVersion: bondlab/v1\nkind: BondLab\nmetadata: {name: mlag}\nspec:\n"
+        "  switches:\n    - {name: tor-a, uplinks: [core], mlag: tor}\n"
+        "    - {name: tor-b, uplinks: [core], mlag: tor}\n    - {name: tor-c, uplinks: [core]}\n"
+        "  nodes:\n    - name: node1\n      pfs: [{name: ens1f0, vfs: 1, switch: tor-a}]\n"
+    )
+    got = topology.parse(yamlsrc.load_all(text, "t.yaml")[0])
+    assert [(sw.name, sw.mlag) for sw in got.switches] == [("tor-a", "tor"), ("tor-b", "tor"), ("tor-c", "")]
+    lone = text.replace(
+        "mlag: tor}\n    - {name: tor-b, uplinks: [core], mlag: tor}",
+        "mlag: tor}\n    - {name: tor-b, uplinks: [core]}",
+    )
+    with pytest.raises(
+        yamlsrc.SourceError,
+        match=r"t.yaml:6: .*spec.switches\[0\].mlag: expected a pair name that exactly one other",
+    ):
+        topology.parse(yamlsrc.load_all(lone, "t.yaml")[0])
+    three = text.replace("{name: tor-c, uplinks: [core]}", "{name: tor-c, uplinks: [core], mlag: tor}")
+    with pytest.raises(yamlsrc.SourceError, match=r"an MLAG pair is two switches\), got 'tor' on 3"):
+        topology.parse(yamlsrc.load_all(three, "t.yaml")[0])
+    with pytest.raises(yamlsrc.SourceError, match=r"spec.switches\[2\].mlag: expected an MLAG pair's name"):
+        topology.parse(
+            yamlsrc.load_all(
+                text.replace("{name: tor-c, uplinks: [core]}", "{name: tor-c, mlag: X}"), "t.yaml"
+            )[0]
+        )
+
+
+def test_derived_tors_a_and_b_are_an_mlag_pair():
+    assert [(sw.name, sw.mlag) for sw in derive.tors(3)] == [
+        ("tor-a", "tor-ab"),
+        ("tor-b", "tor-ab"),
+        ("tor-c", ""),
+    ]
+    assert derive.tors(1) == []

@@ -284,3 +284,28 @@ def test_recent_option_pitfalls(tmp_path, change, code, severity, key):
     path = _lab(tmp_path, change)
     found = [f for f in _found(path) if f[0] != "upstream-ignores"]
     assert found == [(code, severity, _line(path, f'"{key}"'))]
+
+
+def test_two_8023ad_pods_on_one_nodes_shared_pfs_is_a_warning_naming_them(tmp_path):
+    bond = {**BOND, "mode": "802.3ad", "lacpRate": "fast"}
+    del bond["failOverMac"]
+    docs = [
+        _nad("sriov-net1", _sriov(), "intel.com/PF_1"),
+        _nad("sriov-net2", _sriov(), "intel.com/PF_2"),
+        _nad("bond-net", bond),
+    ]
+    pod = _pod("sriov-net1@net1, sriov-net2@net2, bond-net@bond0")
+    path = tmp_path / "lab.yaml"
+    path.write_text("---\n".join(docs + [pod, pod.replace("test-pod", "pod-b")]))
+    [finding] = [f for f in rules.run(inputs.load([str(path)])) if f.code == "lacp-pods-share-pf"]
+    assert finding.severity == "warning" and finding.line == _line(str(path), '"mode"')
+    assert "PF_2 by Pod default/test-pod, Pod default/pod-b on (any node)" in finding.message
+    assert "bond-cni#149" in finding.message and "active-backup" in finding.fix
+    path.write_text("---\n".join(docs + [pod]))  # one pod per PF pair: fine
+    assert "lacp-pods-share-pf" not in _codes(str(path))
+    path.write_text(
+        "---\n".join(
+            docs + [pod, pod.replace("test-pod", "pod-b").replace("spec:\n", "spec:\n  nodeName: n2\n")]
+        )
+    )
+    assert "lacp-pods-share-pf" not in _codes(str(path))  # two nodes: two PF pairs

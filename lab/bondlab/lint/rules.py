@@ -160,6 +160,37 @@ def _link_name(item) -> object:
     return item.get("name") if isinstance(item, dict) else None
 
 
+@rule("lacp-pods-share-pf", "warning")
+@per_bond
+def _lacp_pods_share_pf(bond: Bond, inputs: Inputs) -> Iterator:
+    """802.3ad over VFs: LACP is per PF cable (its ToR port), not per VF; two such bonds of one node on the
+    same pools put two LACP actors on each ToR port (pitfall 802.3ad-pods-share-tor-port, bc#149)."""
+    if str(lookup(bond, "mode")) not in ("802.3ad", "4") or lookup(bond, "linksInContainer") is not True:
+        return
+    pools = sorted(
+        {nad.resource for nad in inputs.link_nads(bond).values() if nad is not None and nad.resource}
+    )
+    by_node: dict = {}
+    for pod in bond.pods:  # a DaemonSet's pods are one per node: it shares a node with every other pod
+        for node in [pod.node or "(any node)"] if not pod.owner else ["(every node)"]:
+            by_node.setdefault(node, []).append(pod.owner or f"Pod {pod.key}")
+    everywhere = by_node.pop("(every node)", [])
+    for node, pods in sorted(by_node.items()):
+        pods = everywhere + pods
+        if pools and len(pods) > 1:
+            yield (
+                "mode",
+                (
+                    f"802.3ad over VFs of pools {', '.join(pools)} by {', '.join(pods)} on {node}: their VFs "
+                    "share each PF's cable, so its ToR port hears several LACP actors and answers one at a "
+                    "time - every bond flaps in and out of sync and loses traffic (pitfall "
+                    "802.3ad-pods-share-tor-port, bond-cni#149)"
+                ),
+                "one 802.3ad pod per PF pair on a node; for many pods on shared PFs use active-backup or "
+                "balance-xor over plain ToR ports (pitfall pods-share-tor-port-active-backup)",
+            )
+
+
 @rule("spoofchk-failovermac", "warning")
 @per_bond
 def _spoofchk(bond: Bond, inputs: Inputs) -> Iterator:

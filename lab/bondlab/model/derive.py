@@ -2,9 +2,10 @@
 
 From NADs, Pods and DaemonSets alone: the nodes the pods name (else one node, `node1`); one PF per
 resourceName with as many VFs as the pods ask for, PF n of every node cabled to ToR `tor-<n-th letter>`
-and the ToRs to `core` (the spine) when there are two pools or more; a plain host link (a PF without VFs)
-for every interface a NAD takes from the host (bond with linksInContainer false, host-device); a peer
-`gw` on the core switch holding every IPAM subnet's gateway, and a peer on every PF's switch (peer_name()).
+and the ToRs to `core` (the spine) when there are two pools or more, ToRs a and b an MLAG pair; a plain
+host link (a PF without VFs) for every interface a NAD takes from the host (bond with linksInContainer
+false, host-device); a peer `gw` on the core switch holding every IPAM subnet's gateway, and a peer on every
+PF's switch (peer_name()).
 """
 
 from __future__ import annotations
@@ -97,10 +98,17 @@ def _host_links(config: dict) -> list:
 
 def tors(pools: int) -> list:
     """The ToRs of a cluster with `pools` PF pools, as SR-IOV clusters are cabled: PF n of every node to
-    tor-<n-th letter>, every ToR to the spine (`core`); one pool needs none (its PFs land on core)."""
+    tor-<n-th letter>, every ToR to the spine (`core`); one pool needs none (its PFs land on core). ToRs a
+    and b (c and d, ...) are an MLAG pair (`tor-ab`): the dual-ToR cabling that 802.3ad bonds over two PFs
+    need (with two independent ToRs only one PF carries: write the topology for that)."""
     if pools < 2:
         return []
-    return [topology.Switch(f"tor-{chr(ord('a') + n)}", [topology.CORE]) for n in range(min(pools, 26))]
+    letters = [chr(ord("a") + n) for n in range(min(pools, 26))]
+    pair = {n: "tor-" + "".join(letters[n - n % 2 : n - n % 2 + 2]) for n in range(len(letters))}
+    return [
+        topology.Switch(f"tor-{x}", [topology.CORE], pair[n] if len(pair[n]) == 6 else "")
+        for n, x in enumerate(letters)
+    ]
 
 
 def peer_name(nodes: list, node: str, pf: str) -> str:

@@ -15,8 +15,8 @@ built in Python with the dataclasses, or derived from bare Kubernetes objects (s
             - {name: ens2f0, vfs: 4, backend: netdevsim, resourceName: intel.com/intel_sriov_PF_2}
             - {name: eth1000}            # vfs: 0 - a plain host link (a NIC without VFs)
       switches:             # optional: the fabric's switches besides `core` (ToRs, a spine), and their cables
-        - {name: tor-a, uplinks: [core]}
-        - {name: tor-b, uplinks: [core]}
+        - {name: tor-a, uplinks: [core], mlag: tor}     # an MLAG pair: both speak LACP as one system
+        - {name: tor-b, uplinks: [core], mlag: tor}
       peers:
         - {name: gw, switch: core, addresses: [10.56.217.1/24]}
         - {name: far1, switch: node1/ens1f0, addresses: [10.56.217.250/24]}
@@ -30,6 +30,11 @@ they name as `uplinks`; `core` always exists. The links must form a tree: the la
 tree, so a loop would be a broadcast storm. A bond over VFs of two PFs keeps reaching the core when one PF's
 cable, or the switch it lands on, is cut. Real SR-IOV clusters cable PF 1 of every node to one ToR and PF 2
 to another; derive.py does the same for files that hold only Kubernetes objects.
+
+LACP is spoken where hardware speaks it: at the ToR port where a PF's cable lands, shared by every VF of
+that PF. Each switch is an LACP system of its own, so a bond over PFs cabled to two switches sees two
+partner systems (its ad_select keeps one aggregator, the other PF idles), unless the two form an MLAG pair
+(`mlag: NAME` on both): then they present one system, and the bond one aggregator over both PFs.
 """
 
 from __future__ import annotations
@@ -88,6 +93,16 @@ class Switch:
 
     name: str
     uplinks: list = field(default_factory=list)
+    mlag: str = ""  # the MLAG pair it is one of (the other switch names the same): one LACP system
+
+
+def mlag_pairs(switches: list) -> dict:
+    """MLAG pair name -> its switches' names."""
+    pairs: dict = {}
+    for sw in switches:
+        if sw.mlag:
+            pairs.setdefault(sw.mlag, []).append(sw.name)
+    return pairs
 
 
 def switch_loop(switches: list) -> list:
@@ -185,6 +200,12 @@ class Topology:
                         f"switch {sw.name}: uplink to unknown switch {up!r} (one of: "
                         f"{', '.join(sorted(fabric - {sw.name}))})"
                     )
+        for pair, members in mlag_pairs(self.switches).items():
+            if len(members) != 2:
+                raise ValueError(
+                    f"MLAG pair {pair!r}: an MLAG pair is two switches, {len(members)} name it "
+                    f"({', '.join(members)})"
+                )
         loop = switch_loop(self.switches)
         if loop:
             raise ValueError(
@@ -257,9 +278,9 @@ def parse(doc: dict) -> Topology:
         path = f"spec.switches[{i}]"
         expect(raw, dict, raws, i, path, subject)
         for key in raw:
-            if key not in ("name", "uplinks"):
+            if key not in ("name", "uplinks", "mlag"):
                 raise SourceError(
-                    "unknown key (expected name, uplinks)", where(raw, key), f"{path}.{key}", subject
+                    "unknown key (expected name, uplinks, mlag)", where(raw, key), f"{path}.{key}", subject
                 )
         sname = get(raw, "name", str, path, subject, required=True)
         if not _NODE.match(sname) or sname == CORE:
@@ -272,7 +293,26 @@ def parse(doc: dict) -> Topology:
         uplinks = get(raw, "uplinks", list, path, subject, default=[]) or []
         for k, up in enumerate(uplinks):
             expect(up, str, uplinks, k, f"{path}.uplinks[{k}]", subject)
-        topo.switches.append(Switch(sname, list(uplinks)))
+        mlag = get(raw, "mlag", str, path, subject, default="")
+        if mlag and not _NODE.match(mlag):
+            raise SourceError(
+                "expected an MLAG pair's name (short, lower-case)",
+                where(raw, "mlag"),
+                f"{path}.mlag",
+                subject,
+            )
+        topo.switches.append(Switch(sname, list(uplinks), mlag))
+    pairs = mlag_pairs(topo.switches)
+    for i, raw in enumerate(raws):
+        members = pairs.get(raw.get("mlag") or "", [])
+        if raw.get("mlag") and len(members) != 2:
+            raise SourceError(
+                f"expected a pair name that exactly one other switch names too (an MLAG pair is two "
+                f"switches), got {raw['mlag']!r} on {len(members)}: {', '.join(members)}",
+                where(raw, "mlag"),
+                f"spec.switches[{i}].mlag",
+                subject,
+            )
     fabric = [CORE] + [sw.name for sw in topo.switches]
     for i, raw in enumerate(raws):
         for k, up in enumerate(raw.get("uplinks") or []):

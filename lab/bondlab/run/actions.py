@@ -117,32 +117,35 @@ def restart_pod(tl, args: dict) -> int:
 
 
 def lacp_partner(tl, args: dict) -> int:
-    """The switch's own 802.3ad bond as partner (world.lacp), or with `behaviour` the scapy partner
-    (world.lacp_partner) on the given links' ports (default: all), started or told its new behaviour."""
+    """The LACP partner at the ToR ports behind the pod's slaves (each slave's PF cable lands on one, shared
+    by every VF of that PF): with `behaviour` the scapy partner (world.lacp_partner) on the ports behind the
+    given links (default: all), started or told its new behaviour; without, the switch's own 802.3ad bond
+    (world.lacp). One kind per ToR port."""
     pod = tl.names.pod(args["pod"])
-    slave_ports = {slave: tl.names.slave_port(f"{pod.name}/{slave}") for slave in tl.names.slaves(pod)}
+    behind = {}
+    for slave in tl.names.slaves(pod):
+        tl.names.slave_port(f"{pod.name}/{slave}")  # a VF or host link the lab cabled, or a clear error
+        behind[slave] = lacp.partner_port(tl.state, tl.state.pf(*pod.cable(slave).pf.split("/", 1)))
     partners = tl.state.lacp_partners
-    if pod.key in partners and ("behaviour" in args) != ("pid" in partners[pod.key]):
-        raise LabError(f"lacpPartner {pod.name}: it has a partner of the other kind already (one per pod)")
+    ports = list({port["ifname"]: port for port in behind.values()}.values())
+    other = set(partners.get("lags", {})) if "behaviour" in args else scapy_partner.speaks_on(tl.state)
+    taken = sorted(port["ifname"] for port in ports if port["ifname"] in other)
+    if taken:
+        raise LabError(
+            f"lacpPartner {pod.name}: ToR ports {', '.join(taken)} have a partner of the other kind"
+        )
     if "behaviour" not in args:
         if "links" in args:
             raise LabError(f"lacpPartner {pod.name}: `links` says which ports take a `behaviour`: give one")
-        tl.partners += 1
-        partners[pod.key] = {"bond": f"lag{tl.partners}"}
-        tl.state.save()
-        lacp.make_partner(tl.fabric, partners[pod.key]["bond"], list(slave_ports.values()), tl.state.mark)
+        lacp.make_partners(tl.state, tl.fabric, ports)
         return 0
     chosen = [tl.names.split(link) for link in args.get("links", [])]
-    strangers = [iface for owner, iface in chosen if owner.key != pod.key or iface not in slave_ports]
+    strangers = [iface for owner, iface in chosen if owner.key != pod.key or iface not in behind]
     if strangers:
         raise LabError(f"lacpPartner {pod.name}: not slaves of its bond: {', '.join(strangers)}")
-    named = [iface for _owner, iface in chosen] or list(slave_ports)
+    named = [iface for _owner, iface in chosen] or list(behind)
     scapy_partner.speak(
-        tl.state,
-        tl.fabric.name,
-        pod.key,
-        list(slave_ports.values()),
-        {slave_ports[iface]: args["behaviour"] for iface in named},
+        tl.state, tl.fabric.name, ports, {behind[iface]["ifname"]: args["behaviour"] for iface in named}
     )
     return 0
 

@@ -77,7 +77,11 @@ def build_switches(state: LabState, fabric: Netns, switches: list) -> None:
         switch.link_switches(fabric, bridges[name], port, bridges[up], far_port, state.mark)
         links[name].append(SwitchLink(up, port, far_port))
         links[up].append(SwitchLink(name, far_port, port))
-    state.switches = {name: Switch(name, bridge, tuple(links[name])) for name, bridge in bridges.items()}
+    pairs = {sw.name: sw.mlag for sw in switches}
+    state.switches = {
+        name: Switch(name, bridge, tuple(links[name]), pairs.get(name, ""))
+        for name, bridge in bridges.items()
+    }
     state.save()
 
 

@@ -147,6 +147,7 @@ def collect(state: LabState) -> dict:
             "name": sw.name,
             "netns": fabric,
             "pf": None,
+            "mlag": sw.mlag or None,  # the MLAG pair it speaks LACP as one system with
             "cables": [
                 {"to": link.other, "port": link.port, "carrier": _carrier(ports.get(link.port))}
                 for link in sw.links
@@ -216,6 +217,7 @@ def render(state: LabState, got: dict = None) -> str:
             )
             or "-",
             " ".join(f"{c['to']}:{c['carrier']}" for c in sw["cables"]) or "-",
+            sw.get("mlag") or "-",
         )
         for sw in got["switches"]
         if not sw["pf"]
@@ -231,5 +233,5 @@ def render(state: LabState, got: dict = None) -> str:
         table(peer_rows, ("PEER", "SWITCH", "VLAN", "NETNS", "ADDRESS", "CARRIER")),
     ]
     if len(fabric_rows) > 1:  # a fabric of ToRs: which PF's cable lands where, and the switches' cables
-        tables.insert(0, table(fabric_rows, ("SWITCH", "PF CABLES", "CABLED TO")))
+        tables.insert(0, table(fabric_rows, ("SWITCH", "PF CABLES", "CABLED TO", "MLAG")))
     return "\n\n".join([head, *tables])

@@ -57,7 +57,7 @@ class LabState:
         self.cni_path: Optional[str] = None  # the CNI_PATH the lab's plugins run from (cni.multus)
         self.pod_backend = "netns"  # "netns" or "docker" (world.pods)
         self.docker: Optional[Docker] = None  # the engine and image of docker pods
-        self.lacp_partners: dict = {}  # pod key -> its LACP partner: {bond} (the switch's) or {pid, spec}
+        self.lacp_partners: dict = {}  # the scapy partner (speaker: {pid, spec}); the switches' bonds (lags)
         self.last_cut: list = []  # switch ports `bondlab cut --active POD` cut, for `restore --active POD`
 
     # the attributes above as lab.json names them (a lab written by an older bondlab may lack some)

@@ -62,6 +62,7 @@ class Switch:
     name: str
     bridge: str
     links: tuple = ()
+    mlag: str = ""  # the MLAG pair it is one of: one LACP system with the other
 
     def to_dict(self) -> dict:
         return {**asdict(self), "links": [link.to_dict() for link in self.links]}

@@ -15,6 +15,7 @@ here, identically for every backend:
 - spoofchk on: tc on the port's ingress passes frames whose source MAC is the VF's MAC, drops the rest;
 - vlan V: the port's PVID is V, egress untagged (the bridge is VLAN-aware; trunks carry V tagged);
 - max_tx_rate M: what the VF sends is shaped to M Mbps (see set_tx_rate).
+- slow protocols (LACP): past the bridge, out the PF's cable and back to every VF (see "slow protocols").
 
 A PF's bridge forwards like an SR-IOV NIC's embedded switch (VEB), not like a learning switch: it learns
 no MAC from the wire (uplink `learning off`), so a bond MAC that comes back through the core - broadcast
@@ -28,6 +29,7 @@ import json
 from dataclasses import dataclass
 
 from bondlab.model import topology
+from bondlab.world import lacpdu
 from bondlab.world.netns import Netns, batch, run, tc_batch
 
 CORE = topology.CORE  # the fabric switch that is always there (the spine of a derived cluster)
@@ -124,28 +126,6 @@ def apply_link_state(fabric: Netns, sw: PfSwitch, index: int, link_state: str) -
     set_port(fabric, sw.vf_port(index), cable_is_up(fabric, sw) if up is None else up)
 
 
-def apply_port_ingress(fabric: Netns, port: str, spoofchk_mac: str = "", shaper: str = "") -> None:
-    """What enters the switch from a VF, on its port's ingress (clsact): with spoofchk, frames whose source
-    MAC is not the VF's (`spoofchk_mac`) are dropped; with a rate limit, the frames let in are redirected to
-    the VF's shaper (`shaper`, set_tx_rate), which hands them back to the port shaped. One filter list,
-    because a filter's `pass` ends tc's classification: a redirect after spoofchk's pass would never run.
-
-    `tc -n` (no `ip netns exec` process in front) and the filters in one `tc -batch`."""
-    run(["tc", "-n", fabric.name, "qdisc", "del", "dev", port, "clsact"], check=False)
-    if not spoofchk_mac and not shaper:
-        return
-    let_in = f"mirred egress redirect dev {shaper}" if shaper else "pass"
-    head = f"filter add dev {port} ingress pref"
-    if spoofchk_mac:
-        lines = [
-            f"{head} 1 protocol all flower src_mac {spoofchk_mac} action {let_in}",
-            f"{head} 2 protocol all flower action drop",
-        ]
-    else:
-        lines = [f"{head} 1 protocol all matchall action {let_in}"]
-    tc_batch(fabric.name, [f"qdisc add dev {port} clsact", *lines])
-
-
 def shaper_name(port: str) -> str:
     """The IFB device that shapes what a VF sends: its switch port's name and `r` (within IFNAMSIZ)."""
     return f"{port}r"
@@ -163,7 +143,7 @@ def set_tx_rate(fabric: Netns, port: str, mbps: int, mark: str) -> str:
     Shaped (tbf), not policed: a NIC limits a VF's transmit with a scheduler that makes the VF wait, so
     TCP over it runs at the rate; a policer drops the excess and TCP over it runs below, by how much
     depending on the burst. A tbf is an egress qdisc and the VF's traffic is the port's *ingress*, so the
-    port redirects it (apply_port_ingress) to an IFB device of its own whose egress is the tbf; the IFB
+    port redirects it (port_ingress_lines) to an IFB device of its own whose egress is the tbf; the IFB
     then hands each frame back to the port's receive path and the bridge forwards it as before. (The lab
     kernel has no act_police either.) The IFB lives in the fabric netns and goes with it."""
     shaper = shaper_name(port)
@@ -217,3 +197,80 @@ def set_cable(fabric: Netns, sw: PfSwitch, vf_states: dict, pf_port: bool, up: b
     miimon cannot see - so a PF cut measured the process start plus miimon (454 ms seen in seed 000)."""
     word = "up" if up else "down"
     batch(fabric.name, [f"link set {port} {word}" for port in cable_ports(sw, vf_states, pf_port, up)])
+
+
+# -- slow protocols (LACP) between the VFs and the PF's cable ------------------------------------------
+# A PF's bridge cannot forward LACPDUs (01:80:c2:00:00:02 is in its restricted group_fwd_mask), yet on an
+# SR-IOV NIC a VF's LACPDUs leave by the PF's cable and the ToR port at its far end answers: tc carries them
+# past the bridge. The model, as NICs do it (the reference does not say more): what a VF sends to the slow
+# protocols address goes out the cable only - never to another VF (the embedded switch is an 802.1 bridge
+# and relays no reserved group address between its ports); what comes in from the cable to that address
+# reaches every VF of the PF (and the PF's own port): the NIC replicates multicast to each function
+# listening to the group, and every bond slave listens to it. A cut VF port or cable drops them, as it
+# drops everything else.
+SLOW_MATCH = f"protocol {lacpdu.ETH_P_SLOW:#06x} flower dst_mac {lacpdu.SLOW_PROTOCOLS_MAC}"
+
+
+def port_ingress_lines(port: str, uplink: str, spoofchk_mac: str = "", shaper: str = "") -> list:
+    """tc-batch lines for what a VF sends (its switch port's ingress, a fresh clsact), as one filter list
+    because a filter's `pass` ends tc's classification: slow-protocol frames out the cable (pref 1); then with
+    spoofchk on the rest only from the VF's MAC (`spoofchk_mac`), the others dropped; what is let in goes to
+    the VF's shaper (`shaper`, set_tx_rate) when it has a rate limit. The NIC's anti-spoof check comes
+    first: an LACPDU from another MAC is dropped too."""
+    src = f" src_mac {spoofchk_mac}" if spoofchk_mac else ""
+    let_in = f"mirred egress redirect dev {shaper}" if shaper else "pass"
+    lines = [
+        f"qdisc add dev {port} clsact",
+        f"filter add dev {port} ingress pref 1 {SLOW_MATCH}{src} action mirred egress redirect dev {uplink}",
+    ]
+    if spoofchk_mac:
+        head = f"filter add dev {port} ingress pref"
+        lines += [
+            f"{head} 2 protocol all flower src_mac {spoofchk_mac} action {let_in}",
+            f"{head} 3 protocol all flower action drop",
+        ]
+    elif shaper:
+        lines.append(f"filter add dev {port} ingress pref 2 protocol all matchall action {let_in}")
+    return lines
+
+
+def set_port_ingress(
+    fabric: Netns, sw: PfSwitch, port: str, spoofchk_mac: str = "", shaper: str = ""
+) -> None:
+    """A VF port's ingress program anew (port_ingress_lines); `tc -n` and the filters in one `tc -batch`."""
+    run(["tc", "-n", fabric.name, "qdisc", "del", "dev", port, "clsact"], check=False)
+    tc_batch(fabric.name, port_ingress_lines(port, sw.uplink, spoofchk_mac, shaper))
+
+
+FAN_OUT_LAST = 60000  # the uplink filter that drops a slow-protocol frame once every port has its copy
+
+
+def fan_out_pref(port: str) -> int:
+    """The uplink filter that copies slow-protocol frames to one port: one filter per port, so a recreated
+    VF port (a new device: mirred binds a device, not a name) is re-bound alone. PF port: 2, VF n: 10 + n."""
+    return 2 if port.endswith("pf") else 10 + int(port.rsplit("v", 1)[1])
+
+
+def cable_fan_out_lines(sw: PfSwitch, ports: list) -> list:
+    """tc-batch lines for what comes in from the cable (the uplink's ingress, a fresh clsact): slow-protocol
+    frames copied to each of `ports` (the VFs' ports, the PF's own; a port down or gone is skipped), then
+    dropped (the bridge would only hand them to the uplink itself)."""
+    return [
+        f"qdisc add dev {sw.uplink} clsact",
+        *(fan_out_line(sw, port) for port in ports),
+        f"filter add dev {sw.uplink} ingress pref {FAN_OUT_LAST} {SLOW_MATCH} action drop",
+    ]
+
+
+def fan_out_line(sw: PfSwitch, port: str) -> str:
+    return (
+        f"filter add dev {sw.uplink} ingress pref {fan_out_pref(port)} {SLOW_MATCH} "
+        f"action mirred egress mirror dev {port} continue"
+    )
+
+
+def rebind_fan_out(fabric: Netns, sw: PfSwitch, port: str) -> None:
+    """The uplink's copy to `port` anew, after the port was made again."""
+    pref = str(fan_out_pref(port))
+    run(["tc", "-n", fabric.name, "filter", "del", "dev", sw.uplink, "ingress", "pref", pref], check=False)
+    tc_batch(fabric.name, [fan_out_line(sw, port)])

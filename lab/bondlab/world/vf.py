@@ -27,7 +27,7 @@ import secrets
 
 from bondlab.util.wait import until
 from bondlab.world import switch
-from bondlab.world.netns import Netns, batch
+from bondlab.world.netns import Netns, batch, tc_batch
 from bondlab.world.records import Pf, Vf
 
 NSIM_BUS = "/sys/bus/netdevsim"
@@ -66,7 +66,7 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -
         vfs.append(Vf(index, name, port, pf.pci(index)))
     batch(nodens.name, lines)
     batch(fabric.name, switch.attach_lines([v.port for v in vfs], sw.bridge, state.mark, vf=True))
-    return Pf(
+    record = Pf(
         node=node,
         nodens=nodens.name,
         name=pf.name,
@@ -81,6 +81,10 @@ def create_pf(state, nodens: Netns, fabric: Netns, node: str, pf, prefix: str) -
         vfs=tuple(vfs),
         cable_to=pf.switch,
     )
+    listeners = cable_listeners(record)
+    ingress = [line for port in listeners for line in switch.port_ingress_lines(port, sw.uplink)]
+    tc_batch(fabric.name, ingress + switch.cable_fan_out_lines(sw, listeners))
+    return record
 
 
 def register(state, record: Pf) -> None:
@@ -117,6 +121,14 @@ def recreate_vf(state, record: Pf, index: int) -> None:
         ],
     )
     batch(fabric, switch.attach_lines([vf.port], record.switch, state.mark, vf=True))
+    sw = switch.PfSwitch(record.switch)
+    switch.set_port_ingress(Netns(fabric), sw, vf.port)
+    switch.rebind_fan_out(Netns(fabric), sw, vf.port)
+
+
+def cable_listeners(record: Pf) -> list:
+    """The ports behind a PF's cable that hear what comes in on it (switch.cable_fan_out_lines)."""
+    return [v.port for v in record.vfs] + ([record.port] if record.backend == "veth" else [])
 
 
 def _netdevsim_pf(state, nodens: Netns, pf) -> int:
@@ -274,6 +286,6 @@ def enforce(state, record: Pf, index: int, config=None, before=None) -> None:
             if not mac or mac == "00:00:00:00:00:00":
                 spoofchk_mac = Netns(record.nodens).ip_json("link", "show", "dev", vf.netdev)[0]["address"]
         shaper = switch.shaper_name(vf.port) if rate else ""
-        switch.apply_port_ingress(fabric, vf.port, spoofchk_mac, shaper)
+        switch.set_port_ingress(fabric, sw, vf.port, spoofchk_mac, shaper)
     if shape and not rate:  # after the port stopped redirecting to it
         switch.set_tx_rate(fabric, vf.port, 0, state.mark)

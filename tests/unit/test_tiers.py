@@ -57,8 +57,8 @@ def test_the_fast_tier_deselects_marked_tests_and_fails_unmarked_slow_ones(tmp_p
     (tmp_path / "test_suite.py").write_text(SUITE)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "tests.tiers", "--tier", "fast",
-         "-rf", "test_suite.py"],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:hypothesispytest",
+         "-p", "tests.tiers", "--tier", "fast", "-rf", "test_suite.py"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     out = proc.stdout

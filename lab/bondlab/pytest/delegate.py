@@ -270,15 +270,20 @@ def run_side_by_side(sessions: list, cwd: str) -> list:
 
     procs, pending, streams = [], list(sessions), {}
     started, known = 0.0, set()
+
+    def last_one_up() -> bool:
+        """Whether the last session started has its VM running (or ended, or had its time)."""
+        last = procs[-1]
+        return (
+            last.poll() is not None
+            or bool(set(lab_vm_cpus()) - known)
+            or time.monotonic() > started + STARTS_IN_S
+        )
+
     try:
         with selectors.DefaultSelector() as selector:
             while pending or selector.get_map():
-                previous_up = procs and (
-                    procs[-1].poll() is not None
-                    or set(lab_vm_cpus()) - known
-                    or time.monotonic() > started + STARTS_IN_S
-                )
-                if pending and (not procs or previous_up):
+                if pending and (not procs or last_one_up()):
                     argv, env = pending.pop(0)
                     known, started = set(lab_vm_cpus()), time.monotonic()
                     proc = subprocess.Popen(

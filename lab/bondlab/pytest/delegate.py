@@ -266,6 +266,7 @@ def run_side_by_side(sessions: list, cwd: str) -> list:
     """Run the sessions' (argv, env) at once and stream their output here, each line prefixed with its VM
     when there are several; their exit codes. Each starts once the one before has its lab VM running (a
     VM takes the CPU with the fewest lab VMs when it starts: see bondlab.vm.uml)."""
+    from bondlab.vm.engine import restore_signal, terminate_as_exception
     from bondlab.vm.uml import lab_vm_cpus
 
     procs, pending, streams = [], list(sessions), {}
@@ -280,6 +281,7 @@ def run_side_by_side(sessions: list, cwd: str) -> list:
             or time.monotonic() > started + STARTS_IN_S
         )
 
+    previous = terminate_as_exception()  # SIGTERM here ends the sessions (below) as Ctrl-C does
     try:
         with selectors.DefaultSelector() as selector:
             while pending or selector.get_map():
@@ -306,6 +308,7 @@ def run_side_by_side(sessions: list, cwd: str) -> list:
         for proc in procs:
             proc.wait()
             proc.stdout.close()
+        restore_signal(previous)
 
 
 class Prefixed:

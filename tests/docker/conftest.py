@@ -1,6 +1,6 @@
-"""Docker pod backend fixtures: one lab engine per pytest session (started once: CI runs every kernel test in
-one VM session), DOCKER_HOST pointing at it for testinfra's docker:// hosts, and checks that nothing of the
-lab's (container, engine process, mount, directory) is left behind."""
+"""Docker pod backend fixtures: one lab engine per pytest session (started once per lab VM: a test file runs
+in one VM), DOCKER_HOST pointing at it for testinfra's docker:// hosts, and checks that nothing of the lab's
+(container, engine process, mount, directory) is left behind."""
 
 from __future__ import annotations
 

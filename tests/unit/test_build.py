@@ -13,6 +13,8 @@ import pytest
 import bondcni
 from bondcni_build import archive, bond, sources
 
+pytestmark = pytest.mark.build  # each test builds bin/bond or runs what was built
+
 
 def _build(tmp_path, name, python=sys.executable):
     out = tmp_path / name / "bond"

@@ -26,6 +26,8 @@ import pytest
 from bondlab.report import render
 from tests import report_results
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 # headless as root, on a machine with no network: nothing of the browser's own calls home
 FLAGS = (

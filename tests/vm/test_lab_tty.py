@@ -9,8 +9,12 @@ import pty
 import select
 import time
 
+import pytest
+
 from tests.lab.conftest import SEEDS
 from tests.vm.test_runner import BONDLAB, bondlab, uml_engine, unchanged_host  # noqa: F401
+
+pytestmark = pytest.mark.vm
 
 
 def _converse(argv: list, env: dict, typed: bytes, timeout: float = 90) -> tuple:

@@ -2,23 +2,35 @@
 
 Tests marked `kernel` need a kernel that can bond; `netdevsim` ones also need netdevsim. If the
 kernel pytest runs on can do it (a laptop, a full CI kernel, or inside the lab VM), they run in
-place. If not, all of them run together in one pytest session inside the lab VM (one boot, not one
-per test), and each result comes back and is reported here as if it had run here - so `pytest`
-on a machine whose kernel cannot bond runs the real-kernel tests instead of skipping them.
+place. If not, they run in pytest sessions inside lab VMs (a boot per VM, not per test), and each
+result comes back and is reported here as if it had run here - so `pytest` on a machine whose kernel
+cannot bond runs the real-kernel tests instead of skipping them.
+
+UML guests run on one host CPU each, so with two CPUs two VMs share the tests (`--lab-vms`): every VM
+is given all of them, and runs a test file only if it claims it first, so the VMs share the files out
+as they go, whatever each file costs; a file stays in one VM (its module and session fixtures are set
+up once).
 """
 
 from __future__ import annotations
 
+import codecs
+import hashlib
 import json
 import os
+import selectors
 import shutil
+import subprocess
 import sys
 import tempfile
+import time
 
 import pytest
 
 KERNEL_MARKS = ("kernel", "netdevsim")
 REPORT_ENV = "BONDLAB_PYTEST_REPORT"
+CLAIMS_ENV = "BONDLAB_PYTEST_CLAIMS"  # the directory where the VMs sharing the tests claim test files
+STARTS_IN_S = 60.0  # how long a lab VM may take to appear before the next one is started anyway
 
 
 def pytest_addoption(parser):
@@ -27,6 +39,13 @@ def pytest_addoption(parser):
         "--engine", default=None, help="engine for kernel tests: auto, host, uml (BONDLAB_ENGINE)"
     )
     group.addoption("--vm-timeout", type=float, default=3000, help="time limit of the delegated session (s)")
+    group.addoption(
+        "--lab-vms",
+        type=int,
+        default=int(os.environ.get("BONDLAB_LAB_VMS", "0")) or min(2, os.cpu_count() or 1),
+        help="UML lab VMs that share the kernel tests, one per CPU (default: one per CPU, at most 2; "
+        "BONDLAB_LAB_VMS)",
+    )
 
 
 def pytest_configure(config):
@@ -35,6 +54,8 @@ def pytest_configure(config):
     report_path = os.environ.get(REPORT_ENV)
     if report_path and os.environ.get("BONDLAB_IN_GUEST"):
         config.pluginmanager.register(GuestReporter(report_path), "bondlab-guest-reporter")
+        if os.environ.get(CLAIMS_ENV):
+            config.pluginmanager.register(SharedTests(os.environ[CLAIMS_ENV]), "bondlab-shared-tests")
 
 
 def _needs_kernel(item) -> bool:
@@ -82,6 +103,51 @@ class GuestReporter:
         self._config = session.config
 
 
+class SharedTests:
+    """Inside one of the lab VMs given the same tests: run the test files this VM claims first (a file
+    made with O_EXCL in the directory shared with the host). A VM that stops (-x) makes the others stop."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+        self.stop = os.path.join(directory, "stop")
+
+    def _claim(self, path) -> bool:
+        name = hashlib.sha256(str(path).encode()).hexdigest()[:32]
+        try:
+            os.close(os.open(os.path.join(self.directory, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return False
+        return True
+
+    def _mine(self, items):
+        path, mine = None, False
+        for item in items:
+            if os.path.exists(self.stop):
+                return
+            if item.path != path:
+                path, mine = item.path, self._claim(item.path)
+            if mine:
+                yield item
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        """pytest's own loop over the items this VM claims, each claimed one test ahead (`nextitem`)."""
+        if session.testsfailed or session.config.option.collectonly:
+            return None  # pytest's own loop says why or lists them
+        mine = self._mine(session.items)
+        item = next(mine, None)
+        while item is not None:
+            nextitem = next(mine, None)
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            if session.shouldfail or session.shouldstop:
+                open(self.stop, "a").close()
+                if session.shouldfail:
+                    raise session.Failed(session.shouldfail)
+                raise session.Interrupted(session.shouldstop)
+            item = nextitem
+        return True
+
+
 def report_from_json(config, line: str):
     """A test report written by GuestReporter, as pytest made it in the guest.
 
@@ -103,7 +169,7 @@ class Delegate:
         self.failure = ""
         self.ran = False
 
-    def _guest_argv(self, report_path: str) -> list:
+    def _guest_argv(self) -> list:
         options = self.config.option
         argv = [
             sys.executable,
@@ -125,41 +191,44 @@ class Delegate:
         argv.append(f"--color={color}")
         return argv + list(self.items)
 
+    def _sessions(self, engine, shared: str, count: int) -> list:
+        """(argv, env) of each lab VM's session: `bondlab vm run` of the guest's pytest, its own process
+        (Ctrl-C and SIGTERM end its VM as they end any `bondlab vm run`)."""
+        vm_run = [sys.executable, "-m", "bondlab", "vm", "run", "--engine", engine.name, "--rw", shared]
+        vm_run += ["--timeout", str(self.config.option.vm_timeout), "--", *self._guest_argv()]
+        env = dict(os.environ, **({CLAIMS_ENV: shared} if count > 1 else {}))
+        return [(vm_run, dict(env, **{REPORT_ENV: report_path(shared, n)})) for n in range(1, count + 1)]
+
     def _run_guest_session(self) -> None:
         from bondlab import vm
-        from bondlab.cli.forward import forward
 
         self.ran = True
         shared = tempfile.mkdtemp(prefix="bondlab-pytest-")
         try:
-            report_path = os.path.join(shared, "reports.jsonl")
             engine = vm.select(self.config.option.engine)
+            # Only UML guests are pinned one per CPU; the qemu engine's guest takes several CPUs itself.
+            count = max(1, min(self.config.option.lab_vms, len(self.items))) if engine.name == "uml" else 1
             terminal = self.config.pluginmanager.get_plugin("terminalreporter")
             if terminal:
-                terminal.write_sep(
-                    "-", f"{len(self.items)} kernel tests run in the lab VM: {engine.describe()}"
-                )
-            env = dict(os.environ, **{REPORT_ENV: report_path})
-            code = forward(
-                vm.Job(
-                    argv=self._guest_argv(report_path),
-                    cwd=str(self.config.rootpath),
-                    timeout=self.config.option.vm_timeout,
-                    rw_dirs=[shared],
-                    env=env,
-                ),
-                engine,
-            )
+                where = "the lab VM" if count == 1 else f"{count} lab VMs side by side"
+                terminal.write_sep("-", f"{len(self.items)} kernel tests run in {where}: {engine.describe()}")
+            codes = run_side_by_side(self._sessions(engine, shared, count), str(self.config.rootpath))
             if terminal:
                 terminal.write_line("")
-                terminal.write_sep("-", f"lab VM session ended (exit {code})")
-            if os.path.exists(report_path):
-                with open(report_path) as stream:
-                    for line in stream:
-                        report = report_from_json(self.config, line)
-                        self.reports.setdefault(report.nodeid, []).append(report)
-            if code not in (0, 1, 5) and not self.reports:
-                self.failure = f"the pytest session in the lab VM exited {code} without reporting"
+                exits = ", ".join(map(str, codes))
+                terminal.write_sep("-", f"lab VM session{'s' if count > 1 else ''} ended (exit {exits})")
+            silent = []
+            for n, code in enumerate(codes, 1):
+                reports = 0
+                if os.path.exists(report_path(shared, n)):
+                    with open(report_path(shared, n)) as stream:
+                        for line in stream:
+                            report = report_from_json(self.config, line)
+                            self.reports.setdefault(report.nodeid, []).append(report)
+                            reports += 1
+                if code not in (0, 1, 5) and not reports:
+                    silent.append(f"the pytest session in lab VM {n} exited {code} without reporting")
+            self.failure = "; ".join(silent)
         except Exception as error:  # the VM could not run: every delegated test fails with the reason
             self.failure = f"the lab VM could not run the kernel tests: {error}"
         finally:
@@ -187,6 +256,78 @@ class Delegate:
             ihook.pytest_runtest_logreport(report=report)
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
         return True
+
+
+def report_path(shared: str, n: int) -> str:
+    return os.path.join(shared, f"reports-{n}.jsonl")
+
+
+def run_side_by_side(sessions: list, cwd: str) -> list:
+    """Run the sessions' (argv, env) at once and stream their output here, each line prefixed with its VM
+    when there are several; their exit codes. Each starts once the one before has its lab VM running (a
+    VM takes the CPU with the fewest lab VMs when it starts: see bondlab.vm.uml)."""
+    from bondlab.vm.engine import restore_signal, terminate_as_exception
+    from bondlab.vm.uml import lab_vm_cpus
+
+    procs, pending, streams = [], list(sessions), {}
+    started, known = 0.0, set()
+
+    def last_one_up() -> bool:
+        """Whether the last session started has its VM running (or ended, or had its time)."""
+        last = procs[-1]
+        return (
+            last.poll() is not None
+            or bool(set(lab_vm_cpus()) - known)
+            or time.monotonic() > started + STARTS_IN_S
+        )
+
+    previous = terminate_as_exception()  # SIGTERM here ends the sessions (below) as Ctrl-C does
+    try:
+        with selectors.DefaultSelector() as selector:
+            while pending or selector.get_map():
+                if pending and (not procs or last_one_up()):
+                    argv, env = pending.pop(0)
+                    known, started = set(lab_vm_cpus()), time.monotonic()
+                    proc = subprocess.Popen(
+                        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+                    )
+                    procs.append(proc)
+                    prefix = f"[vm {len(procs)}] " if len(sessions) > 1 else ""
+                    streams[proc.stdout.fileno()] = Prefixed(prefix)
+                    selector.register(proc.stdout, selectors.EVENT_READ)
+                for key, _ in selector.select(0.2):
+                    chunk = os.read(key.fd, 65536)
+                    streams[key.fd].write(chunk)
+                    if not chunk:
+                        selector.unregister(key.fileobj)
+        return [proc.wait() for proc in procs]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()  # `bondlab vm run` ends its VM on SIGTERM
+        for proc in procs:
+            proc.wait()
+            proc.stdout.close()
+        restore_signal(previous)
+
+
+class Prefixed:
+    """One session's output to our stdout: as it comes when alone, else whole lines under its prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.partial = ""
+
+    def write(self, chunk: bytes) -> None:
+        """`chunk` is b"" at the end of the stream."""
+        text = self.decoder.decode(chunk, final=not chunk)
+        if self.prefix:
+            lines = (self.partial + text).split("\n")
+            self.partial = "" if not chunk else lines.pop()
+            text = "".join(f"{self.prefix}{line}\n" for line in lines if line or chunk)
+        sys.stdout.write(text)
+        sys.stdout.flush()
 
 
 @pytest.fixture

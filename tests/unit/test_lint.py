@@ -8,7 +8,7 @@ import os
 import pytest
 
 from bondlab.cli.main import main
-from bondlab.lint import inputs, rules
+from bondlab.lint import inputs, placement, registry, rules  # noqa: F401 (the rules register)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEEDS = os.path.join(ROOT, "scenarios", "lib", "seeds")
@@ -60,7 +60,7 @@ def _lab(tmp_path, bond_changes: dict, pools=("PF_1", "PF_2"), spoofchk="off", m
 
 
 def _found(*paths) -> list:
-    return [(f.code, f.severity, f.line) for f in rules.run(inputs.load(list(paths)))]
+    return [(f.code, f.severity, f.line) for f in registry.run(inputs.load(list(paths)))]
 
 
 def _codes(*paths) -> list:
@@ -81,7 +81,7 @@ def test_a_sound_config_has_no_finding(tmp_path):
 
 def test_the_parser_error_is_the_plugins_own_message(tmp_path):
     path = _lab(tmp_path, {"mode": "active_backup"})
-    [finding] = rules.run(inputs.load([path]))
+    [finding] = registry.run(inputs.load([path]))
     assert (finding.code, finding.severity, finding.line) == ("parse-error", "error", _line(path, '"mode"'))
     assert "mode: expected one of balance-rr" in finding.message and "active_backup" in finding.message
 
@@ -89,7 +89,7 @@ def test_the_parser_error_is_the_plugins_own_message(tmp_path):
 def test_a_pod_naming_a_missing_nad(tmp_path):
     path = tmp_path / "pod.yaml"
     path.write_text(_nad("bond-net1", BOND) + "---\n" + _pod("bond-net@bond0"))
-    [finding] = rules.run(inputs.load([str(path)]))
+    [finding] = registry.run(inputs.load([str(path)]))
     assert (finding.code, finding.severity) == ("nad-not-found", "error")
     assert "did you mean 'bond-net1'?" in finding.fix
 
@@ -131,7 +131,7 @@ def test_options_the_mode_ignores(tmp_path, change, code, severity):
 
 def test_delay_not_a_multiple_of_miimon(tmp_path):
     path = _lab(tmp_path, {"updelay": 250})
-    [delay] = [f for f in rules.run(inputs.load([path])) if f.code != "upstream-ignores"]
+    [delay] = [f for f in registry.run(inputs.load([path])) if f.code != "upstream-ignores"]
     assert (delay.code, delay.severity) == ("delay-not-multiple", "error")
     assert "rounds it down to 200" in delay.message
 
@@ -159,7 +159,7 @@ def test_conflist_and_bare_json(tmp_path):
 
 def test_seed_000_published_has_the_name_mismatch():
     path = os.path.join(SEEDS, "000-sriov-bond.yaml")
-    [finding] = rules.run(inputs.load([path]))
+    [finding] = registry.run(inputs.load([path]))
     assert (finding.file, finding.line, finding.code) == (path, 69, "nad-not-found")
     assert "NAD default/bond-net," in finding.message and "'bond-net1'" in finding.fix
 
@@ -204,7 +204,7 @@ def test_a_topology_gives_the_pools_pfs_and_mtu(tmp_path):
     path = _lab(tmp_path, {"mtu": 9000}, pools=("PF_1", "PF_1"))
     with open(path, "a") as stream:
         stream.write("---\n" + TOPOLOGY)
-    found = {f.code: f for f in rules.run(inputs.load([path]))}
+    found = {f.code: f for f in registry.run(inputs.load([path]))}
     assert sorted(found) == ["mtu-above-links", "same-pool-links"]
     assert "pool intel.com/PF_1 holds only PF ens1f0" in found["same-pool-links"].message
     assert "MTU 1500" in found["mtu-above-links"].message
@@ -242,7 +242,7 @@ def _two_node_lab(tmp_path, nodes=("node1", "node2"), daemonset=False) -> str:
 
 def test_one_host_local_range_on_two_nodes_is_a_warning_naming_the_pods_and_the_fix(tmp_path):
     path = _two_node_lab(tmp_path)
-    [finding] = rules.run(inputs.load([path]))
+    [finding] = registry.run(inputs.load([path]))
     assert (finding.code, finding.severity) == ("host-local-across-nodes", "warning")
     assert finding.line == _line(path, '"host-local"')
     assert "10.56.217.0/24" in finding.message
@@ -255,7 +255,7 @@ def test_one_host_local_range_on_one_node_is_fine(tmp_path):
 
 
 def test_a_daemonset_on_two_nodes_shares_its_range(tmp_path):
-    found = rules.run(inputs.load([_two_node_lab(tmp_path, daemonset=True)]))
+    found = registry.run(inputs.load([_two_node_lab(tmp_path, daemonset=True)]))
     [finding] = [f for f in found if f.code == "host-local-across-nodes"]
     assert "DaemonSet default/bonded (every node)" in finding.message
 
@@ -297,7 +297,7 @@ def test_two_8023ad_pods_on_one_nodes_shared_pfs_is_a_warning_naming_them(tmp_pa
     pod = _pod("sriov-net1@net1, sriov-net2@net2, bond-net@bond0")
     path = tmp_path / "lab.yaml"
     path.write_text("---\n".join(docs + [pod, pod.replace("test-pod", "pod-b")]))
-    [finding] = [f for f in rules.run(inputs.load([str(path)])) if f.code == "lacp-pods-share-pf"]
+    [finding] = [f for f in registry.run(inputs.load([str(path)])) if f.code == "lacp-pods-share-pf"]
     assert finding.severity == "warning" and finding.line == _line(str(path), '"mode"')
     assert "PF_2 by Pod default/test-pod, Pod default/pod-b on (any node)" in finding.message
     assert "bond-cni#149" in finding.message and "active-backup" in finding.fix

@@ -8,7 +8,7 @@ import sys
 
 
 def _lint(args: argparse.Namespace) -> int:
-    from bondlab.lint import inputs, report, rules
+    from bondlab.lint import inputs, placement, registry, report, rules  # noqa: F401 (the rules register)
     from bondlab.model.yamlsrc import SourceError
 
     try:
@@ -16,7 +16,7 @@ def _lint(args: argparse.Namespace) -> int:
     except SourceError as error:
         print(f"bondlab lint: {error}", file=sys.stderr)
         return report.EXIT_UNREADABLE
-    findings = rules.run(loaded)
+    findings = registry.run(loaded)
     print(report.render(findings, args.format))
     return report.exit_code(findings)
 

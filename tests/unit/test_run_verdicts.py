@@ -258,6 +258,9 @@ def test_known_names_pass(tmp_path):
         tmp_path,
         "    - cut: {vf: test-pod/net1}\n"
         "    - expect: {activeSlave: {link: test-pod/net2}, garp: {peer: gw}}\n"
+        "    - expect: {macSeen: {peer: gw, pod: test-pod}}\n"
+        "    - cut: {switch: tor-a}\n"
+        "    - restore: {switchLink: core/tor-b}\n"
         "    - expect: {outage: {max: 110ms, flow: test-pod -> gw}}\n",
     )
 
@@ -269,6 +272,16 @@ def test_known_names_pass(tmp_path):
         ("    - cut: {vf: test-pod/net9}", "pod test-pod has no link 'net9' (links: "),
         ("    - expect: {garp: {peer: nobody}}", "unknown peer 'nobody' (peers: "),
         ("    - cut: {pf: node9/pf1}", "unknown PF 'node9/pf1' (NODE/PF: "),
+        ("    - cut: {switch: tor-z}", "unknown switch 'tor-z' (switches: core, tor-a, tor-b)"),
+        (
+            "    - cut: {switchLink: tor-a/tor-b}",
+            "no cable 'tor-a/tor-b' between two switches (cables: core/tor-a, ",
+        ),
+        ("    - reboot: {switch: spine}", "unknown switch 'spine' (switches: "),
+        (
+            "    - expect: {macSeen: {peer: nobody, pod: test-pod}}",
+            "unknown endpoint 'nobody' (pods: test-pod; ",
+        ),
         (
             "    - expect: {lost: {max: 1, flow: a -> b}}",
             "unknown flow 'a -> b' (flows: gw -> test-pod, test-pod -> gw)",

@@ -18,8 +18,10 @@ from typing import Mapping, Optional
 # cable.
 ROLES = ("pod", "link", "end", "peer", "pf", "switch", "switchLink")
 
-# The step arguments that hold names (scenario.schema.json), by key: what they name.
+# The step arguments that hold names (scenario.schema.json), by key: what they name; `KIND.key` is one
+# step kind's own reading of a key, which comes first.
 ROLE_OF_KEY = {
+    "macSeen.peer": "end",  # whose neighbour entry: a peer's, or another pod's (east-west)
     "active": "pod",
     "pod": "pod",
     "vf": "link",

@@ -156,7 +156,7 @@ def _mentions(kind: str, args: Any, at: str, base: str) -> tuple:
     names, flows = [], []
     for key, value, parent in items:
         leaf, path = key.rsplit(".", 1)[-1], f"{base}.{key}"
-        role = endpoints.ROLE_OF_KEY.get(leaf)
+        role = endpoints.ROLE_OF_KEY.get(key, endpoints.ROLE_OF_KEY.get(leaf))
         if leaf == "flow" and isinstance(value, str):
             flows.append(FlowRef(value, where(parent, leaf, at), path))
         elif role and isinstance(value, str):

@@ -12,7 +12,7 @@ from bondlab import deploy
 from bondlab.util.wait import until
 from bondlab.world import build, inspection
 from bondlab.world.netns import Netns, batch
-from tests.lab.test_nodes import _lab
+from tests.lab.test_nodes import RANGE_PER_NODE, _lab
 
 pytestmark = pytest.mark.kernel
 
@@ -32,14 +32,7 @@ def _set(state, ports: list, up: bool) -> None:
 
 
 def test_a_tor_dies_and_every_pod_fails_over_to_the_other(lab_state, untouched):
-    state = deploy.deploy(
-        _lab(
-            {
-                "node1": ("bond-net-node1", {"rangeStart": "10.56.217.10", "rangeEnd": "10.56.217.19"}),
-                "node2": ("bond-net-node2", {"rangeStart": "10.56.217.20", "rangeEnd": "10.56.217.29"}),
-            }
-        )
-    )
+    state = deploy.deploy(_lab(RANGE_PER_NODE))
     try:
         assert sorted(state.switches) == ["core", "tor-a", "tor-b"]
         assert {(pf.path, pf.cable_to) for pf in state.pfs} == {

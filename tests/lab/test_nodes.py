@@ -69,6 +69,13 @@ def _lab(nads: dict) -> object:
     return deploy.prepare(yamlsrc.load_all("---\n".join(docs), "cluster.yaml"))
 
 
+# The fix for one range on two nodes: each node's pods name that node's NAD, with a range of its own.
+RANGE_PER_NODE = {
+    "node1": ("bond-net-node1", {"rangeStart": "10.56.217.10", "rangeEnd": "10.56.217.19"}),
+    "node2": ("bond-net-node2", {"rangeStart": "10.56.217.20", "rangeEnd": "10.56.217.29"}),
+}
+
+
 def _address(state, pod: str) -> str:
     return state.pod(pod).results["bond0"]["ips"][0]["address"].split("/")[0]
 
@@ -92,14 +99,7 @@ def test_one_host_local_range_on_two_nodes_gives_both_pods_the_same_address(lab_
 
 
 def test_a_range_per_node_gives_distinct_addresses_and_the_pods_talk_across_nodes(lab_state, untouched):
-    state = deploy.deploy(
-        _lab(
-            {
-                "node1": ("bond-net-node1", {"rangeStart": "10.56.217.10", "rangeEnd": "10.56.217.19"}),
-                "node2": ("bond-net-node2", {"rangeStart": "10.56.217.20", "rangeEnd": "10.56.217.29"}),
-            }
-        )
-    )
+    state = deploy.deploy(_lab(RANGE_PER_NODE))
     try:
         a, b = _address(state, "pod-node1"), _address(state, "pod-node2")
         assert (a, b) == ("10.56.217.10", "10.56.217.20")

@@ -26,7 +26,8 @@ class Probes:
         """Start flows (`{"from": A, "to": B, "bidirectional": True, "rate": N}` or `(A, B)`: pods, POD/BOND
         or peers; shaped as in a scenario file: sessions, macs, family, vlan, packet) and return once every
         flow delivers; returns the traffic.probes.Flow list (names `A -> B`)."""
-        from bondlab.model import flows, schema
+        from bondlab.model import schema
+        from bondlab.model.flows import expand
         from bondlab.model.yamlsrc import SourceError
         from bondlab.world.labstate import LabError
 
@@ -41,7 +42,7 @@ class Probes:
                 schema.validate(flow, {"$ref": "#/$defs/flow"}, f"flows[{i}]", None, None, self.lab.subject)
             except SourceError as error:
                 raise SourceError(error.message, where, error.path, error.subject) from None
-            directions += flows.expand(flow, rate, f"flows[{i}]", self.lab.subject, where)
+            directions += expand(flow, rate, f"flows[{i}]", self.lab.subject, where)
         self.workdir = tempfile.mkdtemp(prefix="bondlab-traffic-")
         self.lab.run.start_traffic(directions, rate, self.workdir)
         return list(self.lab.run.flows)

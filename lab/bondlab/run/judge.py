@@ -45,7 +45,10 @@ def _shares(tl, args: dict, action: int, links: list, share: float) -> Verdict:
     verdicts = []
     for flow in tl.flows_named(args.get("flow")):
         w = tl.window_of(flow, action)
-        at_receiver = bool(flow.dst_pod) and all(link.split("/")[-2] == flow.dst_pod for link in links)
+        # per_slave is the sending pod's end (the receiving pod's when a peer sends); per_slave_in the
+        # receiving pod's when both ends are pods
+        both = bool(flow.src_pod and flow.dst_pod)
+        at_receiver = both and all(link.split("/")[-2] == flow.dst_pod for link in links)
         verdicts.append(rules.shares(flow.name, w.per_slave_in if at_receiver else w.per_slave, links, share))
     return each(verdicts)
 

@@ -48,6 +48,13 @@ def build(state: LabState, topo, progress=None) -> None:
         record = Peer(peer.name, ns.name, peer.switch, tuple(peer.addresses), peer.vlan, port)
         dev = record.device
         vlan = [f"link add link eth0 name {dev} type vlan id {peer.vlan}", f"link set {dev} up"]
+        if any(":" in address for address in peer.addresses):
+            # No DAD on an IPv6 peer's links (its link-local address too): a peer stands for a network's
+            # long-established hosts (its gateway), past DAD before any pod starts. Made moments before the
+            # pods, gw's addresses were seen `dadfailed` (options/ns-ip6-target, -link-local): a bond's NS
+            # monitor probing them while the bond's own address is still tentative sends from :: (the
+            # kernel's bond_ns_send_all), which is a rival DAD probe.
+            ns.exec("sysctl", "-qw", "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
         batch(
             ns.name,
             [

@@ -23,14 +23,17 @@ CNI_PATH = "/usr/lib/cni"
 
 def plugin_command() -> list:
     """What the tests exec: BONDCNI_TEST_PLUGIN=path if set; else the artifact we ship, bin/bond (./dev
-    builds it before the tests), when it is newer than every source of the plugin and of its build; else this
-    Python, -m bondcni."""
+    builds it before the tests), when it was built after every source of the plugin and of its build changed;
+    else this Python, -m bondcni. When it was built is its stamp's time (bin/.bond-built, ./dev's): bin/bond's
+    own mtime is its commit's time (a reproducible build), older than any fresh checkout's sources, so on a
+    fresh clone - CI's - these tests ran the sources instead of the file that ships."""
     exe = os.environ.get("BONDCNI_TEST_PLUGIN")
     if exe:
         return [exe]
-    artifact = REPO / "bin" / "bond"
+    artifact, stamp = REPO / "bin" / "bond", REPO / "bin" / ".bond-built"
     sources = (REPO / "plugin").glob("bondcni*/*.py")  # bondcni, bondcni_build
-    if artifact.exists() and all(p.stat().st_mtime <= artifact.stat().st_mtime for p in sources):
+    built = stamp.stat().st_mtime if artifact.exists() and stamp.exists() else None
+    if built is not None and all(p.stat().st_mtime <= built for p in sources):
         return [str(artifact)]
     return [sys.executable, "-m", "bondcni"]
 

@@ -116,3 +116,11 @@ def test_a_run_with_a_capture_links_its_pcapng_from_the_index_and_its_timeline_p
     pages = {p.name: p.read_text() for p in tmp_path.glob("*.html") if p.name != "index.html"}
     linked = [name for name, text in pages.items() if 'href="a.pcapng"' in text]
     assert len(linked) == 1 and linked[0].startswith("a-"), linked
+
+
+def test_a_pod_to_pod_flow_draws_a_band_per_end():
+    """The runner gives a pod-to-pod flow two bands: the slave each probe left by, the one it arrived on."""
+    probes = {"a -> b": [(1, "a/net1"), (2, "a/net1")], "a -> b: arrived on": [(1, "b/net1"), (2, "b/net2")]}
+    drawing = pictures.overview(timeline(probes, []), "t")
+    assert ">a -&gt; b<" in drawing and ">a -&gt; b: arrived on<" in drawing
+    assert all(f'fill="{c}"' in drawing for c in pictures.colours(timeline(probes, [])).values())

@@ -2,7 +2,8 @@
 each action, where a 100 ms outage is ~300 px wide instead of ~10.
 
 Both draw the same things on their own time axis: per flow a band with a mark per probe coloured by the
-slave that carried it (red ticks: lost), lines at the actions (dashed where the step started, solid where
+slave that carried it (red ticks: lost; a pod-to-pod flow has a band per pod: the slave each probe left its
+sender by, and the one it arrived on), lines at the actions (dashed where the step started, solid where
 it sent its first link change), and the kernel's events of each bonded pod
 (run.timeline.Timeline.kernel_events: a slave's MII status changing, the active slave changing, a
 gratuitous ARP or unsolicited NA sent) as marks on a band of their own, shaped by kind and coloured by

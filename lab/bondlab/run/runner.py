@@ -238,17 +238,20 @@ def _figures(tl: Timeline, result: ScenarioResult) -> None:
     for flow in tl.flows:
         for index, text in marks:
             result.windows.append(WindowRow(text, flow.name, flow.src, flow.dst, tl.window_of(flow, index)))
-    probes = {}
+    probes, bands = {}, []  # a band per flow; a pod-to-pod flow has one per end (the pod each lane is)
     for flow in tl.flows:
-        carriers = tr.carriers(flow)
         got = {seq for seq, _s, _r in tr.received(flow)}
-        probes[flow.name] = [
-            [ms_after(t, tr.started), carriers.get(seq, "?") if seq in got else None]
-            for seq, t in enumerate(tr.sent(flow))
-        ]
+        arrived = tr.arrivals(flow)
+        ends = [(flow.name, tr.carriers(flow))] + ([(f"{flow.name}: arrived on", arrived)] if arrived else [])
+        for band, slave_of in ends:
+            probes[band] = [
+                [ms_after(t, tr.started), slave_of.get(seq, "?") if seq in got else None]
+                for seq, t in enumerate(tr.sent(flow))
+            ]
+            bands.append(band)
     result.failovers = tl.failovers()
     result.timeline = {
-        "flows": [f.name for f in tl.flows],
+        "flows": bands,
         "probes": probes,
         "actions": [  # [ms the step started, its text, ms its first link change was sent or None]
             [ms_after(a.t, tr.started), a.text, ms_after(a.done_at, tr.started)] for a in tl.actions

@@ -253,3 +253,12 @@ def test_derived_tors_a_and_b_are_an_mlag_pair():
         ("tor-c", ""),
     ]
     assert derive.tors(1) == []
+
+
+def test_the_cabling_of_a_derived_two_pool_lab_is_the_clusters():
+    got = prepare((SEEDS / "000-sriov-bond-fixed.yaml").read_text()).topology.cabling()
+    assert got == [
+        {"switch": "core", "mlag": "", "cabled_to": ["tor-a", "tor-b"], "pf_cables": []},
+        {"switch": "tor-a", "mlag": "tor-ab", "cabled_to": ["core"], "pf_cables": ["node1/ens1f0"]},
+        {"switch": "tor-b", "mlag": "tor-ab", "cabled_to": ["core"], "pf_cables": ["node1/ens2f0"]},
+    ]

@@ -160,6 +160,25 @@ class Topology:
                     out.setdefault(pf.resource, []).append((node.name, pf))
         return out
 
+    def cabling(self) -> list:
+        """The fabric as reports show it, a row per switch: name, MLAG pair, the switches it is cabled to, the
+        NODE/PF cables that land on it."""
+        names = [CORE] + [sw.name for sw in self.switches]
+        cabled = {name: [] for name in names}
+        for sw in self.switches:
+            for up in sw.uplinks:
+                cabled[sw.name].append(up)
+                cabled[up].append(sw.name)
+        mlag = {sw.name: sw.mlag for sw in self.switches}
+        lands = {
+            name: [f"{n.name}/{pf.name}" for n in self.nodes for pf in n.pfs if pf.switch == name]
+            for name in names
+        }
+        return [
+            {"switch": name, "mlag": mlag.get(name, ""), "cabled_to": cabled[name], "pf_cables": lands[name]}
+            for name in names
+        ]
+
     def validate(self) -> Topology:
         """Consistency checks shared by the YAML and the Python way in; raises ValueError."""
         if not self.nodes:

@@ -284,6 +284,17 @@ def write_timeline(r, directory: str, base: str) -> str:
         if r.capture
         else "",
     ]
+    if len(r.fabric) > 1:  # a fabric of ToRs: which switch each PF's cable lands on, and their cables
+        rows = "".join(
+            f"<tr><td>{html.escape(sw['switch'])}</td><td>{html.escape(sw['mlag'] or '-')}</td>"
+            f"<td>{html.escape(' '.join(sw['pf_cables']) or '-')}</td>"
+            f"<td>{html.escape(' '.join(sw['cabled_to']) or '-')}</td></tr>"
+            for sw in r.fabric
+        )
+        body.append(
+            "<h2>the lab's fabric</h2><table><tr><th>switch</th><th>MLAG</th><th>PF cables (NODE/PF)</th>"
+            f"<th>cabled to</th></tr>{rows}</table>"
+        )
     for title, name, drawing in figures:
         with open(os.path.join(directory, name), "w") as stream:
             stream.write(drawing)

@@ -85,6 +85,7 @@ class ScenarioResult:
     failovers: list = field(default_factory=list)  # FailoverRow, after link changes
     retried: list = field(default_factory=list)  # messages of attempts dropped for measurement errors
     timeline: dict = field(default_factory=dict)  # for the SVG: flows, probes, actions
+    fabric: list = field(default_factory=list)  # the lab's switches and cables (model.topology.cabling)
     capture: str = ""  # file name of the run's pcapng in the report directory ("" when none was written)
     started: int = 0
     stopped: int = 0

@@ -137,6 +137,7 @@ def _run(
     """One attempt; returns its failures (run.verdicts.Failure, or teardown messages)."""
     prepared = deploy.prepare(scen.documents, backend=scen.backend)
     check_names(scen, prepared)
+    result.fabric = prepared.topology.cabling()
     name = f"sc-{secrets.token_hex(3)}"
     if scen.deploy_fails is not None:
         with time_limit(timeout):

@@ -69,7 +69,13 @@ def test_a_fabric_of_tors_draws_each_cable_once_and_each_pf_cable_to_its_tor():
         core["cables"].append({"to": name, "port": f"{name}-b", "carrier": "up"})
         down = "DOWN" if name == "tor-b" else "up"
         lab["switches"].append(
-            {"name": name, "netns": "f", "pf": None, "cables": [{"to": "core", "carrier": down}]}
+            {
+                "name": name,
+                "netns": "f",
+                "pf": None,
+                "mlag": "tor-ab",
+                "cables": [{"to": "core", "carrier": down}],
+            }
         )
     lab["switches"] = [core] + [sw for sw in lab["switches"] if sw["pf"] or sw["name"] != "core"]
     for sw, tor in zip([sw for sw in lab["switches"] if sw["pf"]], ("tor-a", "tor-b")):
@@ -77,4 +83,4 @@ def test_a_fabric_of_tors_draws_each_cable_once_and_each_pf_cable_to_its_tor():
     text = graph.mermaid(lab)
     assert text.count("sw_core --- sw_tor_a") == 1 and text.count("sw_core -.- sw_tor_b") == 1
     assert "sw_n0p0 ---|uplink| sw_tor_a" in text and "sw_n0p1 ---|uplink| sw_tor_b" in text
-    assert "PF node1/ens1f0's switch" in text and 'sw_tor_a["switch tor-a"]' in text
+    assert "PF node1/ens1f0's switch" in text and 'sw_tor_a["switch tor-a (MLAG tor-ab)"]' in text

@@ -46,6 +46,7 @@ def build(lab: dict) -> tuple:
     for sw in lab["switches"]:
         switch_of[sw["pf"] or sw["name"]] = ident("sw", sw["name"])
         label = f"PF {sw['pf']}'s switch" if sw["pf"] else f"switch {sw['name']}"  # the NIC's own, or a ToR
+        label += f" (MLAG {sw['mlag']})" if sw.get("mlag") else ""
         fabric.children.append((switch_of[sw["pf"] or sw["name"]], label))
         cable_to[sw["pf"]] = sw.get("cable_to", "core")
     cables: dict = {}  # each cable once, down when either end has no carrier

@@ -22,6 +22,15 @@ MAX_NS_TARGETS = 16  # BOND_MAX_NS_TARGETS
 LACP_MODES = ("802.3ad",)
 PRIO_MODES = ("active-backup", "balance-tlb", "balance-alb")  # the kernel refuses a slave's prio elsewhere
 ACTOR_PORT_PRIO = 3  # adSelect "actor_port_prio"
+# (kernel name, config field) of the options the kernel takes in 802.3ad mode only (lint reads it too)
+LACP_ONLY = (
+    ("ad_lacp_active", "lacpActive"),
+    ("coupled_control", "coupledControl"),
+    ("ad_actor_sys_prio", "adActorSysPrio"),
+    ("ad_user_port_key", "adUserPortKey"),
+    ("ad_actor_system", "adActorSystem"),
+    ("broadcast_neigh", "broadcastNeighbor"),
+)
 
 # kernel name -> (config field, the first release that has it)
 RELEASES = {
@@ -63,14 +72,7 @@ def parse(obj: Mapping[str, Any], mode: str, arp_interval: Optional[int]) -> dic
         "ad_actor_system": _actor_system(obj),
         "broadcast_neigh": on_off(obj, "broadcastNeighbor"),
     }
-    for key, field in (
-        ("ad_lacp_active", "lacpActive"),
-        ("coupled_control", "coupledControl"),
-        ("ad_actor_sys_prio", "adActorSysPrio"),
-        ("ad_user_port_key", "adUserPortKey"),
-        ("ad_actor_system", "adActorSystem"),
-        ("broadcast_neigh", "broadcastNeighbor"),
-    ):
+    for key, field in LACP_ONLY:
         if out[key] is not None and mode not in LACP_MODES:
             raise CniError(
                 INVALID_CONFIG,

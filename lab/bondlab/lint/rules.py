@@ -75,17 +75,7 @@ REFUSED_OFF_MODE = {  # the plugin's parser refuses these outside their modes (A
     "lacpRate": ("802.3ad",),
     "adSelect": ("802.3ad",),
     "tlbDynamicLb": plugin_config.TLB_MODES,
-    **{
-        key: recent_options.LACP_MODES
-        for key in (
-            "lacpActive",
-            "coupledControl",
-            "adActorSysPrio",
-            "adActorSystem",
-            "adUserPortKey",
-            "broadcastNeighbor",
-        )
-    },  # fmt: skip
+    **{field: recent_options.LACP_MODES for _kernel, field in recent_options.LACP_ONLY},
 }
 IGNORED_OFF_MODE = {"xmitHashPolicy": ("balance-xor", "802.3ad", "balance-tlb")}  # accepted, no effect
 

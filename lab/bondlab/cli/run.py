@@ -1,4 +1,4 @@
-"""`bondlab run SCENARIO|DIR... [--plugin PATH]... [-k EXPR] [--list] [-x] [--keep] [--timeout S]`: run
+"""`bondlab run SCENARIO|DIR... [--plugin PATH]... [--kernel NAME]... [-k EXPR] [--list] [-x] [--keep]`: run
 scenario files and print the render.
 
 On a kernel that cannot bond, the whole run happens in one lab VM boot (`python -m bondlab run ...` in
@@ -7,9 +7,11 @@ output directory writable when none is up), so that a failed scenario's lab outl
 `--plugin` binaries run the same scenarios once per plugin and add a side-by-side table. `-k` selects
 scenarios as pytest does (util.keywords), `--list` prints the selection, `-x` stops at the first scenario that
 did not pass, `--timeout` ends a scenario that runs longer (an error; its lab is torn down).
-`--capture all|failed|none` (default failed, all with -v) writes a pcapng of what the taps saw per run
-(traffic.pcapng) next to the reports. Exit status: 0 when every scenario passed (or failed as it was expected
-to), 1 otherwise, 2 for a selection that is empty or cannot be parsed.
+`--engine NAME` picks where the run happens
+(bondlab.vm), `--kernel NAME` (repeatable) runs it on each named kernel (bondlab.cli.matrix) and adds a
+scenarios x kernels table. `--capture all|failed|none` (default failed, all with -v) writes a pcapng of what
+the taps saw per run (traffic.pcapng) next to the reports. Exit status: 0 when every scenario passed (or
+failed as it was expected to), 1 otherwise, 2 for a selection that is empty or cannot be parsed.
 """
 
 from __future__ import annotations
@@ -41,13 +43,20 @@ def select(args: argparse.Namespace) -> list:
 
 
 def _forward(args: argparse.Namespace) -> int:
-    """The run on a kernel that can bond: one lab VM boot, or with --keep the lab VM that stays up."""
+    """The run on a kernel that can bond: one boot of the engine (--engine, else the first that can run), or
+    with --keep the lab VM that stays up."""
     from bondlab.cli.forward import bondlab_job, forward
 
     out = os.path.abspath(args.out)
     os.makedirs(out, exist_ok=True)
+    if args.keep and args.engine not in (None, "uml"):
+        print(
+            "bondlab run: --keep keeps a failed lab in the uml lab VM that stays up: drop --engine",
+            file=sys.stderr,
+        )
+        return 2
     if not args.keep:
-        return forward(bondlab_job(args.argv, timeout=args.vm_timeout, rw_dirs=[out]))
+        return forward(bondlab_job(args.argv, timeout=args.vm_timeout, rw_dirs=[out]), args.engine)
     from bondlab.vm.session import LabVm
 
     running = LabVm(args.vm_name)
@@ -81,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if not selected:
         print(f"bondlab run: no scenario selected in {' '.join(args.paths)}", file=sys.stderr)
         return 2
+    if args.kernel:
+        return _on_kernels(args, selected)
     if not in_place():
         return _forward(args)
     from bondlab.model.yamlsrc import SourceError
@@ -143,8 +154,37 @@ def run(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in everything) else 1
 
 
+def _on_kernels(args: argparse.Namespace, selected: list) -> int:
+    """The same run on each --kernel, then scenarios x kernels (x plugins) side by side."""
+    from bondlab.cli import matrix
+    from bondlab.report import render
+
+    problem = matrix.check(args, "run")
+    if problem:
+        print(f"bondlab run: {problem}", file=sys.stderr)
+        return 2
+    runs = matrix.run_on_kernels(args, "run", len(selected), args.vm_timeout)
+    columns: dict = {}
+    plugins = {record["plugin"] for run in runs for record in run.results()}
+    for run in runs:
+        for record in run.results():
+            label = f"{record['plugin']} on {run.kernel}" if len(plugins) > 1 else run.kernel
+            columns.setdefault(label, []).append(record)
+    side = render.compare(columns) if columns else "no kernel ran a scenario"
+    print()
+    print(side)
+    print(matrix.timing(runs, f"{len(selected)} scenario(s)"))
+    print(f"reports: {matrix.write(runs, args.out, side)} and one directory per kernel in {args.out}")
+    worst = max((run.code for run in runs), default=0)
+    return worst if worst > 1 else int(any(run.code for run in runs))
+
+
 def add_verbs(sub) -> None:
-    p = sub.add_parser("run", help="run scenario files (or folders of them) and print the failover report")
+    p = sub.add_parser(
+        "run",
+        help="run scenario files (or folders of them) and print the failover report",
+        allow_abbrev=False,  # --kernel and --engine are taken out of the command line the guests re-run
+    )
     p.add_argument("paths", nargs="+", metavar="SCENARIO|DIR")
     p.add_argument(
         "--plugin",
@@ -169,6 +209,20 @@ def add_verbs(sub) -> None:
     p.add_argument("--timeout", type=float, default=0, help="time limit of each scenario (s; default none)")
     p.add_argument("--vm-timeout", type=float, default=3600, help="time limit of the lab VM run (s)")
     p.add_argument("--vm-name", default="default", help="with --keep: the lab VM that stays up")
+    p.add_argument(
+        "--engine",
+        default=None,
+        help="where the run happens when this kernel cannot bond: auto (default), uml, qemu, host; "
+        "also BONDLAB_ENGINE",
+    )
+    p.add_argument(
+        "--kernel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run on this kernel (`bondlab kernel list`: lab, debian-6.1, debian-6.12, debian-6.12-rt, "
+        "host); twice or more: scenarios x kernels side by side",
+    )
     p.add_argument(
         "--pods",
         default=None,

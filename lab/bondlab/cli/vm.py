@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 VM_VERBS = ("run", "up", "exec", "down", "status")
 
@@ -68,9 +69,27 @@ def _kernel_build(args: argparse.Namespace) -> int:
 
 
 def _kernel_fetch(args: argparse.Namespace) -> int:
-    from bondlab.vm import kernels
+    from bondlab.vm import catalog, kernels
 
-    print(kernels.fetch_distribution_kernel(args.package))
+    if args.package:
+        print(kernels.fetch_distribution_kernel(args.package))
+        return 0
+    for name in args.names or ["debian-6.1"]:
+        named = catalog.get(name)
+        if named.engine != "qemu":
+            print(
+                f"bondlab kernel fetch: {name} is not a Debian image (see `bondlab kernel list`)",
+                file=sys.stderr,
+            )
+            return 2
+        print(kernels.fetch_distribution_kernel(named.package))
+    return 0
+
+
+def _kernel_list(args: argparse.Namespace) -> int:
+    from bondlab.vm import kernel_list
+
+    print(kernel_list.render())
     return 0
 
 
@@ -129,7 +148,9 @@ def add_verbs(sub) -> None:
     vmsub.add_parser("down", parents=[named], help="stop the lab VM").set_defaults(func=_vm_down)
     vmsub.add_parser("status", parents=[named], help="is the lab VM up?").set_defaults(func=_vm_status)
 
-    kern = sub.add_parser("kernel", help="the lab's user-mode-linux kernel")
+    kern = sub.add_parser(
+        "kernel", help="the kernels the lab runs on: list, build (the lab's), fetch (Debian's)"
+    )
     ksub = kern.add_subparsers(dest="kernel_verb", required=True)
     kbuild = ksub.add_parser("build", help="build (or reuse from cache) the lab kernel")
     kbuild.add_argument("--series", default="6.12", help="linux-source series to build from (default 6.12)")
@@ -137,10 +158,22 @@ def add_verbs(sub) -> None:
     kbuild.add_argument("--force", action="store_true", help="rebuild even if a cached kernel exists")
     kbuild.set_defaults(func=_kernel_build)
     kfetch = ksub.add_parser(
-        "fetch", help="unpack Debian's kernel package into the cache for the qemu engine"
+        "fetch",
+        help="unpack Debian kernel images into the cache for the qemu engine (nothing is installed)",
+        description="Fetch the named Debian kernels of `bondlab kernel list` (default debian-6.1), or any "
+        "Debian kernel package with --package. A newer image than the cached one is fetched when apt "
+        "offers it.",
     )
-    kfetch.add_argument("--package", default="linux-image-amd64")
+    kfetch.add_argument("names", nargs="*", metavar="NAME", help="debian-6.1, debian-6.12, debian-6.12-rt")
+    kfetch.add_argument(
+        "--package", default="", help="a Debian package, e.g. linux-image-amd64/bookworm-backports"
+    )
     kfetch.set_defaults(func=_kernel_fetch)
+    klist = ksub.add_parser(
+        "list",
+        help="the kernels `--kernel` can name: what each is, whether it can run here, what a run costs",
+    )
+    klist.set_defaults(func=_kernel_list)
     kshow = ksub.add_parser("show", help="which kernel the uml engine boots")
     kshow.set_defaults(func=_kernel_show)
 

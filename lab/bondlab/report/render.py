@@ -142,29 +142,28 @@ def _p(what: str, unit: str, values: list) -> str:
     )
 
 
-def compare(by_plugin: dict) -> str:
-    """Side-by-side: one row per scenario, a status and worst outage column per plugin."""
-    plugins = list(by_plugin)
-    names = []
-    for results in by_plugin.values():
-        for r in results:
-            if r.path not in names:
-                names.append(r.path)
+def compare(columns: dict) -> str:
+    """Side-by-side: one row per scenario, a status and worst outage column per label (a plugin, a kernel, or
+    a plugin on a kernel), each label's results as results.json records (ScenarioResult.as_dict): a run in
+    this process and runs read back from guests are compared the same way."""
+    labels = list(columns)
+    paths = list(dict.fromkeys(record["path"] for records in columns.values() for record in records))
+    by_key = {(label, record["path"]): record for label, records in columns.items() for record in records}
     rows = []
-    for path in names:
+    for path in paths:
         row = [os.path.relpath(path)]
-        for plugin in plugins:
-            r = next((x for x in by_plugin[plugin] if x.path == path), None)
-            if r is None:
+        for label in labels:
+            record = by_key.get((label, path))
+            if record is None:
                 row += ["-", "-"]
                 continue
-            worst = max((w.figures.outage_ms for w in r.windows), default=0)
-            row += [STATUS[r.status], f"{worst:.1f}"]
+            status = record["status"]
+            row += [STATUS.get(status, status.upper()), f"{record['worst_outage_ms']:.1f}"]
         rows.append(tuple(row))
     header = ["SCENARIO"]
-    for i in range(len(plugins)):
+    for i in range(len(labels)):
         header += [f"[{i + 1}] STATUS", f"[{i + 1}] MAX OUTAGE ms"]
-    legend = "\n".join(f"[{i + 1}] {p}" for i, p in enumerate(plugins))
+    legend = "\n".join(f"[{i + 1}] {label}" for i, label in enumerate(labels))
     return legend + "\n" + table(rows, tuple(header))
 
 
@@ -222,7 +221,7 @@ def write_all(results: list, directory: str) -> dict:
         base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
         runs[base] = runs.get(base, 0) + 1
         page = write_timeline(r, directory, base + (f"-run{runs[base]}" if runs[base] > 1 else ""))
-        worst = max((w.figures.outage_ms for w in r.windows), default=0)
+        worst = r.worst_outage_ms
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
             f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"

@@ -95,8 +95,14 @@ class ScenarioResult:
     def ok(self) -> bool:
         return self.status in ("passed", "xfailed")
 
+    @property
+    def worst_outage_ms(self) -> float:
+        """The longest outage of any flow over any traffic window: what side-by-side tables compare."""
+        return max((w.figures.outage_ms for w in self.windows), default=0.0)
+
     def as_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "timeline"}
+        out["worst_outage_ms"] = self.worst_outage_ms
         out["steps"] = [s.__dict__ for s in self.steps]
         for rows in ("windows", "connectivity", "failovers"):
             out[rows] = [row.as_dict() for row in out[rows]]

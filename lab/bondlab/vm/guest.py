@@ -210,7 +210,14 @@ class GuestEngine(Engine):
     boot_timeout = BOOT_TIMEOUT
     product = "?"
 
+    def __init__(self, kernel: Optional[GuestKernel] = None) -> None:
+        self.chosen_kernel = kernel  # None: the engine's own choice (kernel())
+
     def kernel(self) -> GuestKernel:
+        """The kernel this engine boots: the one it was given, else its default."""
+        return self.chosen_kernel or self.default_kernel()
+
+    def default_kernel(self) -> GuestKernel:
         raise NotImplementedError
 
     def boot_argv(self, kernel: GuestKernel, ctl: Path, shares: list) -> list:

@@ -269,6 +269,13 @@ def fetch_distribution_kernel(package: str = "linux-image-amd64") -> Path:
     """
     proc = subprocess.run(["apt-cache", "depends", package], capture_output=True, text=True)
     depends = re.findall(r"Depends: (linux-image-[\w.+-]+)", proc.stdout)
+    if not depends and "/" in package:
+        suite = package.split("/", 1)[1]
+        raise KernelError(
+            f"apt knows no {package}: add {suite} to apt's sources, e.g. echo 'deb "
+            f"http://deb.debian.org/debian {suite} main' > /etc/apt/sources.list.d/{suite}.list "
+            "&& apt-get update"
+        )
     real = depends[0] if depends else package
     target = distribution_kernels_dir() / real
     if (target / "boot").is_dir():

@@ -39,7 +39,7 @@ class QemuEngine(GuestEngine):
     product = "qemu"
     shared_fs = "9p"
 
-    def kernel(self) -> GuestKernel:
+    def default_kernel(self) -> GuestKernel:
         override = os.environ.get("BONDLAB_QEMU_KERNEL")
         if override:
             image = Path(override)

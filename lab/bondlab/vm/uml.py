@@ -28,7 +28,7 @@ class UmlEngine(GuestEngine):
     product = "user-mode-linux"
     shared_fs = "hostfs"
 
-    def kernel(self) -> GuestKernel:
+    def default_kernel(self) -> GuestKernel:
         return kernels.find_kernel()
 
     def available(self) -> Verdict:

@@ -1,0 +1,109 @@
+"""One verb (`run` or `conformance`) on several kernels: `--kernel NAME`, repeatable (vm.catalog names them).
+
+Each kernel gets one boot of its engine running the same command line without `--kernel`, with its reports in
+OUT/<kernel>/ and BONDLAB_KERNEL_NAME set so every result says which kernel it came from; the kernels run one
+after another (two guests on this machine's two cores would measure each other). What each run cost is
+recorded for `bondlab kernel list`. The caller builds the side-by-side table from the results.json files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from bondlab import vm
+from bondlab.cli.forward import bondlab_job
+from bondlab.vm import catalog
+
+# Options that choose where a run happens or writes: the per-kernel runs get their own.
+PLACEMENT = ("--kernel", "--engine", "--out")
+
+
+@dataclass(frozen=True)
+class KernelRun:
+    kernel: str
+    code: int  # the guest run's exit status; vm.engine.EXIT_VM_ERROR when it could not run
+    seconds: float
+    out: str  # its report directory
+    error: str = ""  # why it did not run
+
+    def results(self) -> list:
+        """The records of its results.json (a list for scenarios, {"results": [...]} for conformance)."""
+        try:
+            with open(os.path.join(self.out, "results.json")) as stream:
+                data = json.load(stream)
+        except (OSError, ValueError):
+            return []
+        return data["results"] if isinstance(data, dict) else data
+
+
+def without_placement(argv: list) -> list:
+    """argv without --kernel/--engine/--out and their values (`--opt V` and `--opt=V`)."""
+    out, skip = [], False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word in PLACEMENT:
+            skip = True
+        elif not word.startswith(tuple(f"{option}=" for option in PLACEMENT)):
+            out.append(word)
+    return out
+
+
+def check(args: argparse.Namespace, verb: str) -> str:
+    """Why these options cannot go together ("" when they can)."""
+    unknown = [k for k in args.kernel if k not in catalog.KERNELS]
+    if unknown:
+        known = ", ".join(catalog.KERNELS)
+        return f"unknown kernel {', '.join(unknown)}; `bondlab kernel list` names them: {known}"
+    if args.engine:
+        return "--engine and --kernel both choose where the run happens: give one (a kernel names its engine)"
+    if getattr(args, "keep", False):
+        return "--keep keeps a failed lab in the lab VM that stays up, which boots one kernel: drop --kernel"
+    return ""
+
+
+def run_on_kernels(args: argparse.Namespace, verb: str, items: int, timeout: float) -> list:
+    """Each kernel of args.kernel in turn; the KernelRun of each (one that cannot run here says why)."""
+    runs = []
+    base = without_placement(args.argv)
+    for number, name in enumerate(dict.fromkeys(args.kernel), start=1):
+        out = os.path.abspath(os.path.join(args.out, name))
+        os.makedirs(out, exist_ok=True)
+        print(f"=== kernel {number}/{len(args.kernel)}: {name} ===", file=sys.stderr, flush=True)
+        started = time.monotonic()
+        try:
+            engine = catalog.engine(catalog.get(name))
+            job = bondlab_job(
+                [*base, "--out", out],
+                timeout=timeout,
+                rw_dirs=[out],
+                env=dict(os.environ, BONDLAB_KERNEL_NAME=name),
+            )
+            code = engine.run(job)
+        except vm.VmError as error:
+            print(f"bondlab {verb}: {error}", file=sys.stderr, flush=True)
+            runs.append(KernelRun(name, error.exit_code, time.monotonic() - started, out, str(error)))
+            continue
+        seconds = time.monotonic() - started
+        catalog.record_run(name, verb, items, seconds, getattr(engine, "last_boot_seconds", None))
+        runs.append(KernelRun(name, code, seconds, out))
+    return runs
+
+
+def timing(runs: list, what: str) -> str:
+    return "\n".join(
+        f"{run.kernel}: {run.error or f'{what} in {run.seconds:.0f} s, exit {run.code}'}" for run in runs
+    )
+
+
+def write(runs: list, directory: str, table: str) -> str:
+    """The side-by-side table and each kernel's time into DIRECTORY/matrix.txt; its path."""
+    path = os.path.join(directory, "matrix.txt")
+    with open(path, "w") as stream:
+        stream.write(table + "\n\n" + timing(runs, "ran") + "\n")
+    return path

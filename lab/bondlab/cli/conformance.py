@@ -1,7 +1,8 @@
 """`bondlab conformance --plugin PATH [--plugin PATH ...] [-k EXPR] [--out DIR] [--list]`: the CNI
 conformance cases against bond CNI binaries, through the exec protocol, on a kernel that can bond.
 
-On a kernel that cannot bond the whole run happens in one lab VM boot (like `bondlab run`). A binary
+On a kernel that cannot bond the whole run happens in one lab VM boot (like `bondlab run`; `--engine` picks
+it); `--kernel NAME` (repeatable) runs the cases on each named kernel and prints cases x kernels. A binary
 named macvlan or host-device (the reference plugins) gets only the generic spec cases. Exit status: 0 when
 every spec and bond-cni case of every plugin passed (a case of a version the plugin does not claim, and
 an extension it does not support, are "not supported", not failed), 1 otherwise, 2 on bad arguments.
@@ -35,9 +36,12 @@ def conformance(args: argparse.Namespace) -> int:
         return 2
     from bondlab.cli.forward import bondlab_job, forward, in_place
 
+    if args.kernel:
+        return _on_kernels(args, len(cases) * len(plugins))
     if not in_place():
         os.makedirs(args.out, exist_ok=True)
-        return forward(bondlab_job(args.argv, timeout=args.timeout, rw_dirs=[os.path.abspath(args.out)]))
+        job = bondlab_job(args.argv, timeout=args.timeout, rw_dirs=[os.path.abspath(args.out)])
+        return forward(job, args.engine)
     from bondlab.conformance import report, suite
     from bondlab.conformance.context import Subject
 
@@ -57,8 +61,38 @@ def conformance(args: argparse.Namespace) -> int:
     return 1 if any(r.judged and r.status in ("failed", "error") for r in results) else 0
 
 
+def _on_kernels(args: argparse.Namespace, items: int) -> int:
+    """The same cases on each --kernel, then cases x kernels (x plugins) side by side."""
+    from bondlab.cli import matrix
+    from bondlab.conformance import report
+    from bondlab.conformance.suite import CaseResult
+
+    problem = matrix.check(args, "conformance")
+    if problem:
+        print(f"bondlab conformance: {problem}", file=sys.stderr)
+        return 2
+    runs = matrix.run_on_kernels(args, "conformance", items, args.timeout)
+    several = len(set(args.plugin)) > 1
+    results = [
+        CaseResult(**{**record, "plugin": f"{record['plugin']} on {run.kernel}" if several else run.kernel})
+        for run in runs
+        for record in run.results()
+    ]
+    side = report.compare(results) if results else "no kernel ran a case"
+    print()
+    print(side)
+    print(matrix.timing(runs, f"{items} case run(s)"))
+    print(f"reports: {matrix.write(runs, args.out, side)} and one directory per kernel in {args.out}")
+    worst = max((run.code for run in runs), default=0)
+    return worst if worst > 1 else int(any(run.code for run in runs))
+
+
 def add_verbs(sub) -> None:
-    p = sub.add_parser("conformance", help="CNI protocol conformance cases against bond CNI binaries")
+    p = sub.add_parser(
+        "conformance",
+        help="CNI protocol conformance cases against bond CNI binaries",
+        allow_abbrev=False,  # --kernel and --engine are taken out of the command line the guests re-run
+    )
     p.add_argument(
         "--plugin",
         action="append",
@@ -71,4 +105,16 @@ def add_verbs(sub) -> None:
     )
     p.add_argument("--list", action="store_true", help="list the cases (id, level, source) and exit")
     p.add_argument("--timeout", type=float, default=3600, help="time limit of the lab VM run (s)")
+    p.add_argument(
+        "--engine",
+        default=None,
+        help="where the cases run when this kernel cannot bond: auto, uml, qemu, host",
+    )
+    p.add_argument(
+        "--kernel",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run on this kernel (`bondlab kernel list`); twice or more: cases x kernels side by side",
+    )
     p.set_defaults(func=conformance)

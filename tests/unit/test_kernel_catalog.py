@@ -135,3 +135,13 @@ def test_run_refuses_an_unknown_kernel_before_booting_anything():
     )
     assert proc.returncode == 2
     assert "unknown kernel nope" in proc.stderr
+
+
+def test_run_takes_engine_as_the_readme_says_and_names_a_wrong_one():
+    proc = subprocess.run(
+        [sys.executable, "-m", "bondlab", "run", "--engine", "vmware", "scenarios/modes/active-backup.yaml"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 125, proc.stderr
+    assert proc.stderr.strip() == "bondlab: unknown engine 'vmware'; choose one of: auto, host, uml, qemu"

@@ -38,7 +38,7 @@ def conformance(args: argparse.Namespace) -> int:
 
     if args.kernel:
         return _on_kernels(args, len(cases) * len(plugins))
-    if not in_place():
+    if not in_place(args.engine):
         os.makedirs(args.out, exist_ok=True)
         job = bondlab_job(args.argv, timeout=args.timeout, rw_dirs=[os.path.abspath(args.out)])
         return forward(job, args.engine)

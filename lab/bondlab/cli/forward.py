@@ -15,9 +15,13 @@ from typing import Optional
 from bondlab import vm
 
 
-def in_place() -> bool:
+def in_place(engine: Optional[str] = None) -> bool:
+    """Whether to run here: in a guest, yes; asked for a guest engine (`--engine uml|qemu`), no, even on a
+    host that can bond; else whether this kernel can bond."""
     if os.environ.get("BONDLAB_IN_GUEST"):
         return True
+    if engine not in (None, "auto", "host"):
+        return False
     from bondlab import capabilities
 
     return bool(capabilities.probe().native)

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.kernel:
         return _on_kernels(args, selected)
-    if not in_place():
+    if not in_place(args.engine):
         return _forward(args)
     from bondlab.model.yamlsrc import SourceError
     from bondlab.report import render

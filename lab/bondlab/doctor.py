@@ -121,6 +121,7 @@ def examine() -> list:
             "" if qemu else "apt-get install -y qemu-system-x86 && bondlab kernel fetch",
         )
     )
+    findings.append(_named_kernels())
     netdevsim = caps.has("netdevsim") or lab is not None
     findings.append(
         Finding(
@@ -219,3 +220,21 @@ def fix(build_kernel: bool = True) -> int:
     if shutil.which("qemu-system-x86_64") and not QemuEngine().available():
         kernels.fetch_distribution_kernel()
     return 0
+
+
+def _named_kernels() -> Finding:
+    """Which `--kernel` names can run here; the Debian ones not fetched yet are optional, so not a failure."""
+    from bondlab.vm import catalog
+    from bondlab.vm.engine import VmError
+
+    ready, missing = [], []
+    for named in catalog.KERNELS.values():
+        try:
+            catalog.engine(named, fetch=False)
+            ready.append(named.name)
+        except VmError:
+            (missing if named.package else []).append(named.name)
+    detail = f"ready: {', '.join(ready) or 'none'}" + (f"; not fetched: {', '.join(missing)}" * bool(missing))
+    return Finding(
+        "kernels (--kernel)", True, detail, f"bondlab kernel fetch {' '.join(missing)}" * bool(missing)
+    )

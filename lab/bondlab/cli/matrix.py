@@ -102,8 +102,25 @@ def timing(runs: list, what: str) -> str:
 
 
 def write(runs: list, directory: str, table: str) -> str:
-    """The side-by-side table and each kernel's time into DIRECTORY/matrix.txt; its path."""
+    """The side-by-side table and each kernel's time into DIRECTORY/matrix.txt, and an index.html that shows
+    them and links each kernel's own reports; the path of matrix.txt."""
+    import html
+
+    from bondlab.report.render import _head
+
+    text = table + "\n\n" + timing(runs, "ran") + "\n"
     path = os.path.join(directory, "matrix.txt")
     with open(path, "w") as stream:
-        stream.write(table + "\n\n" + timing(runs, "ran") + "\n")
+        stream.write(text)
+    links = "".join(
+        f"<li><a href={json.dumps(run.kernel + '/index.html')}>{html.escape(run.kernel)}</a>"
+        f" ({html.escape(run.error) if run.error else f'{run.seconds:.0f} s, exit {run.code}'})"
+        for run in runs
+    )
+    with open(os.path.join(directory, "index.html"), "w") as stream:
+        stream.write(
+            _head("bondlab: one run on several kernels")
+            + f"<h1>One run on {len(runs)} kernel(s)</h1><pre>{html.escape(text)}</pre>"
+            + f"<p>Each kernel's reports:</p><ul>{links}</ul>"
+        )
     return path

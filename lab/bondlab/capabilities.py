@@ -7,6 +7,7 @@ so a skip or an engine choice can always say why.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
@@ -17,6 +18,19 @@ from bondlab.util import names
 # What "the lab can run natively" means: without these nothing in the lab works.
 REQUIRED = ("root", "netns", "veth", "bond")
 OPTIONAL = ("netdevsim", "netem", "vlan", "flower")
+# Set in a guest by what started it (`bondlab run --kernel NAME`): the name of the kernel the run is on.
+KERNEL_NAME_ENV = "BONDLAB_KERNEL_NAME"
+# Bonding options by their sysfs names (/sys/class/net/BOND/bonding/); a slave's as "slave:NAME": those in
+# /sys/class/net/SLAVE/bonding_slave/, and prio, which has no sysfs file (netlink only, IFLA_BOND_SLAVE_PRIO).
+SLAVE = "slave:"
+
+
+def kernel_label() -> str:
+    """The running kernel as reports name it: "debian-6.1 (6.1.0-57-amd64)" under a named kernel, else
+    the release ("6.12.118")."""
+    release = os.uname().release
+    name = os.environ.get(KERNEL_NAME_ENV, "")
+    return f"{name} ({release})" if name else release
 
 
 @dataclass(frozen=True)
@@ -32,6 +46,7 @@ class Verdict:
 class Capabilities:
     kernel: str
     verdicts: dict = field(default_factory=dict)
+    bonding_options: frozenset = frozenset()  # what a probe bond offered (see SLAVE), when "bond" is ok
 
     def has(self, feature: str) -> bool:
         return bool(self.verdicts.get(feature))
@@ -46,23 +61,65 @@ class Capabilities:
         missing = [f"{f}: {self.reason(f)}" for f in REQUIRED if not self.has(f)]
         return Verdict(not missing, "; ".join(missing))
 
+    def bonding_option(self, option: str) -> Verdict:
+        """Whether the bonding driver has this option (SLAVE-prefixed: a slave's); a "no" says where we
+        looked."""
+        if not self.has("bond"):
+            return Verdict(False, f"kernel {self.kernel} cannot bond: {self.reason('bond')}")
+        if option in self.bonding_options:
+            return Verdict(True)
+        name = option.removeprefix(SLAVE)
+        if option == SLAVE + "prio":
+            looked = "no slave prio over netlink (IFLA_BOND_SLAVE_PRIO: set, it did not read back)"
+        elif option.startswith(SLAVE):
+            looked = f"no /sys/class/net/*/bonding_slave/{name}"
+        else:
+            looked = f"no /sys/class/net/*/bonding/{name}"
+        return Verdict(False, f"kernel {self.kernel} has {looked}")
+
 
 def _run(args: list[str]) -> Verdict:
+    return _output(args)[0]
+
+
+def _output(args: list[str]) -> tuple:
+    """(Verdict, stdout) of a command."""
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
-        return Verdict(False, f"{args[0]} is not installed")
+        return Verdict(False, f"{args[0]} is not installed"), ""
     except subprocess.TimeoutExpired:
-        return Verdict(False, f"`{' '.join(args)}` hung for 30 s")
+        return Verdict(False, f"`{' '.join(args)}` hung for 30 s"), ""
     if proc.returncode == 0:
-        return Verdict(True)
+        return Verdict(True), proc.stdout
     said = (proc.stderr or proc.stdout).strip().splitlines()
-    return Verdict(False, f"`{' '.join(args)}` failed: {said[-1] if said else f'exit {proc.returncode}'}")
+    return Verdict(False, f"`{' '.join(args)}` failed: {said[-1] if said else f'exit {proc.returncode}'}"), ""
 
 
-def _probe_in(ns: str) -> dict:
+def _bonding_options(ns: str) -> frozenset:
+    """The options of the probe bond pbond and its slave pa (see SLAVE). Read from inside the netns:
+    `ip netns exec` mounts a sysfs of its own, where our sysfs shows the root netns's devices only."""
+    listing = "ls /sys/class/net/pbond/bonding; echo --; ls /sys/class/net/pa/bonding_slave"
+    _, out = _output(["ip", "netns", "exec", ns, "sh", "-c", listing])
+    bond, _, slave = out.partition("--")
+    options = set(bond.split()) | {SLAVE + name for name in slave.split()}
+    # A kernel older than 6.0 drops the attribute it does not know, so only a read-back tells.
+    if _run(["ip", "-n", ns, "link", "set", "pa", "type", "bond_slave", "prio", "7"]):
+        _, shown = _output(["ip", "-n", ns, "-d", "-j", "link", "show", "pa"])
+        try:
+            slave_data = json.loads(shown)[0]["linkinfo"]["info_slave_data"]
+        except (ValueError, LookupError, TypeError):
+            slave_data = {}
+        if slave_data.get("prio") == 7:
+            options.add(SLAVE + "prio")
+    return frozenset(options)
+
+
+def _probe_in(ns: str) -> tuple:
+    """(verdicts, bonding options) of the running kernel, tried in the throwaway netns `ns`."""
     ip = ["ip", "-n", ns]
     verdicts = {}
+    options: frozenset = frozenset()
     verdicts["veth"] = _run([*ip, "link", "add", "pa", "type", "veth", "peer", "name", "pb"])
     bond = _run([*ip, "link", "add", "pbond", "type", "bond", "mode", "active-backup", "miimon", "100"])
     if not bond and "Unknown device type" in bond.reason:
@@ -74,6 +131,8 @@ def _probe_in(ns: str) -> dict:
             verdicts["bond"] = Verdict(
                 False, "a bond was created but a veth could not be enslaved: " + enslave.reason
             )
+        else:
+            options = _bonding_options(ns)
     verdicts["vlan"] = _run([*ip, "link", "add", "link", "pb", "name", "pb.10", "type", "vlan", "id", "10"])
     verdicts["netem"] = _run(["tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
     _run(["tc", "-n", ns, "qdisc", "add", "dev", "lo", "clsact"])
@@ -95,7 +154,7 @@ def _probe_in(ns: str) -> dict:
         ]
     )
     verdicts["netdevsim"] = _probe_netdevsim(ns)
-    return verdicts
+    return verdicts, options
 
 
 def _probe_netdevsim(ns: str) -> Verdict:
@@ -128,7 +187,8 @@ def probe() -> Capabilities:
     if not verdicts["netns"]:
         return Capabilities(kernel, verdicts)
     try:
-        verdicts.update(_probe_in(ns))
+        found, options = _probe_in(ns)
+        verdicts.update(found)
     finally:
         _run(["ip", "netns", "del", ns])
-    return Capabilities(kernel, verdicts)
+    return Capabilities(kernel, verdicts, options)

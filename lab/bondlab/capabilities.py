@@ -7,7 +7,6 @@ so a skip or an engine choice can always say why.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import subprocess
@@ -20,9 +19,18 @@ REQUIRED = ("root", "netns", "veth", "bond")
 OPTIONAL = ("netdevsim", "netem", "vlan", "flower")
 # Set in a guest by what started it (`bondlab run --kernel NAME`): the name of the kernel the run is on.
 KERNEL_NAME_ENV = "BONDLAB_KERNEL_NAME"
-# Bonding options by their sysfs names (/sys/class/net/BOND/bonding/); a slave's as "slave:NAME": those in
-# /sys/class/net/SLAVE/bonding_slave/, and prio, which has no sysfs file (netlink only, IFLA_BOND_SLAVE_PRIO).
+# Bonding options by the kernel's names (bond_options.c: what /sys/class/net/BOND/bonding/ lists, for the
+# options that have a file there); a slave's as "slave:NAME". Options since 5.17 are netlink-only (6.12 has
+# no sysfs file for ns_ip6_target, coupled_control, a slave's prio), so the probe asks netlink too.
 SLAVE = "slave:"
+# The kernel's name of an option the plugin's netlink codec (bondcni.rtnl.BOND_ATTRS) names otherwise.
+NETLINK_NAMES = {
+    "missed_max": "arp_missed_max",
+    "ad_lacp_active": "lacp_active",
+    "ad_lacp_rate": "lacp_rate",
+    "num_peer_notif": "num_grat_arp",
+    "broadcast_neigh": "broadcast_neighbor",
+}
 
 
 def kernel_label() -> str:
@@ -69,13 +77,8 @@ class Capabilities:
         if option in self.bonding_options:
             return Verdict(True)
         name = option.removeprefix(SLAVE)
-        if option == SLAVE + "prio":
-            looked = "no slave prio over netlink (IFLA_BOND_SLAVE_PRIO: set, it did not read back)"
-        elif option.startswith(SLAVE):
-            looked = f"no /sys/class/net/*/bonding_slave/{name}"
-        else:
-            looked = f"no /sys/class/net/*/bonding/{name}"
-        return Verdict(False, f"kernel {self.kernel} has {looked}")
+        looked = f"/sys/class/net/*/{'bonding_slave' if option.startswith(SLAVE) else 'bonding'}/{name}"
+        return Verdict(False, f"kernel {self.kernel} has no {looked} nor a netlink attribute for it")
 
 
 def _run(args: list[str]) -> Verdict:
@@ -97,21 +100,31 @@ def _output(args: list[str]) -> tuple:
 
 
 def _bonding_options(ns: str) -> frozenset:
-    """The options of the probe bond pbond and its slave pa (see SLAVE). Read from inside the netns:
-    `ip netns exec` mounts a sysfs of its own, where our sysfs shows the root netns's devices only."""
+    """The options of the probe bond pbond and its slave pa (see SLAVE): the sysfs files, read from inside
+    the netns (`ip netns exec` mounts a sysfs of its own: ours shows the root netns's devices only), and
+    the attributes the kernel reports over netlink, read with the plugin's own codec (bondcni.netlink)."""
+    from bondcni import netlink
+    from bondcni.errors import CniError
+
     listing = "ls /sys/class/net/pbond/bonding; echo --; ls /sys/class/net/pa/bonding_slave"
     _, out = _output(["ip", "netns", "exec", ns, "sh", "-c", listing])
     bond, _, slave = out.partition("--")
     options = set(bond.split()) | {SLAVE + name for name in slave.split()}
-    # A kernel older than 6.0 drops the attribute it does not know, so only a read-back tells.
-    if _run(["ip", "-n", ns, "link", "set", "pa", "type", "bond_slave", "prio", "7"]):
-        _, shown = _output(["ip", "-n", ns, "-d", "-j", "link", "show", "pa"])
-        try:
-            slave_data = json.loads(shown)[0]["linkinfo"]["info_slave_data"]
-        except (ValueError, LookupError, TypeError):
-            slave_data = {}
-        if slave_data.get("prio") == 7:
-            options.add(SLAVE + "prio")
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with netlink.Handle(fd, ns) as handle:
+            bond_index, slave_index = (handle.get(name=name).index for name in ("pbond", "pa"))
+            try:  # reported only once set; a kernel older than 5.17 drops the attribute
+                handle.set_bond_option(bond_index, "ns_ip6_target", ["fd00::1"])
+            except CniError:
+                pass
+            reported = handle.bond_options(bond_index)
+            options |= {NETLINK_NAMES.get(name, name) for name in reported if name != "ad_info"}
+            options |= {SLAVE + name for name in handle.bond_slave_options(slave_index)}
+    except (OSError, AttributeError, CniError):
+        pass  # then sysfs is all we know
+    finally:
+        os.close(fd)
     return frozenset(options)
 
 

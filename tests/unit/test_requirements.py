@@ -9,10 +9,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from bondcni.recent_options import release_tuple
+from bondcni.recent_options import RELEASES, release_tuple
 from bondlab import capabilities
 from bondlab.capabilities import Capabilities, Verdict
-from bondlab.model import scenario
+from bondlab.model import derive, k8s, scenario
 from bondlab.model.requirements import Requirements
 from bondlab.model.yamlsrc import SourceError
 from bondlab.report import render
@@ -187,3 +187,30 @@ def test_the_library_s_requirements_hold_on_the_lab_kernel():
     )
     for path in scenario.discover([str(REPO / "scenarios")]):
         assert scenario.load(path).requires.unmet(lab) == "", path
+
+
+def _options_used(plugin: dict) -> set:
+    """The kernel options (capabilities' names) of the 5.15+ fields a bond config sets
+    (bondcni.recent_options.RELEASES: netlink name -> config field)."""
+    used = set()
+    for key, (field, _release) in RELEASES.items():
+        option = capabilities.NETLINK_NAMES.get(key, key)
+        if field.startswith("links[]."):
+            links = [link for link in plugin.get("links") or [] if isinstance(link, dict)]
+            used |= {capabilities.SLAVE + option for link in links if field[len("links[].") :] in link}
+        elif field in plugin:
+            used.add(option)
+    return used
+
+
+def test_every_library_scenario_requires_the_recent_options_its_bonds_set():
+    """So that on a kernel without one the scenario is skipped, not failed."""
+    missing = []
+    for path in scenario.discover([str(REPO / "scenarios")]):
+        scen = scenario.load(path)
+        for nad in k8s.classify([d for d in scen.documents if d.get("kind") != "Scenario"]).nads.values():
+            for plugin in derive.plugins(nad.config):
+                if plugin.get("type") == "bond":
+                    lacking = _options_used(plugin) - set(scen.requires.bonding_options)
+                    missing += [f"{path}: requires: {{bondingOptions: [{o}]}}" for o in sorted(lacking)]
+    assert not missing, "\n".join(missing)

@@ -19,7 +19,7 @@ from bondlab import capabilities
 class Requirements:
     where: str = ""  # file:line of spec.requires
     kernel: Optional[str] = None  # the minimum release, as written ("6.0", "6.12.30")
-    bonding_options: tuple = ()  # sysfs names; a slave's as "slave:NAME" (capabilities.SLAVE)
+    bonding_options: tuple = ()  # the kernel's names; a slave's as "slave:NAME" (capabilities.SLAVE)
     netdevsim: bool = False
 
     def __bool__(self) -> bool:

@@ -113,16 +113,16 @@ def _bonding_options(ns: str) -> frozenset:
     fd = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
     try:
         with netlink.Handle(fd, ns) as handle:
-            bond_index, slave_index = (handle.get(name=name).index for name in ("pbond", "pa"))
+            bond, slave = (handle.get(name=name) for name in ("pbond", "pa"))
             try:  # reported only once set; a kernel older than 5.17 drops the attribute
-                handle.set_bond_option(bond_index, "ns_ip6_target", ["fd00::1"])
+                handle.set_bond_option(bond.index, "ns_ip6_target", ["fd00::1"])
             except CniError:
                 pass
-            reported = handle.bond_options(bond_index)
+            reported = handle.bond_options(bond.index)
             options |= {NETLINK_NAMES.get(name, name) for name in reported if name != "ad_info"}
-            options |= {SLAVE + name for name in handle.bond_slave_options(slave_index)}
-    except (OSError, AttributeError, CniError):
-        pass  # then sysfs is all we know
+            options |= {SLAVE + name for name in handle.bond_slave_options(slave.index)}
+    except (OSError, CniError):  # then sysfs is all we know (both links were just made: get() finds them)
+        pass
     finally:
         os.close(fd)
     return frozenset(options)

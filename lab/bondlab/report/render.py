@@ -270,7 +270,8 @@ def _head(title: str) -> str:
     return (
         f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>"
         "body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:3px 8px;vertical-align:top}"
-        ".failed,.error,.xpassed{background:#fdd}.passed{background:#dfd}.xfailed{background:#ffd}.skipped{background:#eee}"
+        ".failed,.error,.xpassed{background:#fdd}.passed{background:#dfd}.xfailed{background:#ffd}"
+        ".skipped{background:#eee}"
         "pre{margin:0;white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd}</style>"
     )
 

@@ -17,6 +17,28 @@ from bondlab.util import names
 # What "the lab can run natively" means: without these nothing in the lab works.
 REQUIRED = ("root", "netns", "veth", "bond")
 OPTIONAL = ("netdevsim", "netem", "vlan", "flower")
+# Set in a guest by what started it (`bondlab run --kernel NAME`): the name of the kernel the run is on.
+KERNEL_NAME_ENV = "BONDLAB_KERNEL_NAME"
+# Bonding options by the kernel's names (bond_options.c: what /sys/class/net/BOND/bonding/ lists, for the
+# options that have a file there); a slave's as "slave:NAME". Options since 5.17 are netlink-only (6.12 has
+# no sysfs file for ns_ip6_target, coupled_control, a slave's prio), so the probe asks netlink too.
+SLAVE = "slave:"
+# The kernel's name of an option the plugin's netlink codec (bondcni.rtnl.BOND_ATTRS) names otherwise.
+NETLINK_NAMES = {
+    "missed_max": "arp_missed_max",
+    "ad_lacp_active": "lacp_active",
+    "ad_lacp_rate": "lacp_rate",
+    "num_peer_notif": "num_grat_arp",
+    "broadcast_neigh": "broadcast_neighbor",
+}
+
+
+def kernel_label() -> str:
+    """The running kernel as reports name it: "debian-6.1 (6.1.0-57-amd64)" under a named kernel, else
+    the release ("6.12.118")."""
+    release = os.uname().release
+    name = os.environ.get(KERNEL_NAME_ENV, "")
+    return f"{name} ({release})" if name else release
 
 
 @dataclass(frozen=True)
@@ -32,6 +54,7 @@ class Verdict:
 class Capabilities:
     kernel: str
     verdicts: dict = field(default_factory=dict)
+    bonding_options: frozenset = frozenset()  # what a probe bond offered (see SLAVE), when "bond" is ok
 
     def has(self, feature: str) -> bool:
         return bool(self.verdicts.get(feature))
@@ -46,23 +69,70 @@ class Capabilities:
         missing = [f"{f}: {self.reason(f)}" for f in REQUIRED if not self.has(f)]
         return Verdict(not missing, "; ".join(missing))
 
+    def bonding_option(self, option: str) -> Verdict:
+        """Whether the bonding driver has this option (SLAVE-prefixed: a slave's); a "no" says where we
+        looked."""
+        if not self.has("bond"):
+            return Verdict(False, f"kernel {self.kernel} cannot bond: {self.reason('bond')}")
+        if option in self.bonding_options:
+            return Verdict(True)
+        name = option.removeprefix(SLAVE)
+        looked = f"/sys/class/net/*/{'bonding_slave' if option.startswith(SLAVE) else 'bonding'}/{name}"
+        return Verdict(False, f"kernel {self.kernel} has no {looked} nor a netlink attribute for it")
+
 
 def _run(args: list[str]) -> Verdict:
+    return _output(args)[0]
+
+
+def _output(args: list[str]) -> tuple:
+    """(Verdict, stdout) of a command."""
     try:
         proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
     except FileNotFoundError:
-        return Verdict(False, f"{args[0]} is not installed")
+        return Verdict(False, f"{args[0]} is not installed"), ""
     except subprocess.TimeoutExpired:
-        return Verdict(False, f"`{' '.join(args)}` hung for 30 s")
+        return Verdict(False, f"`{' '.join(args)}` hung for 30 s"), ""
     if proc.returncode == 0:
-        return Verdict(True)
+        return Verdict(True), proc.stdout
     said = (proc.stderr or proc.stdout).strip().splitlines()
-    return Verdict(False, f"`{' '.join(args)}` failed: {said[-1] if said else f'exit {proc.returncode}'}")
+    return Verdict(False, f"`{' '.join(args)}` failed: {said[-1] if said else f'exit {proc.returncode}'}"), ""
 
 
-def _probe_in(ns: str) -> dict:
+def _bonding_options(ns: str) -> frozenset:
+    """The options of the probe bond pbond and its slave pa (see SLAVE): the sysfs files, read from inside
+    the netns (`ip netns exec` mounts a sysfs of its own: ours shows the root netns's devices only), and
+    the attributes the kernel reports over netlink, read with the plugin's own codec (bondcni.netlink)."""
+    from bondcni import netlink
+    from bondcni.errors import CniError
+
+    listing = "ls /sys/class/net/pbond/bonding; echo --; ls /sys/class/net/pa/bonding_slave"
+    _, out = _output(["ip", "netns", "exec", ns, "sh", "-c", listing])
+    bond, _, slave = out.partition("--")
+    options = set(bond.split()) | {SLAVE + name for name in slave.split()}
+    fd = os.open(f"/run/netns/{ns}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        with netlink.Handle(fd, ns) as handle:
+            bond, slave = (handle.get(name=name) for name in ("pbond", "pa"))
+            try:  # reported only once set; a kernel older than 5.17 drops the attribute
+                handle.set_bond_option(bond.index, "ns_ip6_target", ["fd00::1"])
+            except CniError:
+                pass
+            reported = handle.bond_options(bond.index)
+            options |= {NETLINK_NAMES.get(name, name) for name in reported if name != "ad_info"}
+            options |= {SLAVE + name for name in handle.bond_slave_options(slave.index)}
+    except (OSError, CniError):  # then sysfs is all we know (both links were just made: get() finds them)
+        pass
+    finally:
+        os.close(fd)
+    return frozenset(options)
+
+
+def _probe_in(ns: str) -> tuple:
+    """(verdicts, bonding options) of the running kernel, tried in the throwaway netns `ns`."""
     ip = ["ip", "-n", ns]
     verdicts = {}
+    options: frozenset = frozenset()
     verdicts["veth"] = _run([*ip, "link", "add", "pa", "type", "veth", "peer", "name", "pb"])
     bond = _run([*ip, "link", "add", "pbond", "type", "bond", "mode", "active-backup", "miimon", "100"])
     if not bond and "Unknown device type" in bond.reason:
@@ -74,6 +144,8 @@ def _probe_in(ns: str) -> dict:
             verdicts["bond"] = Verdict(
                 False, "a bond was created but a veth could not be enslaved: " + enslave.reason
             )
+        else:
+            options = _bonding_options(ns)
     verdicts["vlan"] = _run([*ip, "link", "add", "link", "pb", "name", "pb.10", "type", "vlan", "id", "10"])
     verdicts["netem"] = _run(["tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms"])
     _run(["tc", "-n", ns, "qdisc", "add", "dev", "lo", "clsact"])
@@ -95,7 +167,7 @@ def _probe_in(ns: str) -> dict:
         ]
     )
     verdicts["netdevsim"] = _probe_netdevsim(ns)
-    return verdicts
+    return verdicts, options
 
 
 def _probe_netdevsim(ns: str) -> Verdict:
@@ -128,7 +200,8 @@ def probe() -> Capabilities:
     if not verdicts["netns"]:
         return Capabilities(kernel, verdicts)
     try:
-        verdicts.update(_probe_in(ns))
+        found, options = _probe_in(ns)
+        verdicts.update(found)
     finally:
         _run(["ip", "netns", "del", ns])
-    return Capabilities(kernel, verdicts)
+    return Capabilities(kernel, verdicts, options)

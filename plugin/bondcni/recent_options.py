@@ -179,9 +179,18 @@ def newest_missing(options: Mapping[str, Any], links: tuple) -> Optional[CniErro
 
 
 def release_tuple(release: str) -> tuple:
-    """(6, 12) from a release such as "6.12.118-amd64"."""
+    """(6, 12, 118) from a release such as "6.12.118-amd64" or "6.1.0+deb13": its leading dotted numbers
+    (the lab compares a scenario's `requires.kernel` with it too)."""
     out = []
-    for part in release.split("-")[0].split(".")[:2]:
-        digits = "".join(c for c in part if c.isdigit())
-        out.append(int(digits or 0))
+    for part in release.split("."):
+        digits = ""
+        for char in part:
+            if not char.isdigit():
+                break
+            digits += char
+        if not digits:
+            break
+        out.append(int(digits))
+        if len(digits) < len(part):  # "0-57-amd64": the numbers end here
+            break
     return tuple(out)

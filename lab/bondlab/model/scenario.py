@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Optional
 
-from bondlab.model import endpoints, flows, schema, steps, topology
+from bondlab.model import endpoints, flows, requirements, schema, steps, topology
 from bondlab.model.yamlsrc import LDict, SourceError, load_all, load_files, where
 
 
@@ -24,7 +24,7 @@ class Scenario:
     path: str
     name: str
     description: str = ""
-    requires: tuple = ()
+    requires: requirements.Requirements = requirements.Requirements()  # of the kernel (spec.requires)
     expect_failure: Optional[str] = None
     deploy_fails: Optional[dict] = None  # {match: TEXT}: the deploy must fail, saying TEXT
     files: tuple = ()  # the lab's input: spec.lab.files, then this file
@@ -102,7 +102,7 @@ def load(path: str) -> Scenario:
         path=path,
         name=name,
         description=spec.get("description", ""),
-        requires=tuple(spec.get("requires", [])),
+        requires=requirements.typed(spec.get("requires"), where(spec, "requires", path)),
         expect_failure=spec.get("expectFailure"),
         deploy_fails=spec.get("deployFails"),
         files=(*files, path),

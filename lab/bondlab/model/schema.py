@@ -58,7 +58,9 @@ def validate(value: Any, node: dict, path: str, parent: Any, key: Any, subject: 
         fail(f"expected one of {', '.join(map(str, node['enum']))}, got {value!r}")
     if "type" in node and not _type_ok(value, node["type"]):
         kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
-        fail(f"expected {' or '.join(kinds)}, got {type(value).__name__ if value is not None else 'nothing'}")
+        got = type(value).__name__ if value is not None else "nothing"
+        said = f" ({node['description']})" if "description" in node else ""
+        fail(f"expected {' or '.join(kinds)}, got {got}{said}")
     if isinstance(value, str) and "pattern" in node and not re.search(node["pattern"], value):
         fail(f"{value!r} does not match: {node.get('description') or node['pattern']}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -1,11 +1,12 @@
 """pytest collects every scenarios/**/*.yaml file (not scenarios/lib/) as one test item, id = the file,
 read once: the item runs the Scenario its collection loaded (or reports the file's load error).
 
-Each item is marked `kernel` (plus the capabilities its `requires` names), so on a host that cannot bond
+Each item is marked `kernel` (and `netdevsim` when its `requires` says so), so on a host that cannot bond
 the lab's pytest plugin runs all of them in one session inside the lab VM. A failed scenario reports the
 same table `bondlab run` prints; a scenario with `expectFailure` that fails as expected is an xfail, and
-one that passes is a failure (the weakness it documents went away: look at it). The bond binary under
-test is $BONDLAB_PLUGIN (default bin/bond).
+one that passes is a failure (the weakness it documents went away: look at it). A scenario whose `requires`
+the running kernel lacks is a skip with the reason. The bond binary under test is $BONDLAB_PLUGIN
+(default bin/bond).
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class ScenarioFile(pytest.File):
             item.loaded = scenario.load(os.path.relpath(self.path))
         except SourceError as error:  # a malformed file still collects; running it reports the error
             item.loaded = error
-        for need in getattr(item.loaded, "requires", ()):
-            item.add_marker(getattr(pytest.mark, need))
+        if getattr(item.loaded, "requires", None) and item.loaded.requires.netdevsim:
+            item.add_marker(pytest.mark.netdevsim)  # so a lab VM with netdevsim runs it
         yield item
 
 
@@ -65,6 +66,8 @@ class ScenarioItem(pytest.Item):
         self.user_properties.append(("seconds", result.seconds))
         if result.status == "xfailed":
             pytest.xfail(result.expect_failure or "expected failure")
+        if result.status == "skipped":  # the running kernel lacks what spec.requires names
+            pytest.skip(result.message)
         if not result.ok:
             raise ScenarioFailed(render.console([result]))
 

@@ -18,14 +18,24 @@ from bondlab.traffic.window import STALL_LIMIT_MS, sessions_per_slave, stalled
 from bondlab.util.stats import percentile
 from bondlab.util.tables import table
 
-STATUS = {"passed": "PASS", "failed": "FAIL", "xfailed": "XFAIL", "xpassed": "XPASS", "error": "ERROR"}
+STATUS = {
+    "passed": "PASS",
+    "failed": "FAIL",
+    "xfailed": "XFAIL",
+    "xpassed": "XPASS",
+    "skipped": "SKIP",  # the kernel lacks what the scenario requires: the message says what
+    "error": "ERROR",
+}
 
 
 def console(results: list) -> str:
     out = []
     for r in results:
         out.append("#" * 60)
-        out.append(f"## {STATUS[r.status]:5}  {r.name}  ({r.path}, {r.seconds:.1f} s, plugin {r.plugin})")
+        out.append(
+            f"## {STATUS[r.status]:5}  {r.name}  ({r.path}, {r.seconds:.1f} s, plugin {r.plugin}, "
+            f"kernel {r.kernel})"
+        )
         if r.description:
             out.append(f"##        {r.description}")
         out.append("#" * 60)
@@ -188,6 +198,9 @@ def write_junit(results: list, path: str, suite: str = "scenarios") -> None:
         lines.append(
             f'  <testcase classname={quoteattr(suite)} name={quoteattr(r.path)} time="{r.seconds:.2f}">'
         )
+        if getattr(r, "kernel", ""):  # conformance cases have none
+            kernel = quoteattr(r.kernel)
+            lines.append(f'    <properties><property name="kernel" value={kernel}/></properties>')
         text = escape(r.message or "")
         if r.status in ("failed", "xpassed"):
             lines.append(
@@ -217,6 +230,8 @@ def write_all(results: list, directory: str) -> dict:
     write_json(results, paths["json"])
     write_junit(results, paths["junit"])
     rows, runs = [], {}
+    kernels = sorted({r.kernel for r in results})
+    per_row = len(kernels) > 1  # else one line at the top
     for r in results:
         base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
         runs[base] = runs.get(base, 0) + 1
@@ -225,7 +240,8 @@ def write_all(results: list, directory: str) -> dict:
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
             f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"
-            f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}"
+            + (f"<td>{html.escape(r.kernel)}</td>" if per_row else "")
+            + f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}"
             f"{f' <a href={quoteattr(quote(r.capture))}>pcapng</a>' if r.capture else ''}</td>"
             f"<td><pre>{html.escape(r.message or r.description)}</pre></td></tr>"
         )
@@ -235,8 +251,11 @@ def write_all(results: list, directory: str) -> dict:
         + "<ul>"
         + "".join(f"<li>{html.escape(line)}" for line in outage_summary(results).splitlines())
         + "</ul>"
-        "<p><a href=results.json>results.json</a> · <a href=junit.xml>junit.xml</a></p><table>"
-        "<tr><th>scenario<th>status<th>s<th>max outage ms<th>plugin<th>picture<th>notes</tr>"
+        + (f"<p>kernel: {html.escape(kernels[0])}</p>" if len(kernels) == 1 else "")
+        + "<p><a href=results.json>results.json</a> · <a href=junit.xml>junit.xml</a></p><table>"
+        "<tr><th>scenario<th>status<th>s<th>max outage ms<th>plugin"
+        + "<th>kernel" * per_row
+        + "<th>picture<th>notes</tr>"
         + "".join(rows)
         + "</table>"
     )
@@ -251,6 +270,7 @@ def _head(title: str) -> str:
         f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>"
         "body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:3px 8px;vertical-align:top}"
         ".failed,.error,.xpassed{background:#fdd}.passed{background:#dfd}.xfailed{background:#ffd}"
+        ".skipped{background:#eee}"
         "pre{margin:0;white-space:pre-wrap}img{max-width:100%;border:1px solid #ddd}</style>"
     )
 
@@ -277,6 +297,7 @@ def write_timeline(r, directory: str, base: str) -> str:
         _head(f"{r.name} timeline"),
         "<p><a href=index.html>all scenarios</a></p>",
         f"<h1>{html.escape(r.name)}: {STATUS[r.status]}</h1><p>{html.escape(r.description)}</p>",
+        f"<p>kernel: {html.escape(r.kernel)}</p>",
         f"<pre>{html.escape(r.message)}</pre>" if r.message else "",
         f"<p>capture: <a href={quoteattr(quote(r.capture))}>{html.escape(r.capture)}</a> (every tapped "
         "frame; one interface per tap, a comment at each action)</p>"

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
+from bondlab.capabilities import kernel_label
+
 
 @dataclass
 class StepResult:
@@ -75,8 +77,9 @@ class ScenarioResult:
     name: str
     plugin: str = ""
     description: str = ""
-    status: str = "error"  # passed, failed, xfailed, xpassed, error
+    status: str = "error"  # passed, failed, xfailed, xpassed, skipped (the kernel lacks a need), error
     message: str = ""
+    kernel: str = field(default_factory=kernel_label)  # the kernel the run was on
     expect_failure: Optional[str] = None
     seconds: float = 0.0
     steps: list = field(default_factory=list)
@@ -93,7 +96,8 @@ class ScenarioResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("passed", "xfailed")
+        """Not a failure: a skip is not one either (the scenario does not apply to this kernel)."""
+        return self.status in ("passed", "xfailed", "skipped")
 
     @property
     def worst_outage_ms(self) -> float:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from bondlab import deploy
+from bondlab import capabilities, deploy
 from bondlab.cni import libcni
 from bondlab.model.scenario import Scenario, check_names
 from bondlab.model.steps import ACTIONS
@@ -86,7 +86,8 @@ def run_scenario(
     timeout: float = 0,
     capture: Capture = Capture(),
 ) -> ScenarioResult:
-    """Run one scenario; bad input and lab errors become status 'error' with one clear message.
+    """Run one scenario; bad input and lab errors become status 'error' with one clear message, a kernel
+    without what spec.requires names 'skipped' with the reason (before anything is made).
     `keep`: a scenario that does not pass leaves its lab deployed (result.kept names it)."""
     began = time.monotonic()
     result = ScenarioResult(
@@ -96,6 +97,10 @@ def run_scenario(
         description=scen.description,
         expect_failure=scen.expect_failure,
     )
+    unmet = scen.requires.unmet(capabilities.probe()) if scen.requires else ""
+    if unmet:  # nothing is deployed on a kernel the scenario does not apply to
+        result.status, result.message = "skipped", f"{scen.requires.where}: {unmet}"
+        return result
     try:
         for attempt in range(1, RETRY.attempts + 1):
             failures = _run(scen, result, plugin, progress, keep, timeout, capture)

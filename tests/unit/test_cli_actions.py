@@ -51,6 +51,10 @@ def test_every_action_with_an_object_argument_is_a_verb_with_every_property():
         (("set-active", "p/net2"), {"setActive": {"link": "p/net2"}}),
         (("admin", "p/net2", "down"), {"admin": {"link": "p/net2", "state": "down"}}),
         (("restart-pod", "p"), {"restartPod": {"pod": "p"}}),
+        (  # one link: the schema takes a single POD/IFACE where a list of them is allowed
+            ("lacp-partner", "p", "--behaviour", "silent", "--links", "p/net1"),
+            {"lacpPartner": {"pod": "p", "behaviour": "silent", "links": "p/net1"}},
+        ),
     ],
 )
 def test_the_words_are_the_scenario_step(words, step):

@@ -61,7 +61,7 @@ def _resolve(node: dict, defs: dict) -> tuple:
     return node, name
 
 
-METAVARS = {"podLink": "POD/IFACE", "nodePf": "NODE/PF", "duration": "DURATION"}
+METAVARS = {"podLink": "POD/IFACE", "podLinks": "POD/IFACE", "nodePf": "NODE/PF", "duration": "DURATION"}
 
 
 def options(kind: str) -> Optional[list]:

@@ -13,6 +13,7 @@ import zlib
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
+from bondlab.model.steps import FAILURES
 from bondlab.report import pictures
 from bondlab.traffic.window import STALL_LIMIT_MS, sessions_per_slave, stalled
 from bondlab.util.stats import percentile
@@ -103,16 +104,12 @@ def _ms(value) -> str:
 
 
 def outage_summary(results: list) -> str:
-    """p50/p95/max of the outage of every cut/fail step over all runs (ms)."""
-    values = [
-        w.figures.outage_ms
-        for r in results
-        for w in r.windows
-        if w.action.startswith(("cut", "linkState", "admin"))
-    ]
+    """p50/p95/max of the outage of every flow's window after a failure action (model.steps.FAILURES) over
+    all runs (ms)."""
+    values = [ms for r in results for ms in r.failure_outages]
     if not values:
-        return "no failover steps"
-    lines = [_p("failover outage (probes)", "flow-steps", values)]
+        return f"no failure steps ({FAILURES})"
+    lines = [_p("outage after a failure (probes)", "flow-steps", values)]
     paused = [w.figures for r in results for w in r.windows if stalled(w.figures.stall_ms)]
     if paused:
         lines.append(
@@ -142,8 +139,25 @@ def _p(what: str, unit: str, values: list) -> str:
     )
 
 
+# ScenarioResult.worst_outage_ms's column, everywhere, and what it covers
+WORST_OUTAGE = "worst outage after a failure, ms"
+WORST_OUTAGE_COVERS = (
+    f"any flow's, in the windows after a failure action ({FAILURES}) only: not in a setup action's "
+    "(such as an LACP partner forming)"
+)
+
+
+def _worst(r) -> str:
+    return _ms(r.worst_outage_ms)
+
+
+def legend(plugins: list) -> list:
+    """[N] PATH, once per plugin: rows and columns say [N] instead of the path."""
+    return [f"[{i + 1}] {p}" for i, p in enumerate(plugins)]
+
+
 def compare(by_plugin: dict) -> str:
-    """Side-by-side: one row per scenario, a status and worst outage column per plugin."""
+    """Side-by-side: one row per scenario, a status and worst outage (after a failure) column per plugin."""
     plugins = list(by_plugin)
     names = []
     for results in by_plugin.values():
@@ -158,14 +172,13 @@ def compare(by_plugin: dict) -> str:
             if r is None:
                 row += ["-", "-"]
                 continue
-            worst = max((w.figures.outage_ms for w in r.windows), default=0)
-            row += [STATUS[r.status], f"{worst:.1f}"]
+            row += [STATUS[r.status], _worst(r)]
         rows.append(tuple(row))
     header = ["SCENARIO"]
     for i in range(len(plugins)):
-        header += [f"[{i + 1}] STATUS", f"[{i + 1}] MAX OUTAGE ms"]
-    legend = "\n".join(f"[{i + 1}] {p}" for i, p in enumerate(plugins))
-    return legend + "\n" + table(rows, tuple(header))
+        header += [f"[{i + 1}] STATUS", f"[{i + 1}] WORST OUTAGE ms"]
+    covers = f"WORST OUTAGE: {WORST_OUTAGE_COVERS}"
+    return "\n".join(legend(plugins)) + "\n" + table(rows, tuple(header)) + "\n" + covers
 
 
 def write_json(results: list, path: str) -> None:
@@ -218,14 +231,15 @@ def write_all(results: list, directory: str) -> dict:
     write_json(results, paths["json"])
     write_junit(results, paths["junit"])
     rows, runs = [], {}
+    plugins = list(dict.fromkeys(r.plugin for r in results))
     for r in results:
         base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
         runs[base] = runs.get(base, 0) + 1
         page = write_timeline(r, directory, base + (f"-run{runs[base]}" if runs[base] > 1 else ""))
-        worst = max((w.figures.outage_ms for w in r.windows), default=0)
+        label = f"[{plugins.index(r.plugin) + 1}]"
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
-            f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"
+            f"<td>{r.seconds:.1f}</td><td>{_worst(r)}</td><td title={quoteattr(r.plugin)}>{label}</td>"
             f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}"
             f"{f' <a href={quoteattr(quote(r.capture))}>pcapng</a>' if r.capture else ''}</td>"
             f"<td><pre>{html.escape(r.message or r.description)}</pre></td></tr>"
@@ -236,8 +250,11 @@ def write_all(results: list, directory: str) -> dict:
         + "<ul>"
         + "".join(f"<li>{html.escape(line)}" for line in outage_summary(results).splitlines())
         + "</ul>"
-        "<p><a href=results.json>results.json</a> · <a href=junit.xml>junit.xml</a></p><table>"
-        "<tr><th>scenario<th>status<th>s<th>max outage ms<th>plugin<th>picture<th>notes</tr>"
+        + "<p>plugins (a row's [N]):</p><ul>"
+        + "".join(f"<li>{html.escape(line)}" for line in legend(plugins))
+        + f"</ul><p>{html.escape(f'{WORST_OUTAGE}: {WORST_OUTAGE_COVERS}')}</p>"
+        + "<p><a href=results.json>results.json</a> · <a href=junit.xml>junit.xml</a></p><table>"
+        f"<tr><th>scenario<th>status<th>s<th>{html.escape(WORST_OUTAGE)}<th>plugin<th>picture<th>notes</tr>"
         + "".join(rows)
         + "</table>"
     )

@@ -108,7 +108,7 @@ def outage_summary(results: list) -> str:
     all runs (ms)."""
     values = [ms for r in results for ms in r.failure_outages]
     if not values:
-        return f"no failure steps ({FAILURES})"
+        return f"no traffic window after a failure step ({FAILURES})"
     lines = [_p("outage after a failure (probes)", "flow-steps", values)]
     paused = [w.figures for r in results for w in r.windows if stalled(w.figures.stall_ms)]
     if paused:

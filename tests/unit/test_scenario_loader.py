@@ -178,9 +178,9 @@ def test_connectivity_takes_a_name_or_a_list_of_names_typed_as_a_list(tmp_path, 
 @pytest.mark.parametrize(
     "written, what",
     [
-        ("{from: 3, to: gw}", "connectivity.from: expected string or array"),
+        ("{from: 3, to: gw}", "connectivity.from: expected a name (a pod, POD/IFACE or a peer), or a list"),
         ("{from: pod-a, to: [gw, 4]}", "connectivity.to[1]: expected string, got int"),
-        ("{from: {pod: a}, to: gw}", "connectivity.from: expected string or array"),
+        ("{from: {pod: a}, to: gw}", "connectivity.from: expected a name"),
     ],
 )
 def test_a_bad_connectivity_end_names_file_line_and_what_was_expected(tmp_path, written, what):

@@ -80,7 +80,8 @@ def validate(value: Any, node: dict, path: str, parent: Any, key: Any, subject: 
         if alternative is None:
             kinds = [kind for alt in node["anyOf"] for kind in _types(_resolved(alt, root["$defs"]))]
             got = type(value).__name__ if value is not None else "nothing"
-            fail(f"expected {' or '.join(kinds)} ({node.get('description', '')}), got {got}")
+            what = f"{node['description']} ({' or '.join(kinds)})" if "description" in node else " or ".join(kinds)
+            fail(f"expected {what}, got {got}")
         validate(value, alternative, path, parent, key, subject)
         return
 

@@ -58,6 +58,10 @@ def _types(node: dict) -> list:
     return [kinds] if isinstance(kinds, str) else kinds
 
 
+def _got(value: Any) -> str:
+    return type(value).__name__ if value is not None else "nothing"
+
+
 def _alternative(value: Any, node: dict, defs: dict) -> Optional[dict]:
     """The anyOf alternative `value` is checked as: the first whose type it has (alternatives differ by
     type, so an error inside the one meant is the error reported), None when none has it."""
@@ -78,18 +82,16 @@ def validate(value: Any, node: dict, path: str, parent: Any, key: Any, subject: 
     if "anyOf" in node:
         alternative = _alternative(value, node, root["$defs"])
         if alternative is None:
-            kinds = [kind for alt in node["anyOf"] for kind in _types(_resolved(alt, root["$defs"]))]
-            got = type(value).__name__ if value is not None else "nothing"
-            what = f"{node['description']} ({' or '.join(kinds)})" if "description" in node else " or ".join(kinds)
-            fail(f"expected {what}, got {got}")
+            kinds = " or ".join(kind for alt in node["anyOf"] for kind in _types(_resolved(alt, root["$defs"])))
+            what = f"{node['description']} ({kinds})" if "description" in node else kinds
+            fail(f"expected {what}, got {_got(value)}")
         validate(value, alternative, path, parent, key, subject)
         return
 
     if "enum" in node and value not in node["enum"]:
         fail(f"expected one of {', '.join(map(str, node['enum']))}, got {value!r}")
     if "type" in node and not _type_ok(value, node["type"]):
-        kinds = _types(node)
-        fail(f"expected {' or '.join(kinds)}, got {type(value).__name__ if value is not None else 'nothing'}")
+        fail(f"expected {' or '.join(_types(node))}, got {_got(value)}")
     if isinstance(value, str) and "pattern" in node and not re.search(node["pattern"], value):
         fail(f"{value!r} does not match: {node.get('description') or node['pattern']}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):

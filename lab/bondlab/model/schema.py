@@ -80,9 +80,10 @@ def validate(value: Any, node: dict, path: str, parent: Any, key: Any, subject: 
         raise SourceError(message, where(at_parent, at_key, where(value)), path, subject)
 
     if "anyOf" in node:
-        alternative = _alternative(value, node, root["$defs"])
+        defs = root["$defs"]
+        alternative = _alternative(value, node, defs)
         if alternative is None:
-            kinds = " or ".join(kind for alt in node["anyOf"] for kind in _types(_resolved(alt, root["$defs"])))
+            kinds = " or ".join(kind for alt in node["anyOf"] for kind in _types(_resolved(alt, defs)))
             what = f"{node['description']} ({kinds})" if "description" in node else kinds
             fail(f"expected {what}, got {_got(value)}")
         validate(value, alternative, path, parent, key, subject)

@@ -142,8 +142,8 @@ def _p(what: str, unit: str, values: list) -> str:
 # ScenarioResult.worst_outage_ms's column, everywhere, and what it covers
 WORST_OUTAGE = "worst outage after a failure, ms"
 WORST_OUTAGE_COVERS = (
-    f"any flow's, in the windows after a failure action ({FAILURES}) only: not in a setup action's "
-    "(such as an LACP partner forming)"
+    f"the worst of any flow over the windows after a failure action ({FAILURES}); a setup action's "
+    "window (such as an LACP partner forming) does not count"
 )
 
 

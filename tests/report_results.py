@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bondlab.model.steps import KINDS
 from bondlab.run import runner
 from bondlab.run.results import ScenarioResult, StepResult
 from bondlab.run.timeline import Timeline
@@ -108,6 +109,7 @@ def run_result(
         ((cut_ms, "cut", f"cut vf={POD}/net1"), (restore_ms, "restore", f"restore vf={POD}/net1"))
     ):  # each step starts 30 ms before it sends its link change (a loaded lab VM: up to ~200 ms)
         sr = StepResult(index, kind, text, f"{name}.yaml:{index + 5}", t=T0 + int((ms - 30) * MS))
+        sr.failure = KINDS[kind].fails({})  # the cut (a restore is a repair)
         sr.done_at = T0 + int(ms * MS)
         tl.actions.append(sr)
     result = ScenarioResult(f"scenarios/{name}.yaml", name, plugin="bin/bond", status="passed", seconds=4.2)

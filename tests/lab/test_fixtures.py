@@ -36,7 +36,7 @@ def test_topology_in_python_pod_handle_and_testinfra(lab_state, untouched, lab, 
     assert pod.addresses and pod.addresses[0].startswith("10.56.217.")
     assert {"bond0", "net1", "net2"} <= set(pod.links) and pod.links["net1"]["master"] == "bond0"
     assert pod.exec("ping", "-c", "1", "-W", "2", "10.56.217.250", check=False).returncode == 0
-    assert lab.expect(connectivity={"from": ["test-pod"], "to": ["gw", "far"]}) == (
+    assert lab.expect(connectivity={"from": "test-pod", "to": ["gw", "far"]}) == (
         "connectivity: 2 pair(s) connected"
     )
     assert host.interface("bond0").exists and host.backend.NAME == "netns"

@@ -51,6 +51,14 @@ def test_every_action_with_an_object_argument_is_a_verb_with_every_property():
         (("set-active", "p/net2"), {"setActive": {"link": "p/net2"}}),
         (("admin", "p/net2", "down"), {"admin": {"link": "p/net2", "state": "down"}}),
         (("restart-pod", "p"), {"restartPod": {"pod": "p"}}),
+        (  # one link or more: the schema's "one or many"
+            ("lacp-partner", "p", "--behaviour", "silent", "--links", "p/net1"),
+            {"lacpPartner": {"pod": "p", "behaviour": "silent", "links": ["p/net1"]}},
+        ),
+        (
+            ("lacp-partner", "--links", "p/net1", "--links", "p/net2", "p"),
+            {"lacpPartner": {"pod": "p", "links": ["p/net1", "p/net2"]}},
+        ),
     ],
 )
 def test_the_words_are_the_scenario_step(words, step):

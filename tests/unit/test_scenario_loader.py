@@ -157,3 +157,51 @@ def test_model_imports_nothing_from_the_layers_above_it():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "written, froms, tos",
+    [
+        ("{from: pod-a, to: gw}", ["pod-a"], ["gw"]),  # a name, as a flow takes it
+        ("{from: [pod-a, pod-b], to: [gw]}", ["pod-a", "pod-b"], ["gw"]),  # a list of them
+        ("{from: pod-a, to: [gw, pod-b]}", ["pod-a"], ["gw", "pod-b"]),  # mixed
+        ("{from: [], to: gw}", [], ["gw"]),  # an empty list: everyone, as before
+    ],
+)
+def test_connectivity_takes_a_name_or_a_list_of_names_typed_as_a_list(tmp_path, written, froms, tos):
+    scen = load(tmp_path, f"  steps:\n    - expect: {{connectivity: {written}}}\n")
+    args = scen.steps[0].args["connectivity"]
+    assert args["from"] == froms and args["to"] == tos
+    assert [str(n) for n in scen.steps[0].names] == froms + tos
+
+
+@pytest.mark.parametrize(
+    "written, what",
+    [
+        ("{from: 3, to: gw}", "connectivity.from: expected a name (a pod, POD/IFACE or a peer), or a list"),
+        ("{from: pod-a, to: [gw, 4]}", "connectivity.to[1]: expected string, got int"),
+        ("{from: {pod: a}, to: gw}", "connectivity.from: expected a name"),
+    ],
+)
+def test_a_bad_connectivity_end_names_file_line_and_what_was_expected(tmp_path, written, what):
+    text = error(tmp_path, f"  steps:\n    - expect: {{connectivity: {written}}}\n")
+    assert text.startswith(f"{tmp_path}/s.yaml:6: Scenario t: spec.steps[0].expect.{what}"), text
+
+
+@pytest.mark.parametrize("links", ["p/net2", "[p/net2]"])
+def test_one_link_or_a_list_of_them_where_links_are_a_set(tmp_path, links):
+    scen = load(
+        tmp_path,
+        f"  steps:\n    - lacpPartner: {{pod: p, behaviour: silent, links: {links}}}\n"
+        f"    - expect: {{aggregator: {{links: {links}, inActiveAggregator: 0}}}}\n",
+    )
+    partner, expect = scen.steps
+    assert partner.args["links"] == ["p/net2"] and expect.args["aggregator"]["links"] == ["p/net2"]
+
+
+def test_a_single_link_is_still_checked_as_a_link(tmp_path):
+    text = error(tmp_path, "  steps:\n    - lacpPartner: {pod: p, links: net2}\n")
+    assert text.startswith(f"{tmp_path}/s.yaml:6: Scenario t: spec.steps[0].lacpPartner.links: 'net2'"), text
+    assert "POD/IFACE" in text
+    text = error(tmp_path, "  steps:\n    - expect: {spread: {links: p/net1}}\n")  # a spread needs two
+    assert "spec.steps[0].expect.spread.links: expected array" in text

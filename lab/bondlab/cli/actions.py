@@ -31,7 +31,7 @@ class Option:
     prop: str
     positional: bool
     required: bool
-    kind: str  # flag, int, float, duration, choice, text
+    kind: str  # flag, int, float, duration, choice, text, texts (repeatable: a schema "one or many")
     choices: tuple = ()
     metavar: str = ""
     help: str = ""
@@ -61,7 +61,7 @@ def _resolve(node: dict, defs: dict) -> tuple:
     return node, name
 
 
-METAVARS = {"podLink": "POD/IFACE", "nodePf": "NODE/PF", "duration": "DURATION"}
+METAVARS = {"podLink": "POD/IFACE", "podLinks": "POD/IFACE", "nodePf": "NODE/PF", "duration": "DURATION"}
 
 
 def options(kind: str) -> Optional[list]:
@@ -81,6 +81,8 @@ def options(kind: str) -> Optional[list]:
             value, choices = "choice", tuple(sub["enum"])
         elif ref == "duration":
             value, choices = "duration", ()
+        elif any(alt.get("type") == "array" for alt in sub.get("anyOf", ())):
+            value, choices = "texts", ()
         else:
             value = {"boolean": "flag", "integer": "int", "number": "float"}.get(sub.get("type"), "text")
             choices = ()
@@ -117,6 +119,9 @@ def _add(parser, group, opt: Option) -> None:
     else:
         extra["metavar"] = "|".join(opt.choices) if opt.choices else opt.metavar
         extra["type"] = {"int": int, "float": float}.get(opt.kind, str)
+        if opt.kind == "texts":  # `--links A --links B` (nargs would swallow the positional after it)
+            extra["action"] = "append"
+            extra["help"] = f"{opt.help}; again for more" if opt.help else "again for more"
         if opt.choices:
             extra["choices"] = opt.choices
     if opt.positional:

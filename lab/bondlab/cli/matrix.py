@@ -106,7 +106,7 @@ def write(runs: list, directory: str, table: str) -> str:
     them and links each kernel's own reports; the path of matrix.txt."""
     import html
 
-    from bondlab.report.render import _head
+    from bondlab.report.render import page_head
 
     text = table + "\n\n" + timing(runs, "ran") + "\n"
     path = os.path.join(directory, "matrix.txt")
@@ -119,7 +119,7 @@ def write(runs: list, directory: str, table: str) -> str:
     )
     with open(os.path.join(directory, "index.html"), "w") as stream:
         stream.write(
-            _head("bondlab: one run on several kernels")
+            page_head("bondlab: one run on several kernels")
             + f"<h1>One run on {len(runs)} kernel(s)</h1><pre>{html.escape(text)}</pre>"
             + f"<p>Each kernel's reports:</p><ul>{links}</ul>"
         )

@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     print(render.outage_summary(everything))
     if len(by_plugin) > 1:
         print()
-        print(render.compare(by_plugin))
+        print(render.compare({plugin: [r.as_dict() for r in rs] for plugin, rs in by_plugin.items()}))
     paths = render.write_all(everything, args.out)
     print(f"reports: {paths['html']}  {paths['json']}  {paths['junit']}")
     return 0 if all(r.ok for r in everything) else 1

@@ -58,7 +58,6 @@ def case(id: str, level: str, source: str, generic: bool = False, **bound) -> Ca
     return register
 
 
-
 def select(cases, expression: str = "") -> list:
     """The cases whose id matches a -k expression (util.keywords; its ExpressionError is a ValueError)."""
     if not expression.strip():

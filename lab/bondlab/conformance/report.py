@@ -7,7 +7,7 @@ import json
 import os
 
 from bondlab.conformance.registry import LABELS, LEVELS
-from bondlab.report.render import write_junit
+from bondlab.report.render import legend, write_junit
 from bondlab.util.tables import table
 
 
@@ -53,8 +53,8 @@ def compare(results: list) -> str:
         (level, case, *(LABELS[by_key[p, case].status] if (p, case) in by_key else "-" for p in plugins))
         for level, case in cases
     ]
-    legend = "\n".join(f"[{i}] {p}" for i, p in enumerate(plugins, start=1))
-    return legend + "\n" + table(rows, ("LEVEL", "CASE", *(f"[{i}]" for i in range(1, len(plugins) + 1))))
+    header = ("LEVEL", "CASE", *(f"[{i}]" for i in range(1, len(plugins) + 1)))
+    return "\n".join(legend(plugins)) + "\n" + table(rows, header)
 
 
 def write_all(results: list, directory: str) -> dict:

@@ -80,8 +80,6 @@ def _int(value) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-
-
 def parse(bond: Bond):
     """The plugin's verdict on a config: its BondConf or the CniError ADD would return."""
     try:

@@ -2,8 +2,10 @@
 subset of JSON Schema that checks it and types what it declares.
 
 `validate()` implements the subset the schema uses (type, enum, pattern, required, properties,
-additionalProperties, min/maxProperties, items, minItems, minimum/maximum, $ref), so no extra dependency is
-needed; `typed()` turns what the schema calls a duration into seconds, once, where the file is read.
+additionalProperties, min/maxProperties, items, minItems, minimum/maximum, $ref, and anyOf of alternatives
+told apart by their type), so no extra dependency is needed; `typed()` turns what the schema calls a duration
+into seconds and a single value where a list of them is allowed ("one or many": `names`, `podLinks`) into a
+list of one, once, where the file is read.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from bondlab.model.yamlsrc import SourceError, where
 
@@ -45,22 +47,53 @@ def _type_ok(value: Any, kinds) -> bool:
     return False
 
 
+def _resolved(node: dict, defs: dict) -> dict:
+    while "$ref" in node:
+        node = defs[node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def _types(node: dict) -> list:
+    kinds = node.get("type", [])
+    return [kinds] if isinstance(kinds, str) else kinds
+
+
+def _got(value: Any) -> str:
+    return type(value).__name__ if value is not None else "nothing"
+
+
+def _alternative(value: Any, node: dict, defs: dict) -> Optional[dict]:
+    """The anyOf alternative `value` is checked as: the first whose type it has (alternatives differ by
+    type, so an error inside the one meant is the error reported), None when none has it."""
+    for alternative in node["anyOf"]:
+        if _type_ok(value, _types(_resolved(alternative, defs))):
+            return alternative
+    return None
+
+
 def validate(value: Any, node: dict, path: str, parent: Any, key: Any, subject: str) -> None:
     """Raise SourceError at the offending value's line, naming its path and what was expected."""
     root = schema()
-    while "$ref" in node:
-        node = root["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    node = _resolved(node, root["$defs"])
 
     def fail(message: str, at_parent: Any = parent, at_key: Any = key) -> None:
         raise SourceError(message, where(at_parent, at_key, where(value)), path, subject)
 
+    if "anyOf" in node:
+        defs = root["$defs"]
+        alternative = _alternative(value, node, defs)
+        if alternative is None:
+            kinds = " or ".join(kind for alt in node["anyOf"] for kind in _types(_resolved(alt, defs)))
+            what = f"{node['description']} ({kinds})" if "description" in node else kinds
+            fail(f"expected {what}, got {_got(value)}")
+        validate(value, alternative, path, parent, key, subject)
+        return
+
     if "enum" in node and value not in node["enum"]:
         fail(f"expected one of {', '.join(map(str, node['enum']))}, got {value!r}")
     if "type" in node and not _type_ok(value, node["type"]):
-        kinds = node["type"] if isinstance(node["type"], list) else [node["type"]]
-        got = type(value).__name__ if value is not None else "nothing"
         said = f" ({node['description']})" if "description" in node else ""
-        fail(f"expected {' or '.join(kinds)}, got {got}{said}")
+        fail(f"expected {' or '.join(_types(node))}, got {_got(value)}{said}")
     if isinstance(value, str) and "pattern" in node and not re.search(node["pattern"], value):
         fail(f"{value!r} does not match: {node.get('description') or node['pattern']}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -104,8 +137,13 @@ def typed(value: Any, node: dict, defs: dict) -> Any:
     """`value` as the schema `node` declares it: every `duration` in seconds (float)."""
     if node.get("$ref") == "#/$defs/duration":
         return duration(value)
-    while "$ref" in node:
-        node = defs[node["$ref"].rsplit("/", 1)[1]]
+    node = _resolved(node, defs)
+    if "anyOf" in node:
+        alternative = _alternative(value, node, defs) or {}
+        # a single value where an alternative is a list of such values: a list of one
+        lists = [alt for alt in node["anyOf"] if alt.get("type") == "array"]
+        one_of_many = any(alt.get("items") == alternative for alt in lists)
+        return [typed(value, alternative, defs)] if one_of_many else typed(value, alternative, defs)
     if isinstance(value, dict):
         props = node.get("properties", {})
         return {k: typed(v, props[k], defs) if k in props else v for k, v in value.items()}

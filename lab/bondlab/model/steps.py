@@ -4,9 +4,10 @@ and the flows it judges, each with the line it was written on.
 
 Each kind is declared here once: whether it is an action, whether it is judged after the traffic stops,
 whether it needs traffic flows, and for an action whether it lasts (a `within` after it counts from its
-end), opens a traffic window, and shows in the failover table. The schema is compared with this list by a
-test (tests/unit/test_step_registry.py); the loader, the name check, the timeline, the pytest fixtures and
-the scenario docs' tables read it.
+end), opens a traffic window, and is a failure (it takes a link down: the failover table, the outage
+summaries and the reports' worst outage read `StepKind.fails`, through Step.failure, and nothing else).
+The schema is compared with this list by a test (tests/unit/test_step_registry.py); the loader, the name
+check, the timeline, the pytest fixtures and the scenario docs' tables read it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,17 @@ class StepKind:
     needs_flows: bool = False  # meaningless without spec.traffic.flows: a load error without them
     lasts: bool = False  # an action that takes time: a `within` right after it counts from its end
     window: bool = True  # an action that opens a traffic window (`wait` does not)
-    failover: bool = False  # a link change after which the report shows when the bond failed over
+    failover: bool = False  # it can take a link down, after which the bond must fail over
+    down_when: tuple = ()  # (key, value): only with this argument does it take a link down (else: up)
+
+    def fails(self, args: Any) -> bool:
+        """Whether this action with these (typed) arguments is a failure: it takes a link down, so the
+        report shows when the bond failed over and counts its windows' outage. Setup and repair actions
+        (restore, an LACP partner forming, a pod restart) are not, nor is an expectation."""
+        if not self.failover:
+            return False
+        key, value = self.down_when or (None, None)
+        return key is None or (isinstance(args, dict) and args.get(key) == value)
 
     @property
     def schema_def(self) -> str:
@@ -51,8 +62,12 @@ KINDS = {
     for kind in (
         _action("cut", failover=True),
         _action("restore"),
-        _action("linkState"),
-        _action("admin", failover=True),
+        # a VF's link state `disable`: the VF loses carrier in the pod, which the kernel sees as a cut cable
+        # (the bond's MII monitor marks the slave down and fails over); `enable` and `auto` (the VF follows
+        # its PF, up here unless cut) bring it back: those are repairs
+        _action("linkState", failover=True, down_when=("state", "disable")),
+        # an admin down of a slave in the pod: the bond sees the slave go down (NETDEV_DOWN) and fails over
+        _action("admin", failover=True, down_when=("state", "down")),
         _action("flap", lasts=True, failover=True),
         _action("reboot", lasts=True, failover=True),
         _action("netem", lasts=True),
@@ -83,6 +98,10 @@ KINDS = {
     )
 }
 ACTIONS = tuple(name for name, kind in KINDS.items() if kind.action)
+# the failure actions as a reader names them: "cut, linkState disable, admin down, flap, reboot"
+FAILURES = ", ".join(
+    f"{name} {kind.down_when[1]}" if kind.down_when else name for name, kind in KINDS.items() if kind.failover
+)
 EXPECTATIONS = tuple(name for name, kind in KINDS.items() if not kind.action)
 DEFERRED = tuple(name for name, kind in KINDS.items() if kind.deferred)
 
@@ -118,6 +137,11 @@ class Step:
     @property
     def is_action(self) -> bool:
         return self.kind != "expect"
+
+    @property
+    def failure(self) -> bool:
+        """An action that takes a link down (StepKind.fails): its traffic windows are failovers."""
+        return self.is_action and KINDS[self.kind].fails(self.args)
 
     def describe(self) -> str:
         if self.kind == "wait":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from typing import Optional
 
 from bondlab.pytest.caller import caller_line, raise_failures
@@ -118,7 +117,7 @@ class Lab:
         from bondlab.run.results import StepResult
 
         step = steps.step(len(self.steps), {kind: args}, caller_line(), self.subject)
-        sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
+        sr = StepResult.started(step)
         self.steps.append(sr)
         return step, sr
 

@@ -13,6 +13,7 @@ import zlib
 from urllib.parse import quote
 from xml.sax.saxutils import escape, quoteattr
 
+from bondlab.model.steps import FAILURES
 from bondlab.report import pictures
 from bondlab.traffic.window import STALL_LIMIT_MS, sessions_per_slave, stalled
 from bondlab.util.stats import percentile
@@ -113,16 +114,12 @@ def _ms(value) -> str:
 
 
 def outage_summary(results: list) -> str:
-    """p50/p95/max of the outage of every cut/fail step over all runs (ms)."""
-    values = [
-        w.figures.outage_ms
-        for r in results
-        for w in r.windows
-        if w.action.startswith(("cut", "linkState", "admin"))
-    ]
+    """p50/p95/max of the outage of every flow's window after a failure action (model.steps.FAILURES) over
+    all runs (ms)."""
+    values = [ms for r in results for ms in r.failure_outages]
     if not values:
-        return "no failover steps"
-    lines = [_p("failover outage (probes)", "flow-steps", values)]
+        return f"no traffic window after a failure step ({FAILURES})"
+    lines = [_p("outage after a failure (probes)", "flow-steps", values)]
     paused = [w.figures for r in results for w in r.windows if stalled(w.figures.stall_ms)]
     if paused:
         lines.append(
@@ -152,6 +149,23 @@ def _p(what: str, unit: str, values: list) -> str:
     )
 
 
+# ScenarioResult.worst_outage_ms's column, everywhere, and what it covers
+WORST_OUTAGE = "worst outage after a failure, ms"
+WORST_OUTAGE_COVERS = (
+    f"the worst of any flow over the windows after a failure action ({FAILURES}); a setup action's "
+    "window (such as an LACP partner forming) does not count"
+)
+
+
+def _worst(r) -> str:
+    return _ms(r.worst_outage_ms)
+
+
+def legend(plugins: list) -> list:
+    """[N] PATH, once per plugin: rows and columns say [N] instead of the path."""
+    return [f"[{i + 1}] {p}" for i, p in enumerate(plugins)]
+
+
 def compare(columns: dict) -> str:
     """Side-by-side: one row per scenario, a status and worst outage column per label (a plugin, a kernel, or
     a plugin on a kernel), each label's results as results.json records (ScenarioResult.as_dict): a run in
@@ -168,13 +182,13 @@ def compare(columns: dict) -> str:
                 row += ["-", "-"]
                 continue
             status = record["status"]
-            row += [STATUS.get(status, status.upper()), f"{record['worst_outage_ms']:.1f}"]
+            row += [STATUS.get(status, status.upper()), _ms(record["worst_outage_ms"])]
         rows.append(tuple(row))
     header = ["SCENARIO"]
     for i in range(len(labels)):
-        header += [f"[{i + 1}] STATUS", f"[{i + 1}] MAX OUTAGE ms"]
-    legend = "\n".join(f"[{i + 1}] {label}" for i, label in enumerate(labels))
-    return legend + "\n" + table(rows, tuple(header))
+        header += [f"[{i + 1}] STATUS", f"[{i + 1}] WORST OUTAGE ms"]
+    covers = f"WORST OUTAGE: {WORST_OUTAGE_COVERS}"
+    return "\n".join(legend(labels)) + "\n" + table(rows, tuple(header)) + "\n" + covers
 
 
 def write_json(results: list, path: str) -> None:
@@ -232,28 +246,32 @@ def write_all(results: list, directory: str) -> dict:
     rows, runs = [], {}
     kernels = sorted({r.kernel for r in results})
     per_row = len(kernels) > 1  # else one line at the top
+    plugins = list(dict.fromkeys(r.plugin for r in results))
     for r in results:
         base = f"{r.name}-{zlib.crc32(r.plugin.encode()) % 10000}"  # stable: a rerun overwrites
         runs[base] = runs.get(base, 0) + 1
         page = write_timeline(r, directory, base + (f"-run{runs[base]}" if runs[base] > 1 else ""))
-        worst = r.worst_outage_ms
+        label = f"[{plugins.index(r.plugin) + 1}]"
         rows.append(
             f"<tr class={quoteattr(r.status)}><td>{html.escape(r.name)}</td><td>{STATUS[r.status]}</td>"
-            f"<td>{r.seconds:.1f}</td><td>{worst:.1f}</td><td>{html.escape(r.plugin)}</td>"
+            f"<td>{r.seconds:.1f}</td><td>{_worst(r)}</td><td title={quoteattr(r.plugin)}>{label}</td>"
             + (f"<td>{html.escape(r.kernel)}</td>" if per_row else "")
             + f"<td>{f'<a href={quoteattr(quote(page))}>timeline</a>' if page else ''}"
             f"{f' <a href={quoteattr(quote(r.capture))}>pcapng</a>' if r.capture else ''}</td>"
             f"<td><pre>{html.escape(r.message or r.description)}</pre></td></tr>"
         )
     page = (
-        _head("bondlab scenarios")
+        page_head("bondlab scenarios")
         + "<h1>bondlab scenarios</h1>"
         + "<ul>"
         + "".join(f"<li>{html.escape(line)}" for line in outage_summary(results).splitlines())
         + "</ul>"
         + (f"<p>kernel: {html.escape(kernels[0])}</p>" if len(kernels) == 1 else "")
+        + "<p>plugins (a row's [N]):</p><ul>"
+        + "".join(f"<li>{html.escape(line)}" for line in legend(plugins))
+        + f"</ul><p>{html.escape(f'{WORST_OUTAGE}: {WORST_OUTAGE_COVERS}')}</p>"
         + "<p><a href=results.json>results.json</a> · <a href=junit.xml>junit.xml</a></p><table>"
-        "<tr><th>scenario<th>status<th>s<th>max outage ms<th>plugin"
+        f"<tr><th>scenario<th>status<th>s<th>{html.escape(WORST_OUTAGE)}<th>plugin"
         + "<th>kernel" * per_row
         + "<th>picture<th>notes</tr>"
         + "".join(rows)
@@ -265,7 +283,7 @@ def write_all(results: list, directory: str) -> dict:
     return paths
 
 
-def _head(title: str) -> str:
+def page_head(title: str) -> str:
     return (
         f"<!doctype html><meta charset=utf-8><title>{html.escape(title)}</title><style>"
         "body{font-family:sans-serif}td{border-bottom:1px solid #ddd;padding:3px 8px;vertical-align:top}"
@@ -294,7 +312,7 @@ def write_timeline(r, directory: str, base: str) -> str:
         title = f"{action[1]} {when}" + (f": {caption}" if caption else "")
         figures.append((title, f"{base}-{k + 1}.svg", pictures.close_up(tl, k, f"{r.name}: {title}")))
     body = [
-        _head(f"{r.name} timeline"),
+        page_head(f"{r.name} timeline"),
         "<p><a href=index.html>all scenarios</a></p>",
         f"<h1>{html.escape(r.name)}: {STATUS[r.status]}</h1><p>{html.escape(r.description)}</p>",
         f"<p>kernel: {html.escape(r.kernel)}</p>",

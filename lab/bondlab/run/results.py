@@ -3,6 +3,7 @@ and the scenario's result for the reports; as_dict() is the results.json shape."
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
 
@@ -20,21 +21,29 @@ class StepResult:
     message: str = ""
     action: int = -1  # index of the action whose window a traffic expectation judges
     done_at: int = 0  # ns, when the action's first link change was sent (cuts, restores)
+    failure: bool = False  # an action that takes a link down (model.steps.Step.failure)
+
+    @classmethod
+    def started(cls, step) -> StepResult:
+        """The record of a model.steps.Step starting now."""
+        return cls(step.index, step.kind, step.describe(), step.where, t=time.time_ns(), failure=step.failure)
 
 
 @dataclass(frozen=True)
 class WindowRow:
-    """One flow's figures over one action's traffic window (`action` "start": from the probes' start)."""
+    """One flow's figures over one action's traffic window (`action` "start": from the probes' start);
+    `failure`: the action took a link down (model.steps.Step.failure), so its outage is a failover's."""
 
     action: str
     flow: str
     src: str
     dst: str
     figures: Any  # the traffic window: sent, delivered, lost, outage_ms, per_slave, stall_ms, ...
+    failure: bool = False
 
     def as_dict(self) -> dict:
         head = {"action": self.action, "flow": self.flow, "from": self.src, "to": self.dst}
-        return {**head, **self.figures.as_dict()}
+        return {**head, "failure": self.failure, **self.figures.as_dict()}
 
 
 @dataclass(frozen=True)
@@ -100,9 +109,15 @@ class ScenarioResult:
         return self.status in ("passed", "xfailed", "skipped")
 
     @property
-    def worst_outage_ms(self) -> float:
-        """The longest outage of any flow over any traffic window: what side-by-side tables compare."""
-        return max((w.figures.outage_ms for w in self.windows), default=0.0)
+    def failure_outages(self) -> list:
+        """The outage of every flow's window after a failure action, ms (setup actions' windows, such as
+        an 802.3ad bond's while its LACP partner forms, are left out)."""
+        return [w.figures.outage_ms for w in self.windows if w.failure]
+
+    @property
+    def worst_outage_ms(self) -> Optional[float]:
+        """The worst outage after a failure action (None: the scenario has no failure window)."""
+        return max(self.failure_outages, default=None)
 
     def as_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "timeline"}

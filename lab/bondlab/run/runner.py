@@ -182,7 +182,7 @@ def _play(
         tl.start_traffic(scen.flows, scen.rate, workdir, capture=capture.keeps)
         total = len(scen.steps)
         for step in scen.steps:
-            sr = StepResult(step.index, step.kind, step.describe(), step.where, t=time.time_ns())
+            sr = StepResult.started(step)
             result.steps.append(sr)
             tl.play(step, sr, failures)
             if step.is_action:
@@ -240,10 +240,11 @@ def _figures(tl: Timeline, result: ScenarioResult) -> None:
     """Per action and flow: the step's window; and the timeline picture's data."""
     tr = tl.traffic
     result.started, result.stopped = tr.started, tr.stopped
-    marks = [(-1, "start")] + [(i, a.text) for i, a in enumerate(tl.actions)]
+    marks = [(-1, "start", False)] + [(i, a.text, a.failure) for i, a in enumerate(tl.actions)]
     for flow in tl.flows:
-        for index, text in marks:
-            result.windows.append(WindowRow(text, flow.name, flow.src, flow.dst, tl.window_of(flow, index)))
+        for index, text, failure in marks:
+            window = tl.window_of(flow, index)
+            result.windows.append(WindowRow(text, flow.name, flow.src, flow.dst, window, failure))
     probes, bands = {}, []  # a band per flow; a pod-to-pod flow has one per end (the pod each lane is)
     for flow in tl.flows:
         got = {seq for seq, _s, _r in tr.received(flow)}

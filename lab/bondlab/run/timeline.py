@@ -210,7 +210,7 @@ class Timeline:
         tr, out = self.traffic, []
         taps = tr.tap_events()
         for i, action in enumerate(self.actions):
-            if not action.done_at or not STEPS[action.kind].failover:
+            if not action.done_at or not action.failure:
                 continue
             before = self.actions[i + 1].t if i + 1 < len(self.actions) else tr.stopped
             for pod in self.state.pods:

@@ -88,3 +88,18 @@ def test_the_index_names_each_plugin_once_in_a_legend(tmp_path):
     index = open(render.write_all(results, str(tmp_path))["html"]).read()
     assert index.count(f"[1] {long}") == 1 and index.count("[2] bin/other") == 1
     assert index.count(f">{long}<") == 0 and index.count(">[1]</td>") == 2 and index.count(">[2]</td>") == 1
+
+
+def test_a_connection_checks_rows_with_bandwidth_render_and_serialise():
+    """The concheck step's rows are ConnectivityRows too (they were dicts, and `bondlab run` of a concheck
+    scenario died rendering them)."""
+    from bondlab.run.results import ConnectivityRow
+
+    r = report_results.run_result("concheck")
+    r.connectivity = [
+        ConnectivityRow("pod-a", "pod-b", "10.56.217.3", 3, 3, 47.8e6),
+        ConnectivityRow("pod-a", "gw", "10.56.217.1", 3, 3),
+    ]
+    text = render.console([r])
+    assert "Mbit/s" in text and "47.8" in text
+    assert [c.get("bandwidth") for c in r.as_dict()["connectivity"]] == [47.8e6, None]

@@ -90,8 +90,13 @@ def console(results: list) -> str:
                 table(rows, ("STEP", "POD", "FAILOVER ms (GARP, kernel ts)", "NETLINK EVENT ms (read)"))
             )
         if r.connectivity:
-            rows = [(c.src, c.dst, f"{c.connected}/{c.total}", c.ip) for c in r.connectivity]
-            out.append(table(rows, ("FROM", "TO", "CONNECTED/TOTAL", "IP")))
+            measured = any(c.bandwidth is not None for c in r.connectivity)
+            rows = [
+                (c.src, c.dst, f"{c.connected}/{c.total}", c.ip)
+                + ((f"{c.bandwidth / 1e6:.1f}" if c.bandwidth is not None else "-",) if measured else ())
+                for c in r.connectivity
+            ]
+            out.append(table(rows, ("FROM", "TO", "CONNECTED/TOTAL", "IP") + ("Mbit/s",) * measured))
         for s in r.steps:
             if s.ok is not None:
                 out.append(f"  {'ok  ' if s.ok else 'FAIL'} {s.text[:70]}  {s.message}")

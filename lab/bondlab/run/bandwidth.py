@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 
 from bondlab import concheck
+from bondlab.run.results import ConnectivityRow
 from bondlab.traffic.verdict import Verdict, failed, passed
 
 DEFAULT_DURATION = 1.0  # s of each transfer
@@ -24,10 +25,12 @@ def connection_check(tl, args: dict) -> Verdict:
         for pair in pairs:
             for probe in pair.probes:
                 total += 1
-                row = {"from": pair.source.name, "to": pair.destination.name, "ip": probe.ip}
-                tl.connectivity.append({**row, "connected": probe.received, "total": probe.sent})
-                if bandwidth and probe.bits_per_second is not None:
-                    tl.connectivity[-1]["bandwidth"] = probe.bits_per_second
+                carried = probe.bits_per_second if bandwidth else None
+                tl.connectivity.append(
+                    ConnectivityRow(
+                        pair.source.name, pair.destination.name, probe.ip, probe.received, probe.sent, carried
+                    )
+                )
                 if not probe.connected or (bandwidth and probe.error):
                     said = probe.error or f"{probe.received}/{probe.sent}"
                     bad.append(f"{pair.source.name} -> {pair.destination.name} ({probe.ip}) {said}")

@@ -48,22 +48,25 @@ class WindowRow:
 
 @dataclass(frozen=True)
 class ConnectivityRow:
-    """A connectivity check: of `total` pings from `src` to `dst` (at `ip`), how many were answered."""
+    """A connectivity check: of `total` pings from `src` to `dst` (at `ip`), how many were answered; with the
+    connection check's bulk transfer, the bits per second it carried."""
 
     src: str
     dst: str
     ip: str
     connected: int
     total: int
+    bandwidth: Optional[float] = None
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "from": self.src,
             "to": self.dst,
             "ip": self.ip,
             "connected": self.connected,
             "total": self.total,
         }
+        return out if self.bandwidth is None else {**out, "bandwidth": self.bandwidth}
 
 
 @dataclass(frozen=True)

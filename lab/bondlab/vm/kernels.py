@@ -31,9 +31,9 @@ FRAGMENT = HERE / "lab.config"
 DEBIAN_UML = Path("/usr/bin/linux.uml")
 DEBIAN_UML_MODULES = Path("/usr/lib/uml/modules")
 DEFAULT_SOURCE_SERIES = "6.12"
-# Modules a distribution kernel (UML or qemu) needs loaded for the lab (bonding needs ipv6 first): what the lab
-# kernel's config fragment builds in, as modules (VF rate limits need ifb and sch_tbf, the fabric's VLAN and
-# LACP rules act_vlan, cls_matchall, act_pedit, act_skbedit). netdevsim is not in Debian's images.
+# Modules a distribution kernel (UML or qemu) needs loaded for the lab (bonding needs ipv6 first): what the
+# lab kernel's config fragment builds in, as modules (VF rate limits need ifb and sch_tbf, the fabric's VLAN
+# and LACP rules act_vlan, cls_matchall, act_pedit, act_skbedit). netdevsim is not in Debian's images.
 LAB_MODULES = (
     "ipv6 veth bonding bridge 8021q dummy macvlan ipvlan tun ifb sch_netem sch_ingress sch_tbf sch_htb "
     "sch_prio cls_basic cls_flower cls_u32 cls_matchall act_gact act_mirred act_pedit act_skbedit act_vlan "

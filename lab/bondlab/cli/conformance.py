@@ -67,24 +67,10 @@ def _on_kernels(args: argparse.Namespace, items: int) -> int:
     from bondlab.conformance import report
     from bondlab.conformance.suite import CaseResult
 
-    problem = matrix.check(args, "conformance")
-    if problem:
-        print(f"bondlab conformance: {problem}", file=sys.stderr)
-        return 2
-    runs = matrix.run_on_kernels(args, "conformance", items, args.timeout)
-    several = len(set(args.plugin)) > 1
-    results = [
-        CaseResult(**{**record, "plugin": f"{record['plugin']} on {run.kernel}" if several else run.kernel})
-        for run in runs
-        for record in run.results()
-    ]
-    side = report.compare(results) if results else "no kernel ran a case"
-    print()
-    print(side)
-    print(matrix.timing(runs, f"{items} case run(s)"))
-    print(f"reports: {matrix.write(runs, args.out, side)} and one directory per kernel in {args.out}")
-    worst = max((run.code for run in runs), default=0)
-    return worst if worst > 1 else int(any(run.code for run in runs))
+    def side_by_side(pairs: list) -> str:
+        return report.compare([CaseResult(**{**record, "plugin": label}) for label, record in pairs])
+
+    return matrix.main(args, "conformance", items, "case run(s)", args.timeout, side_by_side)
 
 
 def add_verbs(sub) -> None:

@@ -95,6 +95,33 @@ def run_on_kernels(args: argparse.Namespace, verb: str, items: int, timeout: flo
     return runs
 
 
+def labelled(runs: list) -> list:
+    """(column label, record) of every result of every run: the label is the kernel, or "PLUGIN on KERNEL"
+    when the runs compared several plugins."""
+    pairs = [(run.kernel, record) for run in runs for record in run.results()]
+    several = len({record["plugin"] for _, record in pairs}) > 1
+    return [(f"{record['plugin']} on {kernel}" if several else kernel, record) for kernel, record in pairs]
+
+
+def main(args: argparse.Namespace, verb: str, items: int, unit: str, timeout: float, side_by_side) -> int:
+    """`bondlab VERB --kernel ...`: refuse what cannot go together, run on each kernel, print and write
+    `side_by_side(labelled(runs))` with each kernel's time; exit 0 when every kernel's run exited 0, the
+    runner's own code (124, 125) when one could not run, else 1."""
+    problem = check(args, verb)
+    if problem:
+        print(f"bondlab {verb}: {problem}", file=sys.stderr)
+        return 2
+    runs = run_on_kernels(args, verb, items, timeout)
+    pairs = labelled(runs)
+    side = side_by_side(pairs) if pairs else "no kernel ran anything"
+    print()
+    print(side)
+    print(timing(runs, f"{items} {unit}"))
+    print(f"reports: {write(runs, args.out, side)} and one directory per kernel in {args.out}")
+    worst = max((run.code for run in runs), default=0)
+    return worst if worst > 1 else int(any(run.code for run in runs))
+
+
 def timing(runs: list, what: str) -> str:
     return "\n".join(
         f"{run.kernel}: {run.error or f'{what} in {run.seconds:.0f} s, exit {run.code}'}" for run in runs

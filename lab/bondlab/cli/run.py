@@ -159,24 +159,13 @@ def _on_kernels(args: argparse.Namespace, selected: list) -> int:
     from bondlab.cli import matrix
     from bondlab.report import render
 
-    problem = matrix.check(args, "run")
-    if problem:
-        print(f"bondlab run: {problem}", file=sys.stderr)
-        return 2
-    runs = matrix.run_on_kernels(args, "run", len(selected), args.vm_timeout)
-    columns: dict = {}
-    plugins = {record["plugin"] for run in runs for record in run.results()}
-    for run in runs:
-        for record in run.results():
-            label = f"{record['plugin']} on {run.kernel}" if len(plugins) > 1 else run.kernel
+    def side_by_side(pairs: list) -> str:
+        columns: dict = {}
+        for label, record in pairs:
             columns.setdefault(label, []).append(record)
-    side = render.compare(columns) if columns else "no kernel ran a scenario"
-    print()
-    print(side)
-    print(matrix.timing(runs, f"{len(selected)} scenario(s)"))
-    print(f"reports: {matrix.write(runs, args.out, side)} and one directory per kernel in {args.out}")
-    worst = max((run.code for run in runs), default=0)
-    return worst if worst > 1 else int(any(run.code for run in runs))
+        return render.compare(columns)
+
+    return matrix.main(args, "run", len(selected), "scenario(s)", args.vm_timeout, side_by_side)
 
 
 def add_verbs(sub) -> None:

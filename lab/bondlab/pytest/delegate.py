@@ -31,6 +31,10 @@ KERNEL_MARKS = ("kernel", "netdevsim")
 REPORT_ENV = "BONDLAB_PYTEST_REPORT"
 CLAIMS_ENV = "BONDLAB_PYTEST_CLAIMS"  # the directory where the VMs sharing the tests claim test files
 STARTS_IN_S = 60.0  # how long a lab VM may take to appear before the next one is started anyway
+# A UML guest can wedge with its timers stopped (seen once in CI: TIMER softirqs frozen for 20 minutes, every
+# sleeper asleep for good, the kernel process spinning): no test reports any more. The slowest kernel test
+# takes under a minute in CI; 300 s without a report is such a wedge, not a slow test.
+STALL_S = 300.0
 
 
 def pytest_addoption(parser):
@@ -39,6 +43,13 @@ def pytest_addoption(parser):
         "--engine", default=None, help="engine for kernel tests: auto, host, uml (BONDLAB_ENGINE)"
     )
     group.addoption("--vm-timeout", type=float, default=3000, help="time limit of the delegated session (s)")
+    group.addoption(
+        "--vm-stall",
+        type=float,
+        default=STALL_S,
+        help="a lab VM that reports no test for this long is stopped and its unfinished tests run again in a "
+        f"fresh one (s; default {STALL_S:g})",
+    )
     group.addoption(
         "--lab-vms",
         type=int,
@@ -169,7 +180,7 @@ class Delegate:
         self.failure = ""
         self.ran = False
 
-    def _guest_argv(self) -> list:
+    def _guest_argv(self, nodeids: list) -> list:
         options = self.config.option
         argv = [
             sys.executable,
@@ -189,15 +200,19 @@ class Delegate:
         if color == "auto":
             color = "yes" if sys.stdout.isatty() else "no"
         argv.append(f"--color={color}")
-        return argv + list(self.items)
+        return argv + nodeids
 
-    def _sessions(self, engine, shared: str, count: int) -> list:
+    def _sessions(self, engine, shared: str, count: int, nodeids: list, first: int = 1) -> list:
         """(argv, env) of each lab VM's session: `bondlab vm run` of the guest's pytest, its own process
         (Ctrl-C and SIGTERM end its VM as they end any `bondlab vm run`)."""
         vm_run = [sys.executable, "-m", "bondlab", "vm", "run", "--engine", engine.name, "--rw", shared]
-        vm_run += ["--timeout", str(self.config.option.vm_timeout), "--", *self._guest_argv()]
+        vm_run += ["--timeout", str(self.config.option.vm_timeout), "--", *self._guest_argv(nodeids)]
         env = dict(os.environ, **({CLAIMS_ENV: shared} if count > 1 else {}))
-        return [(vm_run, dict(env, **{REPORT_ENV: report_path(shared, n)})) for n in range(1, count + 1)]
+        numbers = range(first, first + count)
+        return [
+            (vm_run, dict(env, **{REPORT_ENV: report_path(shared, n)}), report_path(shared, n))
+            for n in numbers
+        ]
 
     def _run_guest_session(self) -> None:
         from bondlab import vm
@@ -209,30 +224,59 @@ class Delegate:
             # Only UML guests are pinned one per CPU; the qemu engine's guest takes several CPUs itself.
             count = max(1, min(self.config.option.lab_vms, len(self.items))) if engine.name == "uml" else 1
             terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-            if terminal:
-                where = "the lab VM" if count == 1 else f"{count} lab VMs side by side"
-                terminal.write_sep("-", f"{len(self.items)} kernel tests run in {where}: {engine.describe()}")
-            codes = run_side_by_side(self._sessions(engine, shared, count), str(self.config.rootpath))
-            if terminal:
-                terminal.write_line("")
-                exits = ", ".join(map(str, codes))
-                terminal.write_sep("-", f"lab VM session{'s' if count > 1 else ''} ended (exit {exits})")
-            silent = []
-            for n, code in enumerate(codes, 1):
-                reports = 0
-                if os.path.exists(report_path(shared, n)):
-                    with open(report_path(shared, n)) as stream:
-                        for line in stream:
-                            report = report_from_json(self.config, line)
-                            self.reports.setdefault(report.nodeid, []).append(report)
-                            reports += 1
-                if code not in (0, 1, 5) and not reports:
-                    silent.append(f"the pytest session in lab VM {n} exited {code} without reporting")
+            say = terminal.write_sep if terminal else (lambda sep, text: None)
+            where = "the lab VM" if count == 1 else f"{count} lab VMs side by side"
+            say("-", f"{len(self.items)} kernel tests run in {where}: {engine.describe()}")
+            sessions = self._sessions(engine, shared, count, list(self.items))
+            codes, stalled = run_side_by_side(
+                sessions, str(self.config.rootpath), self.config.option.vm_stall
+            )
+            say("-", f"lab VM session{'s' if count > 1 else ''} ended (exit {', '.join(map(str, codes))})")
+            silent = self._replay(sessions, codes)
+            unfinished = [nodeid for nodeid in self.items if not self._finished(nodeid)]
+            stall = self.config.option.vm_stall
+            if stalled and unfinished:
+                for nodeid in unfinished:  # what a wedged VM began is run again from the start
+                    self.reports.pop(nodeid, None)
+                say(
+                    "-",
+                    f"lab VM {', '.join(map(str, stalled))} reported no test for {stall:g} s "
+                    f"and was stopped; its {len(unfinished)} unfinished tests run again in a fresh lab VM",
+                )
+                again = self._sessions(engine, shared, 1, unfinished, first=count + 1)
+                codes, stalled = run_side_by_side(
+                    again, str(self.config.rootpath), self.config.option.vm_stall
+                )
+                silent += self._replay(again, codes)
+                if stalled:
+                    silent.append(
+                        f"the fresh lab VM also reported nothing for {self.config.option.vm_stall:g} s"
+                    )
             self.failure = "; ".join(silent)
         except Exception as error:  # the VM could not run: every delegated test fails with the reason
             self.failure = f"the lab VM could not run the kernel tests: {error}"
         finally:
             shutil.rmtree(shared, ignore_errors=True)
+
+    def _replay(self, sessions: list, codes: list) -> list:
+        """Read back each session's reports; why a session that reported nothing failed."""
+        silent = []
+        for (_argv, _env, path), code in zip(sessions, codes):
+            reports = 0
+            if os.path.exists(path):
+                with open(path) as stream:
+                    for line in stream:
+                        report = report_from_json(self.config, line)
+                        self.reports.setdefault(report.nodeid, []).append(report)
+                        reports += 1
+            if code not in (0, 1, 5) and not reports:
+                silent.append(
+                    f"the pytest session in {os.path.basename(path)} exited {code} without reporting"
+                )
+        return silent
+
+    def _finished(self, nodeid: str) -> bool:
+        return any(report.when == "teardown" for report in self.reports.get(nodeid, ()))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item, nextitem):
@@ -262,15 +306,18 @@ def report_path(shared: str, n: int) -> str:
     return os.path.join(shared, f"reports-{n}.jsonl")
 
 
-def run_side_by_side(sessions: list, cwd: str) -> list:
-    """Run the sessions' (argv, env) at once and stream their output here, each line prefixed with its VM
-    when there are several; their exit codes. Each starts once the one before has its lab VM running (a
-    VM takes the CPU with the fewest lab VMs when it starts: see bondlab.vm.uml)."""
+def run_side_by_side(sessions: list, cwd: str, stall_after: float = STALL_S) -> tuple:
+    """Run the sessions' (argv, env, report file) at once and stream their output here, each line prefixed
+    with its VM when there are several; (their exit codes, the numbers of those stopped because their report
+    file did not grow for `stall_after` s). Each starts once the one before has its lab VM running (a VM
+    takes the CPU with the fewest lab VMs when it starts: see bondlab.vm.uml)."""
     from bondlab.vm.engine import restore_signal, terminate_as_exception
     from bondlab.vm.uml import lab_vm_cpus
 
     procs, pending, streams = [], list(sessions), {}
     started, known = 0.0, set()
+    progress: dict = {}  # session number -> (report file size, when it last grew)
+    stalled: list = []
 
     def last_one_up() -> bool:
         """Whether the last session started has its VM running (or ended, or had its time)."""
@@ -286,7 +333,7 @@ def run_side_by_side(sessions: list, cwd: str) -> list:
         with selectors.DefaultSelector() as selector:
             while pending or selector.get_map():
                 if pending and (not procs or last_one_up()):
-                    argv, env = pending.pop(0)
+                    argv, env, _path = pending.pop(0)
                     known, started = set(lab_vm_cpus()), time.monotonic()
                     proc = subprocess.Popen(
                         argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -300,7 +347,12 @@ def run_side_by_side(sessions: list, cwd: str) -> list:
                     streams[key.fd].write(chunk)
                     if not chunk:
                         selector.unregister(key.fileobj)
-        return [proc.wait() for proc in procs]
+                for number, proc in enumerate(procs, start=1):
+                    if proc.poll() is None and number not in stalled:
+                        if _stalled(progress, number, sessions[number - 1][2], stall_after):
+                            stalled.append(number)
+                            proc.terminate()  # `bondlab vm run` ends its VM on SIGTERM
+        return [proc.wait() for proc in procs], stalled
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -309,6 +361,20 @@ def run_side_by_side(sessions: list, cwd: str) -> list:
             proc.wait()
             proc.stdout.close()
         restore_signal(previous)
+
+
+def _stalled(progress: dict, number: int, path: str, stall_after: float) -> bool:
+    """Whether session `number`'s report file has not grown for `stall_after` s (from its first look)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        size = 0
+    now = time.monotonic()
+    last_size, since = progress.get(number, (-1, now))
+    if size != last_size:
+        progress[number] = (size, now)
+        return False
+    return now - since > stall_after
 
 
 class Prefixed:

@@ -72,9 +72,7 @@ def least(args: dict) -> int:
 
 def _notices(what: str):
     def judge(tl, args: dict, action: int) -> Verdict:
-        # from when the cut was sent when there is one (not from the action's start, which includes looking
-        # the ports up)
-        start = (tl.actions[action].done_at or tl.actions[action].t) if action >= 0 else tl.traffic.started
+        start = tl.window_bounds(action)[0]  # from when the cut was sent, when there is one
         within = args.get("within", 1.0)
         events = tl.traffic.tap_events()
         end = start + int(within * 1e9)

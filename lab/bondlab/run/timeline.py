@@ -181,10 +181,13 @@ class Timeline:
         return [f for f in self.flows if name in (None, f.name)]
 
     def window_bounds(self, action: int) -> tuple:
-        """[start, end) ns of an action's traffic window: from its start to the next action's, or to the end
-        of the probes (action -1: from when the probes started)."""
-        start = self.actions[action].t if action >= 0 else self.traffic.started
-        later = [a.t for a in self.actions if a.t > start]
+        """[start, end) ns of an action's traffic window: from its first link change (a cut's or restore's:
+        before it the lab only looks its ports up, which took ~900 ms for a ToR's ten ports under TCG, while
+        the probes still went the old way) or else its start, to the next action's, or to the end of the
+        probes (action -1: from when the probes started)."""
+        starts = [a.done_at or a.t for a in self.actions]
+        start = starts[action] if action >= 0 else self.traffic.started
+        later = [at for at in starts if at > start]
         return start, later[0] if later else self.traffic.stopped
 
     def window_of(self, flow, action: int, since: int = 0):
@@ -212,7 +215,7 @@ class Timeline:
         for i, action in enumerate(self.actions):
             if not action.done_at or not action.failure:
                 continue
-            before = self.actions[i + 1].t if i + 1 < len(self.actions) else tr.stopped
+            before = self.window_bounds(i)[1]
             for pod in self.state.pods:
                 bond = pod.bond
                 if not bond:

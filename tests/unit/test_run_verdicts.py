@@ -321,3 +321,28 @@ def test_carried_by_judges_the_end_its_link_names():
     flow = SimpleNamespace(name="gw -> pod-b", src_pod="", dst_pod="pod-b")
     w = Window(100, 100, 0, 0, 0, 1.0, {"pod-b/net2": 100})
     assert judge.carried_by(tl, {"link": "pod-b/net2", "minShare": 0.5}, 0).kind.value == "pass"
+
+
+@pytest.mark.parametrize("only_unmeasured, status", [(True, "error"), (False, "failed")])
+def test_a_run_unmeasured_on_every_attempt_has_no_verdict(tmp_path, monkeypatch, only_unmeasured, status):
+    """Measurement errors on each attempt are the lab's (TCG, a loaded machine), not the bond's: ERROR with
+    the reason, never FAIL; one real failure among them still fails."""
+    from bondlab.run import runner
+    from bondlab.traffic.verdict import unmeasured
+
+    scen = check(tmp_path, "    - cut: {vf: test-pod/net1}\n")
+    attempts = []
+
+    def one_attempt(scen, result, *args):
+        attempts.append(1)
+        result.status, result.message = "failed", "s.yaml:9: outage: measurement error: the sender stalled"
+        verdicts = [unmeasured("the sender stalled")] + ([] if only_unmeasured else [failed("lost 3")])
+        return [Failure("s.yaml:9", "outage", v) for v in verdicts]
+
+    monkeypatch.setattr(runner, "_run", one_attempt)
+    result = runner.run_scenario(scen)
+    assert len(attempts) == (RETRY.attempts if only_unmeasured else 1)
+    assert result.status == status
+    if only_unmeasured:
+        said = f"measurement error on each of {RETRY.attempts} attempts, no verdict"
+        assert result.message.startswith(said)

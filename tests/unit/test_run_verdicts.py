@@ -312,7 +312,9 @@ def test_carried_by_judges_the_end_its_link_names():
 
     flow = SimpleNamespace(name="pod-a -> pod-b", src_pod="pod-a", dst_pod="pod-b")
     w = Window(100, 100, 0, 0, 0, 1.0, {"pod-a/net1": 100}, per_slave_in={"pod-b/net1": 6, "pod-b/net2": 94})
-    tl = SimpleNamespace(flows_named=lambda name: [flow], window_of=lambda f, action: w)
+    tl = SimpleNamespace(
+        flows_named=lambda name: [flow], window_of=lambda f, action, since=0: w, changed_at=lambda action: 0
+    )
     assert judge.carried_by(tl, {"link": "pod-b/net2", "minShare": 0.5}, 0).kind.value == "pass"
     assert judge.carried_by(tl, {"link": "pod-a/net1", "minShare": 0.5}, 0).kind.value == "pass"
     assert judge.carried_by(tl, {"link": "pod-a/net2", "minShare": 0.5}, 0).kind.value == "fail"

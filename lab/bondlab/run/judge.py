@@ -44,7 +44,8 @@ def _shares(tl, args: dict, action: int, links: list, share: float) -> Verdict:
     slave of the sender and arrived on one of the receiver, and a link names its end."""
     verdicts = []
     for flow in tl.flows_named(args.get("flow")):
-        w = tl.window_of(flow, action)
+        # probes sent before the action's first link change went the old way: not the action's doing
+        w = tl.window_of(flow, action, since=tl.changed_at(action))
         # per_slave is the sending pod's end (the receiving pod's when a peer sends); per_slave_in the
         # receiving pod's when both ends are pods
         both = bool(flow.src_pod and flow.dst_pod)
@@ -72,7 +73,7 @@ def least(args: dict) -> int:
 
 def _notices(what: str):
     def judge(tl, args: dict, action: int) -> Verdict:
-        start = tl.window_bounds(action)[0]  # from when the cut was sent, when there is one
+        start = tl.changed_at(action)  # from when the cut was sent, not from looking its ports up
         within = args.get("within", 1.0)
         events = tl.traffic.tap_events()
         end = start + int(within * 1e9)

@@ -181,14 +181,19 @@ class Timeline:
         return [f for f in self.flows if name in (None, f.name)]
 
     def window_bounds(self, action: int) -> tuple:
-        """[start, end) ns of an action's traffic window: from its first link change (a cut's or restore's:
-        before it the lab only looks its ports up, which took ~900 ms for a ToR's ten ports under TCG, while
-        the probes still went the old way) or else its start, to the next action's, or to the end of the
-        probes (action -1: from when the probes started)."""
-        starts = [a.done_at or a.t for a in self.actions]
-        start = starts[action] if action >= 0 else self.traffic.started
-        later = [at for at in starts if at > start]
+        """[start, end) ns of an action's traffic window: from its start to the next action's, or to the end
+        of the probes (action -1: from when the probes started)."""
+        start = self.actions[action].t if action >= 0 else self.traffic.started
+        later = [a.t for a in self.actions if a.t > start]
         return start, later[0] if later else self.traffic.stopped
+
+    def changed_at(self, action: int) -> int:
+        """When an action's first link change was sent (a cut's, a restore's), else its start; the probes'
+        start for action -1. What happened from then on is the action's doing: before it the lab only looks
+        the ports up (~900 ms for a ToR's ten ports under TCG) while the probes still go the old way."""
+        if action < 0:
+            return self.traffic.started
+        return self.actions[action].done_at or self.actions[action].t
 
     def window_of(self, flow, action: int, since: int = 0):
         """The flow's figures in an action's window (from `since` on, when that is later)."""
@@ -215,7 +220,7 @@ class Timeline:
         for i, action in enumerate(self.actions):
             if not action.done_at or not action.failure:
                 continue
-            before = self.window_bounds(i)[1]
+            before = self.actions[i + 1].t if i + 1 < len(self.actions) else tr.stopped
             for pod in self.state.pods:
                 bond = pod.bond
                 if not bond:

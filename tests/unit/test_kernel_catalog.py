@@ -100,10 +100,10 @@ def _args(**given):
 
 
 def test_options_that_cannot_go_with_a_matrix_are_refused_saying_why():
-    assert matrix.check(_args(), "run") == ""
-    assert "unknown kernel debian-5.10" in matrix.check(_args(kernel=["debian-5.10"]), "run")
-    assert "give one" in matrix.check(_args(engine="qemu"), "run")
-    assert "--keep" in matrix.check(_args(keep=True), "run")
+    assert matrix.check(_args()) == ""
+    assert "unknown kernel debian-5.10" in matrix.check(_args(kernel=["debian-5.10"]))
+    assert "give one" in matrix.check(_args(engine="qemu"))
+    assert "--keep" in matrix.check(_args(keep=True))
 
 
 def test_the_side_by_side_table_reads_results_json_records(tmp_path):

@@ -40,6 +40,10 @@ class KernelRun:
             return []
         return data["results"] if isinstance(data, dict) else data
 
+    def summary(self, what: str) -> str:
+        """Why it did not run, else "WHAT in N s, exit C"."""
+        return self.error or f"{what} in {self.seconds:.0f} s, exit {self.code}"
+
 
 def without_placement(argv: list) -> list:
     """argv without --kernel/--engine/--out and their values (`--opt V` and `--opt=V`)."""
@@ -54,7 +58,7 @@ def without_placement(argv: list) -> list:
     return out
 
 
-def check(args: argparse.Namespace, verb: str) -> str:
+def check(args: argparse.Namespace) -> str:
     """Why these options cannot go together ("" when they can)."""
     unknown = [k for k in args.kernel if k not in catalog.KERNELS]
     if unknown:
@@ -71,10 +75,11 @@ def run_on_kernels(args: argparse.Namespace, verb: str, items: int, timeout: flo
     """Each kernel of args.kernel in turn; the KernelRun of each (one that cannot run here says why)."""
     runs = []
     base = without_placement(args.argv)
-    for number, name in enumerate(dict.fromkeys(args.kernel), start=1):
+    names = list(dict.fromkeys(args.kernel))  # a kernel named twice runs once
+    for number, name in enumerate(names, start=1):
         out = os.path.abspath(os.path.join(args.out, name))
         os.makedirs(out, exist_ok=True)
-        print(f"=== kernel {number}/{len(args.kernel)}: {name} ===", file=sys.stderr, flush=True)
+        print(f"=== kernel {number}/{len(names)}: {name} ===", file=sys.stderr, flush=True)
         started = time.monotonic()
         try:
             engine = catalog.engine(catalog.get(name))
@@ -107,7 +112,7 @@ def main(args: argparse.Namespace, verb: str, items: int, unit: str, timeout: fl
     """`bondlab VERB --kernel ...`: refuse what cannot go together, run on each kernel, print and write
     `side_by_side(labelled(runs))` with each kernel's time; exit 0 when every kernel's run exited 0, the
     runner's own code (124, 125) when one could not run, else 1."""
-    problem = check(args, verb)
+    problem = check(args)
     if problem:
         print(f"bondlab {verb}: {problem}", file=sys.stderr)
         return 2
@@ -123,9 +128,7 @@ def main(args: argparse.Namespace, verb: str, items: int, unit: str, timeout: fl
 
 
 def timing(runs: list, what: str) -> str:
-    return "\n".join(
-        f"{run.kernel}: {run.error or f'{what} in {run.seconds:.0f} s, exit {run.code}'}" for run in runs
-    )
+    return "\n".join(f"{run.kernel}: {run.summary(what)}" for run in runs)
 
 
 def write(runs: list, directory: str, table: str) -> str:
@@ -141,7 +144,7 @@ def write(runs: list, directory: str, table: str) -> str:
         stream.write(text)
     links = "".join(
         f"<li><a href={json.dumps(run.kernel + '/index.html')}>{html.escape(run.kernel)}</a>"
-        f" ({html.escape(run.error) if run.error else f'{run.seconds:.0f} s, exit {run.code}'})"
+        f" ({html.escape(run.summary('ran'))})"
         for run in runs
     )
     with open(os.path.join(directory, "index.html"), "w") as stream:

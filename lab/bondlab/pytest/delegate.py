@@ -227,14 +227,12 @@ class Delegate:
             say = terminal.write_sep if terminal else (lambda sep, text: None)
             where = "the lab VM" if count == 1 else f"{count} lab VMs side by side"
             say("-", f"{len(self.items)} kernel tests run in {where}: {engine.describe()}")
+            stall = self.config.option.vm_stall
             sessions = self._sessions(engine, shared, count, list(self.items))
-            codes, stalled = run_side_by_side(
-                sessions, str(self.config.rootpath), self.config.option.vm_stall
-            )
+            codes, stalled = run_side_by_side(sessions, str(self.config.rootpath), stall)
             say("-", f"lab VM session{'s' if count > 1 else ''} ended (exit {', '.join(map(str, codes))})")
             silent = self._replay(sessions, codes)
             unfinished = [nodeid for nodeid in self.items if not self._finished(nodeid)]
-            stall = self.config.option.vm_stall
             if stalled and unfinished:
                 for nodeid in unfinished:  # what a wedged VM began is run again from the start
                     self.reports.pop(nodeid, None)
@@ -244,14 +242,10 @@ class Delegate:
                     f"and was stopped; its {len(unfinished)} unfinished tests run again in a fresh lab VM",
                 )
                 again = self._sessions(engine, shared, 1, unfinished, first=count + 1)
-                codes, stalled = run_side_by_side(
-                    again, str(self.config.rootpath), self.config.option.vm_stall
-                )
+                codes, stalled = run_side_by_side(again, str(self.config.rootpath), stall)
                 silent += self._replay(again, codes)
                 if stalled:
-                    silent.append(
-                        f"the fresh lab VM also reported nothing for {self.config.option.vm_stall:g} s"
-                    )
+                    silent.append(f"the fresh lab VM also reported nothing for {stall:g} s")
             self.failure = "; ".join(silent)
         except Exception as error:  # the VM could not run: every delegated test fails with the reason
             self.failure = f"the lab VM could not run the kernel tests: {error}"

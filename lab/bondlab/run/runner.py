@@ -104,13 +104,14 @@ def run_scenario(
     try:
         for attempt in range(1, RETRY.attempts + 1):
             failures = _run(scen, result, plugin, progress, keep, timeout, capture)
-            if RETRY.wanted(failures) and attempt == RETRY.attempts:
+            if not RETRY.wanted(failures):
+                break
+            if attempt == RETRY.attempts:
                 # Not a verdict on the bond: the lab could not measure (under TCG, a loaded machine, ...).
                 result.status = "error"
                 result.message = (
                     f"measurement error on each of {attempt} attempts, no verdict:\n{result.message}"
                 )
-            if not RETRY.wanted(failures) or attempt == RETRY.attempts:
                 break
             if result.kept:  # only the last attempt's lab is kept
                 deploy.destroy(LabState.load(result.kept))
